@@ -1,0 +1,86 @@
+"""The exception tree of stepstone; every package raises these.
+
+    StepstoneError          base: anything the user can fix by changing their input
+    ├── UnknownLanguage     a language code or name nobody knows (carries suggestions)
+    ├── UnknownTask         a task id that is not in the registry where one is required
+    ├── InvalidRun          a run (a row of an import) that breaks the run schema
+    ├── InvalidData         a training/evaluation data file that cannot be read
+    ├── InvalidRequest      arguments that are individually fine but do not fit together
+    ├── NoModel             no trained model where one is needed
+    └── ModelCorrupted      model files that fail their checksum or cannot be parsed
+
+The CLI turns each into ``Error: <message>`` with exit code 1; the API maps them to 4xx.
+"""
+
+from __future__ import annotations
+
+
+class StepstoneError(Exception):
+    """Base of every error stepstone raises on bad input or state."""
+
+
+class UnknownLanguage(StepstoneError):
+    """A language code or name that cannot be resolved to ISO 639-3."""
+
+    def __init__(self, value: str, suggestions: list[str] | None = None) -> None:
+        self.value = value
+        self.suggestions = list(suggestions or [])[:3]
+        msg = f"unknown language {value!r}"
+        if self.suggestions:
+            msg += "; did you mean " + ", ".join(self.suggestions) + "?"
+        super().__init__(msg)
+
+
+class UnknownTask(StepstoneError):
+    """A task id that the task registry does not know."""
+
+    def __init__(self, value: str, suggestions: list[str] | None = None) -> None:
+        self.value = value
+        self.suggestions = list(suggestions or [])[:3]
+        msg = f"unknown task {value!r}"
+        if self.suggestions:
+            msg += "; did you mean " + ", ".join(self.suggestions) + "?"
+        super().__init__(msg)
+
+
+class InvalidRun(StepstoneError):
+    """A run that breaks the run schema; names the row, the column and the value."""
+
+    def __init__(self, reason: str, *, row: int | None = None, column: str | None = None,
+                 value: object = None, source: str | None = None) -> None:
+        self.reason, self.row, self.column, self.value, self.source = reason, row, column, value, source
+        where = []
+        if source:
+            where.append(str(source))
+        if row is not None:
+            where.append(f"row {row}")
+        if column:
+            where.append(f"column {column!r}")
+        prefix = ", ".join(where)
+        text = f"{prefix}: {reason}" if prefix else reason
+        if value is not None:
+            text += f" (value {value!r})"
+        super().__init__(text)
+
+
+class InvalidData(StepstoneError):
+    """A data file that cannot be read; names the file, the line and the field."""
+
+    def __init__(self, reason: str, *, path: str | None = None, line: int | None = None,
+                 field: str | None = None) -> None:
+        self.reason, self.path, self.line, self.field = reason, path, line, field
+        where = [p for p in (path, f"line {line}" if line is not None else None,
+                             f"field {field!r}" if field else None) if p]
+        super().__init__(f"{', '.join(where)}: {reason}" if where else reason)
+
+
+class InvalidRequest(StepstoneError):
+    """Arguments that do not fit together (e.g. a filter on a column that does not exist)."""
+
+
+class NoModel(StepstoneError):
+    """No trained model is available where one is needed."""
+
+
+class ModelCorrupted(StepstoneError):
+    """Model files that fail verification (checksum mismatch, unparsable, missing)."""
