@@ -1,0 +1,99 @@
+"""Tests for feature_store.languages: every way of naming a language resolves to one code."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import pytest
+
+from feature_store.errors import UnknownLanguage
+from feature_store.languages import MACRO_OF, language_name, resolve
+
+DATA = Path(__file__).resolve().parent.parent / "feature_store" / "data"
+TRANSFER_FILES = ("langrankplus_xtreme_xlmr.csv", "devries2022_udpos_xlmr_base.csv")
+
+
+@pytest.mark.parametrize(
+    "value", ["sw", "swa", "swh", "Swahili", "swahili", "SWAHILI", "sw-KE", "SW", " sw "])
+def test_every_form_of_swahili_is_swa(value: str) -> None:
+    assert resolve(value) == "swa"
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("arb", "ara"), ("ar", "ara"), ("cmn", "zho"), ("zh", "zho"), ("zh-Hans", "zho"), ("Mandarin", "zho"),
+    ("pes", "fas"), ("Farsi", "fas"), ("zsm", "msa"), ("ekk", "est"), ("lvs", "lav"), ("khk", "mon"),
+    ("uzn", "uzb"), ("azj", "aze"), ("plt", "mlg"), ("ydd", "yid"), ("gaz", "orm"), ("npi", "nep"),
+    ("nb", "nor"), ("no", "nor"), ("en-US", "eng"), ("German", "deu"), ("Ancient Greek", "grc"),
+])
+def test_macro_and_alias_folding(value: str, expected: str) -> None:
+    assert resolve(value) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [("tl", "tgl"), ("tgl", "tgl"), ("iw", "heb"), ("in", "ind")])
+def test_iso_mapping_not_cldr_aliases(value: str, expected: str) -> None:
+    """CLDR would turn tl/tgl into fil; the data (and ISO 639-2) use tgl."""
+    assert resolve(value) == expected
+
+
+@pytest.mark.parametrize(
+    "code", ["aii", "otk", "grc", "fro", "gsw", "hyw", "yue", "lzh", "kmr", "ajp", "nno"])
+def test_individual_codes_pass_through(code: str) -> None:
+    assert resolve(code) == code
+
+
+def test_macro_table_targets_are_fixed_points() -> None:
+    for macro in set(MACRO_OF.values()):
+        assert resolve(macro) == macro
+
+
+def test_every_transfer_language_resolves_to_itself() -> None:
+    """All codes in the shipped transfer files are canonical, except swh (TyDiQA), folded into swa."""
+    codes: set[str] = set()
+    for name in TRANSFER_FILES:
+        with open(DATA / name, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                codes.update((row["target_language"], row["source_language"]))
+    assert len(codes) > 100
+    moved = {code: resolve(code) for code in codes if resolve(code) != code}
+    assert moved == {"swh": "swa"}
+
+
+def test_fuzzy_names_are_rejected_with_suggestions() -> None:
+    with pytest.raises(UnknownLanguage) as err:
+        resolve("Klingonx")
+    assert err.value.value == "Klingonx"
+    assert "tlh (Klingon)" in err.value.suggestions
+
+
+def test_typo_suggests_the_language() -> None:
+    with pytest.raises(UnknownLanguage) as err:
+        resolve("Swahilli")
+    assert err.value.suggestions[0] == "swa (Swahili)"
+    assert "did you mean swa (Swahili)" in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["", "   ", "xyz", "qqq", "x-private", "not a language at all"])
+def test_unknown_inputs_raise(value: str) -> None:
+    with pytest.raises(UnknownLanguage) as err:
+        resolve(value)
+    assert len(err.value.suggestions) <= 3
+
+
+def test_language_name() -> None:
+    assert language_name("swa") == "Swahili"
+    assert language_name("tgl") == "Tagalog"
+    assert language_name("aii") == "Assyrian Neo-Aramaic"
+    assert language_name("xyz") == "xyz"
+
+
+def test_cached_calls_are_fast() -> None:
+    values = ["swh", "Swahili", "eng", "sw-KE", "deu"]
+    for v in values:
+        resolve(v)
+    start = time.perf_counter()
+    for _ in range(1400):
+        for v in values:
+            resolve(v)
+    assert time.perf_counter() - start < 0.05  # 7,000 cached calls
