@@ -1,0 +1,20 @@
+"""API settings from the environment (``STEPSTONE_*``), served by a cached ``get_settings()``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STEPSTONE_")
+
+    api_token: str | None = None  # when set, writes need `Authorization: Bearer <token>`
+    max_body_bytes: int = 10 * 1024 * 1024  # larger request bodies get 413
+    max_batch: int = 1000  # queries per POST /v1/recommendations/batch
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,142 @@
+"""Training-set assembly: runs → queries → one feature matrix with labels and groups.
+
+A query is ``(dataset, model, target_task, target_language)``; its rows are the sources measured
+for it (scores averaged over seeds). Scores on a 0–1 scale are put in points (× 100) so that gains
+are comparable across settings.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from feature_store.features import ENGLISH, FeatureBuilder, Source
+from feature_store.runs import Run
+from feature_store.tasks import canonical_task
+
+Setting = tuple[str, str, str]  # (dataset, model, target_task)
+
+
+@dataclass
+class Query:
+    """One query's measured sources. ``scores`` and ``baseline`` are in points."""
+
+    dataset: str
+    model: str
+    target_task: str
+    target_language: str
+    sources: list[Source]
+    scores: np.ndarray
+    baseline: float | None
+
+    @property
+    def setting(self) -> Setting:
+        return (self.dataset, self.model, self.target_task)
+
+    @property
+    def task_id(self) -> str:
+        """The registry id of the target task (``udpos_v2.8`` → ``udpos``)."""
+        return canonical_task(self.target_task)
+
+    @property
+    def gains(self) -> np.ndarray:
+        if self.baseline is None:
+            return np.full(len(self.scores), np.nan)
+        return self.scores - self.baseline
+
+
+def _scale(runs: Sequence[Run]) -> float:
+    """100 for scores on a 0–1 scale (by metric name or range), else 1."""
+    metric = runs[0].metric.lower()
+    if "0-1" in metric or max(r.score for r in runs) <= 1.0:
+        return 100.0
+    return 1.0
+
+
+def group_queries(runs: Iterable[Run], *, exclude_self: bool = True) -> list[Query]:
+    """Group runs into queries (deterministic order); ``exclude_self`` drops in-language sources."""
+    by_query: dict[tuple[str, str, str, str], list[Run]] = defaultdict(list)
+    for run in runs:
+        by_query[(run.dataset, run.model, run.target_task, run.target_language)].append(run)
+    queries = []
+    for key in sorted(by_query):
+        runs_q = by_query[key]
+        scale = _scale(runs_q)
+        per_source: dict[Source, list[float]] = defaultdict(list)
+        baseline_given = [r.baseline_score for r in runs_q if r.baseline_score is not None]
+        for r in runs_q:
+            per_source[Source(r.source_task, r.source_language, r.source_size)].append(r.score * scale)
+        english = [np.mean(v) for s, v in per_source.items() if s.task == key[2] and s.language == ENGLISH]
+        baseline = float(english[0]) if english else (
+            float(np.mean(baseline_given)) * scale if baseline_given else None)
+        sources = sorted(s for s in per_source if not (exclude_self and s.language == key[3]
+                                                        and s.task == key[2]))
+        if len(sources) < 2:
+            continue  # nothing to rank
+        queries.append(Query(*key, sources=sources,
+                             scores=np.array([np.mean(per_source[s]) for s in sources]), baseline=baseline))
+    return queries
+
+
+def relevance(scores: np.ndarray, top: int = 10) -> np.ndarray:
+    """LangRank's graded relevance: 11 − rank for the ``top`` best sources (rank 1 → top), 0 below."""
+    order = np.argsort(-scores, kind="stable")
+    rel = np.zeros(len(scores), dtype=int)
+    for rank, idx in enumerate(order[:top], start=1):
+        rel[idx] = top + 1 - rank
+    return rel
+
+
+@dataclass
+class TrainingSet:
+    """Rows of all queries stacked. X: (n_rows, n_features); group: rows per query, in order."""
+
+    queries: list[Query]
+    X: np.ndarray
+    group: np.ndarray
+    relevance: np.ndarray
+    scores: np.ndarray
+    gains: np.ndarray
+    query_of_row: np.ndarray
+    feature_names: tuple[str, ...]
+    fingerprint: str = ""
+    meta: dict[str, object] = field(default_factory=dict)
+
+    def subset(self, query_ids: Sequence[int]) -> TrainingSet:
+        """The training set restricted to some queries (by index), rows in the same order."""
+        ids = list(query_ids)
+        mask = np.isin(self.query_of_row, ids)
+        remap = {old: new for new, old in enumerate(sorted(ids))}
+        return TrainingSet(
+            queries=[self.queries[i] for i in sorted(ids)], X=self.X[mask],
+            group=self.group[sorted(ids)], relevance=self.relevance[mask], scores=self.scores[mask],
+            gains=self.gains[mask], query_of_row=np.array([remap[q] for q in self.query_of_row[mask]]),
+            feature_names=self.feature_names, fingerprint=self.fingerprint, meta=self.meta)
+
+    def rows(self, query_id: int) -> np.ndarray:
+        return np.flatnonzero(self.query_of_row == query_id)
+
+
+def assemble(queries: list[Query], builder: FeatureBuilder | None = None) -> TrainingSet:
+    """Stack the queries' feature matrices, labels and gains."""
+    from feature_store.features import FEATURE_NAMES
+
+    builder = builder or FeatureBuilder()
+    blocks, rels, scores, gains, qids = [], [], [], [], []
+    for qi, q in enumerate(queries):
+        blocks.append(builder.build(q.target_task, q.target_language, q.sources))
+        rels.append(relevance(q.scores))
+        scores.append(q.scores)
+        gains.append(q.gains)
+        qids.append(np.full(len(q.sources), qi))
+    if not queries:
+        width = len(FEATURE_NAMES)
+        return TrainingSet([], np.zeros((0, width)), np.zeros(0, int), np.zeros(0, int), np.zeros(0),
+                           np.zeros(0), np.zeros(0, int), FEATURE_NAMES)
+    return TrainingSet(
+        queries=queries, X=np.vstack(blocks), group=np.array([len(q.sources) for q in queries]),
+        relevance=np.concatenate(rels), scores=np.concatenate(scores), gains=np.concatenate(gains),
+        query_of_row=np.concatenate(qids), feature_names=FEATURE_NAMES)

@@ -1,0 +1,278 @@
+"""Service functions: what the CLI and the REST API call. All logic lives here, none in the edges.
+
+``Service`` owns the run store, the model registry and the live model. The live model is one
+attribute swapped in a single assignment, so a request sees the old model or the new one.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from feature_store.errors import InvalidRequest, NoModel
+from feature_store.features import ENGLISH, FeatureBuilder, Source
+from feature_store.languages import language_name, resolve
+from feature_store.runs import ImportResult, Run, RunStore, read_runs
+from feature_store.seed import ensure_seeded
+from feature_store.tasks import Task, canonical_task, registry
+from recommender.dataset import TrainingSet, assemble, group_queries
+from recommender.model import TransferRanker
+from recommender.registry import LoadedModel, ModelRegistry
+
+Candidates = Literal["all", "intermediate", "language"]
+CANDIDATE_KINDS = ("all", "intermediate", "language")
+MAX_K = 50
+
+
+@dataclass(frozen=True)
+class Prior:
+    source_task: str
+    gain: float
+    claim: str
+
+
+def literature_priors() -> list[Prior]:
+    """Average X-STILTs gains per intermediate task (Phang et al. 2020; facts/xstilts_claims.csv)."""
+    text = resources.files("feature_store").joinpath("data/xstilts_claims.csv").read_text(encoding="utf-8")
+    out = []
+    for row in csv.DictReader(text.splitlines()):
+        if row["claim"] != "avg_gain_over_xlmr_large":
+            continue
+        name = row["intermediate_task"]
+        if name.startswith("multi-task"):
+            task_id = "+".join(sorted(t.id for t in registry().intermediate()))
+        else:
+            task_id = canonical_task(name)
+        out.append(Prior(task_id, float(row["value"]), f"{name}: +{row['value']} points on average "
+                                                        "(Phang et al. 2020)"))
+    return sorted(out, key=lambda p: -p.gain)
+
+
+@dataclass
+class Catalogue:
+    """Known sources per target task id, split by kind, from the runs in the store."""
+
+    language: dict[str, list[Source]]
+    intermediate: dict[str, list[Source]]
+    all_source_languages: list[str]
+
+
+def build_catalogue(runs: Sequence[Run]) -> Catalogue:
+    sizes: dict[tuple[str, str, str], Counter[float | None]] = defaultdict(Counter)
+    for r in runs:
+        sizes[(canonical_task(r.target_task), r.source_task, r.source_language)][r.source_size] += 1
+    language: dict[str, list[Source]] = defaultdict(list)
+    intermediate: dict[str, list[Source]] = defaultdict(list)
+    for (task, source_task, lang), counter in sorted(sizes.items(), key=lambda kv: str(kv[0])):
+        source = Source(source_task, lang, counter.most_common(1)[0][0])
+        if canonical_task(source_task) == task:
+            language[task].append(source)
+        else:
+            intermediate[task].append(source)
+    langs = sorted({r.source_language for r in runs})
+    return Catalogue(dict(language), dict(intermediate), langs)
+
+
+def train_model(runs: Sequence[Run], *, builder: FeatureBuilder | None = None,
+                **params: Any) -> tuple[TransferRanker, TrainingSet]:
+    queries = group_queries(runs, exclude_self=True)
+    ts = assemble(queries, builder)
+    return TransferRanker(**params).fit(ts), ts
+
+
+class Service:
+    """One per process: the CLI makes one per command, the API one per app."""
+
+    def __init__(self, *, seed: bool = True) -> None:
+        self.store = RunStore()
+        if seed:
+            ensure_seeded(self.store)
+        self.registry = ModelRegistry()
+        self._lock = threading.Lock()
+        self._live: LoadedModel | None = None
+        self._builder: FeatureBuilder | None = None
+        self._catalogue: tuple[int, Catalogue] | None = None
+
+    # -- shared state ---------------------------------------------------------------------------
+    @property
+    def builder(self) -> FeatureBuilder:
+        if self._builder is None:
+            self._builder = FeatureBuilder()
+        return self._builder
+
+    def catalogue(self) -> Catalogue:
+        revision = self.store.revision()
+        cached = self._catalogue
+        if cached is None or cached[0] != revision:
+            cached = (revision, build_catalogue(self.store.query()))
+            self._catalogue = cached
+        return cached[1]
+
+    def live(self) -> LoadedModel:
+        """The live model; loads the current version, or trains the default one if there is none."""
+        live = self._live
+        if live is None:
+            with self._lock:
+                if self._live is None:
+                    if self.registry.current() is None:
+                        self.retrain()
+                    else:
+                        self._live = self.registry.load()
+                live = self._live
+        assert live is not None
+        return live
+
+    # -- models ---------------------------------------------------------------------------------
+    def retrain(self, *, activate: bool = True, **params: Any) -> dict[str, Any]:
+        """Train on the whole store and register a new version."""
+        t0 = time.perf_counter()
+        runs = self.store.query()
+        model, ts = train_model(runs, builder=self.builder, **params)
+        meta = {"fingerprint": self.store.fingerprint(), "runs": len(runs), "queries": len(ts.queries),
+                "rows": int(len(ts.X)), "train_seconds": round(time.perf_counter() - t0, 3)}
+        version = self.registry.register(model, meta, activate=activate)
+        if activate:
+            self._live = self.registry.load(version)
+        return {"version": version, **meta}
+
+    def activate(self, version: str) -> dict[str, Any]:
+        loaded = self.registry.load(version)
+        self.registry.activate(version)
+        self._live = loaded
+        return {"version": version, **loaded.meta}
+
+    # -- queries --------------------------------------------------------------------------------
+    def recommend(self, language: str, task: str, k: int = 3,
+                  candidates: str = "all") -> dict[str, Any]:
+        """Ranked sources for one (target task, target language)."""
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+            raise InvalidRequest(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
+        if candidates not in CANDIDATE_KINDS:
+            raise InvalidRequest(f"candidates must be one of {', '.join(CANDIDATE_KINDS)}, "
+                                 f"got {candidates!r}")
+        code = resolve(language)
+        target = registry().get(task)
+        live = self.live()
+        cat = self.catalogue()
+        warnings: list[str] = []
+        pool: list[tuple[Source, str]] = []
+        if candidates in ("all", "language"):
+            sources = cat.language.get(target.id)
+            if not sources:
+                warnings.append(f"no runs of task {target.id} in the store: source-language gains are "
+                                "extrapolated from other tasks' runs")
+                sources = [Source(target.id, lang) for lang in cat.all_source_languages]
+            pool += [(s, "language") for s in sources if s.language != code]
+        priors: list[Prior] = []
+        if candidates in ("all", "intermediate"):
+            inter = cat.intermediate.get(target.id)
+            if inter:
+                pool += [(s, "intermediate") for s in inter]
+            else:
+                priors = literature_priors()
+                warnings.append(f"no intermediate-task runs for {target.id} in the store: intermediate "
+                                "tasks are ranked by the published average gains of X-STILTs "
+                                "(Phang et al. 2020), not by the model")
+        items = self._score(live, target, code, pool) if pool else []
+        items = _merge_priors(items, priors)
+        warnings += _claims_warnings(target)
+        for rank, item in enumerate(items[:k], start=1):
+            item["rank"] = rank
+        return {"query": {"language": code, "language_name": language_name(code), "task": target.id,
+                          "k": k, "candidates": candidates},
+                "model_version": live.version, "recommendations": items[:k], "warnings": warnings}
+
+    def _score(self, live: LoadedModel, target: Task, code: str,
+               pool: list[tuple[Source, str]]) -> list[dict[str, Any]]:
+        sources = [s for s, _ in pool]
+        X = self.builder.build(target.id, code, sources)
+        Z = live.model.design(X, target.id, sources)
+        scores = live.model.score(Z)
+        gains = live.model.predict_gain(Z)
+        order = np.argsort(-scores, kind="stable")
+        return [{"rank": 0, "source_task": sources[i].task, "source_language": sources[i].language,
+                 "source_language_name": language_name(sources[i].language), "kind": pool[i][1],
+                 "predicted_gain": None if not np.isfinite(gains[i]) else round(float(gains[i]), 3),
+                 "score": round(float(scores[i]), 4), "basis": "model"} for i in order]
+
+    # -- runs -----------------------------------------------------------------------------------
+    def import_file(self, path: str | Path) -> ImportResult:
+        return self.store.insert(read_runs(path))
+
+    def import_runs(self, runs: Sequence[Run]) -> ImportResult:
+        return self.store.insert(runs)
+
+    # -- listings -------------------------------------------------------------------------------
+    def languages(self) -> list[dict[str, Any]]:
+        """Languages with runs in the store: codes, names, roles and CC-100 size."""
+        targets: Counter[str] = Counter()
+        sources: Counter[str] = Counter()
+        for r in self.store.iter():
+            targets[r.target_language] += 1
+            sources[r.source_language] += 1
+        lf = self.builder.languages
+        out = []
+        for code in sorted(set(targets) | set(sources)):
+            cc, present = lf.cc100_log_gib(code)
+            out.append({"code": code, "name": language_name(code), "target_runs": targets[code],
+                        "source_runs": sources[code], "cc100_gib": round(float(np.expm1(cc)), 2)
+                        if present else None, "uriel": lf.known(code)})
+        return out
+
+    def tasks(self) -> list[dict[str, Any]]:
+        counts = Counter(canonical_task(r.target_task) for r in self.store.iter())
+        return [{**t.as_dict(), "runs": counts.get(t.id, 0)} for t in registry()]
+
+
+def _merge_priors(items: list[dict[str, Any]], priors: list[Prior]) -> list[dict[str, Any]]:
+    """Insert literature-prior entries before the first model entry with a lower predicted gain."""
+    out = list(items)
+    for prior in priors:
+        entry = {"rank": 0, "source_task": prior.source_task, "source_language": ENGLISH,
+                 "source_language_name": language_name(ENGLISH), "kind": "intermediate",
+                 "predicted_gain": prior.gain, "score": None, "basis": "literature-prior",
+                 "evidence": prior.claim}
+        pos = next((i for i, it in enumerate(out) if it["basis"] == "model"
+                    and (it["predicted_gain"] is None or it["predicted_gain"] < prior.gain)), len(out))
+        while pos < len(out) and out[pos]["basis"] == "literature-prior" \
+                and out[pos]["predicted_gain"] >= prior.gain:
+            pos += 1
+        out.insert(pos, entry)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _claims_warnings_cached(target: Task) -> tuple[str, ...]:
+    return tuple(_read_claims(target))
+
+
+def _claims_warnings(target: Task) -> list[str]:
+    return list(_claims_warnings_cached(target))
+
+
+def _read_claims(target: Task) -> list[str]:
+    """Published qualitative findings about this target task (facts/xstilts_claims.csv)."""
+    text = resources.files("feature_store").joinpath("data/xstilts_claims.csv").read_text(encoding="utf-8")
+    out = []
+    for row in csv.DictReader(text.splitlines()):
+        if row["claim"] == "qualitative" and target.name.lower() in row["target_task"].lower().split(";"):
+            out.append(f"published finding for {target.name}: {row['source'].split(': ', 1)[-1]}")
+    return out
+
+
+def check_filters(filters: dict[str, str | None]) -> dict[str, str]:
+    """Drop empty filters; the store raises InvalidRequest on unknown names."""
+    return {k: v for k, v in filters.items() if v}
+
+
+__all__ = ["Service", "literature_priors", "train_model", "build_catalogue", "NoModel", "MAX_K"]

@@ -1,0 +1,176 @@
+"""The trainer's configuration: one dataclass per level, read from TOML, written beside artefacts.
+
+A matrix file (``stepstone train matrix --config matrix.toml``)::
+
+    data = "/data/xtreme"                 # folder with <task>/<split>-<lang>.jsonl (or XTREME files)
+    out = "runs/xstilts"                  # artefacts and checkpoints
+    dataset = "xstilts-repro"             # the runs' `dataset` column
+    models = ["/models/xlm-roberta-large"]
+    source_tasks = ["none", "mnli", "squad", "mnli+squad"]   # "none" = the baseline cell
+    target_tasks = ["xnli", "udpos"]
+    languages = ["swa", "yor"]            # or a table: [languages] xnli = [...], udpos = [...]
+    seeds = [1, 2, 3]
+    intermediate_sizes = [0]              # 0 = all of the intermediate data
+
+    [train]                               # any TrainConfig field
+    epochs = 3
+
+No torch here: the CLI imports this module to parse its options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from feature_store.errors import InvalidRequest
+from feature_store.paths import atomic_write_bytes
+
+
+@dataclass
+class TrainConfig:
+    """Knobs of the Hugging Face Trainer shared by every phase."""
+
+    epochs: float = 3.0  # passes over each phase's training data (X-STILTs: 3)
+    learning_rate: float = 1e-5  # peak AdamW rate; 1e-5 is the usual rate for XLM-R Large
+    batch_size: int = 32  # examples per device per step (before gradient accumulation)
+    eval_batch_size: int = 64  # examples per device in prediction
+    gradient_accumulation_steps: int = 1  # steps summed before each optimiser update
+    warmup_ratio: float = 0.1  # share of the update steps with a linear warm-up
+    weight_decay: float = 0.01  # AdamW decay (HF leaves biases and LayerNorm out)
+    max_seq_length: int = 128  # tokens per example for classification, MC and tagging
+    qa_max_seq_length: int = 384  # tokens per QA window (question + context part)
+    doc_stride: int = 128  # overlap between QA windows of a long context
+    max_answer_length: int = 30  # longest predicted answer span, in tokens
+    max_steps: int = -1  # stop each training phase after this many updates (-1: run the epochs)
+    max_train_samples: int | None = None  # cap each training set (first a seeded sample); for tests
+    max_eval_samples: int | None = None  # cap each evaluation set (its first examples)
+    eval_split: str = "auto"  # "test", "dev", or "auto" = test when the file exists, else dev
+    bf16: bool = True  # bf16 mixed precision; only ever used on a GPU
+    torch_compile: bool = False  # compile the model with torch.compile (GPU, long phases)
+    group_by_length: bool = True  # batch similar lengths together so dynamic padding pads less
+    attn_implementation: str = "sdpa"  # attention kernel: PyTorch's scaled_dot_product_attention
+    save_steps: int = 500  # a checkpoint every this many updates, for resuming
+    save_total_limit: int = 1  # checkpoints kept per phase
+    logging_steps: int = 50  # loss logged every this many updates
+    dataloader_num_workers: int = 0  # tokenisation is done up front, so workers rarely help
+    retrieval_layer: int | None = None  # hidden layer mean-pooled for retrieval (None: the middle)
+    keep_models: bool = False  # keep phase weights after a cell finishes (they are GBs each)
+    use_cpu: bool = False  # train on the CPU even when a GPU is there
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: str = "[train]") -> TrainConfig:
+        return _build(cls, raw, where)
+
+
+@dataclass
+class CellConfig:
+    """One cell: intermediate task(s) -> target task in English -> zero-shot languages."""
+
+    model: Path  # local Hugging Face model folder (config, weights, tokenizer); never downloaded
+    data: Path  # data folder, see trainer/data.py for the file names read
+    target_task: str  # the task evaluated in `languages` (xnli, udpos, xquad, tatoeba, ...)
+    languages: list[str]  # target languages evaluated zero-shot (ISO 639-3 or anything resolvable)
+    source_task: str = "none"  # intermediate task, "a+b" for multi-task, "none" for the baseline
+    source_language: str = "eng"  # language of the intermediate (or, if same task, training) data
+    intermediate_size: int | None = None  # subsample the intermediate data to this many examples
+    seed: int = 1  # seeds the heads, the data order and the subsample
+    out: Path = Path("stepstone-train")  # artefacts and checkpoints go under out/<cell id>/
+    dataset: str = "stepstone-trainer"  # the runs' `dataset` column
+    resume: bool = False  # reuse finished phases and resume from the last checkpoint
+    train: TrainConfig = field(default_factory=TrainConfig)  # Trainer knobs
+
+
+@dataclass
+class MatrixConfig:
+    """A grid of cells: models x seeds x sizes x targets x sources (baselines first)."""
+
+    data: Path  # data folder shared by every cell
+    models: list[Path]  # local model folders
+    source_tasks: list[str]  # intermediate tasks; "none" adds the baseline cell
+    target_tasks: list[str]  # target tasks
+    languages: list[str] | dict[str, list[str]]  # one list for all targets, or one per target
+    source_languages: list[str] = field(default_factory=lambda: ["eng"])  # intermediate data languages
+    seeds: list[int] = field(default_factory=lambda: [1])  # one cell per seed
+    intermediate_sizes: list[int] = field(default_factory=lambda: [0])  # 0 = all the data
+    out: Path = Path("stepstone-train")  # artefacts and checkpoints
+    dataset: str = "stepstone-trainer"  # the runs' `dataset` column
+    train: TrainConfig = field(default_factory=TrainConfig)  # Trainer knobs for every cell
+
+    def languages_for(self, target: str) -> list[str]:
+        if isinstance(self.languages, dict):
+            if target not in self.languages:
+                raise InvalidRequest(f"matrix config: no languages listed for target task {target!r}")
+            return list(self.languages[target])
+        return list(self.languages)
+
+
+def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise InvalidRequest(f"{where}: unknown key {unknown[0]!r}; known keys: {', '.join(known)}")
+    return cls(**raw)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidRequest(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidRequest(f"{path}: not valid TOML ({exc})") from None
+
+
+def load_train_config(path: Path | None) -> TrainConfig:
+    """The ``[train]`` table of a TOML file (a cell's ``--config``); defaults without a file."""
+    if path is None:
+        return TrainConfig()
+    return TrainConfig.from_dict(_read_toml(path).get("train", {}), f"{path} [train]")
+
+
+def load_matrix(path: Path) -> MatrixConfig:
+    raw = _read_toml(path)
+    train = TrainConfig.from_dict(raw.pop("train", {}), f"{path} [train]")
+    for key in ("data", "models", "source_tasks", "target_tasks", "languages"):
+        if key not in raw:
+            raise InvalidRequest(f"{path}: missing key {key!r}")
+    base = Path(path).parent
+    raw["data"] = base / Path(raw["data"]).expanduser()
+    raw["models"] = [base / Path(m).expanduser() for m in raw["models"]]
+    raw["out"] = base / Path(raw.get("out", "stepstone-train")).expanduser()
+    return _build(MatrixConfig, {**raw, "train": train}, str(path))
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"2/4"`` -> (2, 4): the second of four slices (1-based); None -> (1, 1)."""
+    if text is None:
+        return 1, 1
+    i, sep, n = text.partition("/")
+    if not sep or not i.strip().isdigit() or not n.strip().isdigit():
+        raise InvalidRequest(f"--shard must look like i/n (e.g. 1/4), got {text!r}")
+    index, count = int(i), int(n)
+    if count < 1 or not 1 <= index <= count:
+        raise InvalidRequest(f"--shard {text}: need 1 <= i <= n")
+    return index, count
+
+
+def to_jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, (json.dumps(to_jsonable(obj), indent=2, sort_keys=True) + "\n").encode())
