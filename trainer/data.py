@@ -15,6 +15,9 @@ Where a split's file is looked for, in order (``<t>`` = the task's folder, its i
   ``tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.<c>.dev.json`` (TyDiQA-GoldP's dev is its test),
   and for retrieval the LASER Tatoeba files ``tatoeba/tatoeba.<c>-eng.{<c>,eng}`` (line-aligned)
   and BUCC 2018 ``bucc2018/<c>-en.<s>.{<c>,en,gold}``.
+
+XQuAD and MLQA have no training split of their own: their English training data is SQuAD v1.1,
+looked for under ``squad/`` when ``xquad/train-eng.*`` is not there.
 """
 
 from __future__ import annotations
@@ -92,6 +95,8 @@ def _candidates(data_dir: Path, task: str, split: str, language: str) -> list[Pa
             if task_id == "tydiqa":
                 sub = "train" if split == "train" else "dev"
                 out.append(base / f"tydiqa-goldp-v1.1-{sub}" / f"tydiqa.goldp.{c}.{sub}.json")
+    if task_id in ("xquad", "mlqa") and split == "train":
+        out += _candidates(data_dir, "squad", split, language)  # XTREME trains both on SQuAD v1.1
     return out
 
 
