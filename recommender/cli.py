@@ -67,6 +67,11 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def _task_label(task: str) -> str:
+    parts = task.split("+")
+    return task if len(parts) <= 2 else f"multi-task ({len(parts)}: {parts[0]}, …)"
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "–"
@@ -102,11 +107,13 @@ def recommend(
     q = result["query"]
     table = Table(title=f"{q['task']} → {q['language_name']} ({q['language']}) · model "
                         f"{result['model_version']}")
-    for col in ("rank", "source task", "source language", "kind", "predicted gain", "basis"):
-        table.add_column(col, justify="right" if col in ("rank", "predicted gain") else "left")
+    table.add_column("#", justify="right")
+    table.add_column("source (task · language)", overflow="fold")
+    for col in ("kind", "predicted gain", "basis"):
+        table.add_column(col, justify="right" if col == "predicted gain" else "left", no_wrap=True)
     for r in result["recommendations"]:
-        table.add_row(str(r["rank"]), r["source_task"], f"{r['source_language_name']} ({r['source_language']})",
-                      r["kind"], _fmt(r["predicted_gain"]), r["basis"])
+        table.add_row(str(r["rank"]), f"{_task_label(r['source_task'])} · {r['source_language_name']} "
+                                      f"({r['source_language']})", r["kind"], _fmt(r["predicted_gain"]), r["basis"])
     console.print(table)
     for w in result["warnings"]:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)

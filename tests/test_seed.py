@@ -1,0 +1,34 @@
+"""The shipped data: schema, loading and seeding."""
+
+from __future__ import annotations
+
+import csv
+from importlib import resources
+from pathlib import Path
+
+from feature_store.languages import resolve
+from feature_store.runs import COLUMNS, RunStore
+from feature_store.seed import SHIPPED_MATRICES, ensure_seeded, shipped_runs
+
+
+def test_shipped_matrices_have_the_run_schema() -> None:
+    data = resources.files("feature_store").joinpath("data")
+    for name in SHIPPED_MATRICES:
+        header = next(csv.reader(data.joinpath(name).read_text().splitlines()))
+        assert set(COLUMNS) - {"seed"} <= set(header)
+    assert data.joinpath("PROVENANCE.md").is_file()
+
+
+def test_shipped_runs_load_with_iso639_3_codes() -> None:
+    runs = shipped_runs()
+    assert len(runs) == 450 + 6825
+    assert {r.target_task for r in runs} == {"xnli", "xquad", "tydiqa", "udpos_v2.8"}
+    assert all(resolve(r.target_language) == r.target_language for r in runs)
+
+
+def test_seeding_happens_once(home: Path) -> None:
+    store = RunStore()
+    first = ensure_seeded(store)
+    assert first is not None and first.inserted > 7000
+    assert ensure_seeded(store) is None
+    assert store.count() == first.inserted

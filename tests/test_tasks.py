@@ -1,0 +1,41 @@
+"""The shipped task registry."""
+
+from __future__ import annotations
+
+import pytest
+
+from feature_store.errors import UnknownTask
+from feature_store.tasks import registry
+
+XSTILTS = {"anli", "mnli", "qqp", "squad", "hellaswag", "cosmosqa", "csqa", "ccg", "sst2"}
+XTREME = {"xnli", "pawsx", "udpos", "wikiann", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba"}
+XTREME_R = {"xcopa", "mewslix", "lareqa"}
+
+
+def test_registry_holds_the_xstilts_xtreme_and_xtreme_r_tasks() -> None:
+    reg = registry()
+    assert {t.id for t in reg.intermediate()} == XSTILTS
+    assert {t.id for t in reg.targets()} == XTREME | XTREME_R
+
+
+def test_aliases_and_versioned_ids_resolve() -> None:
+    reg = registry()
+    assert reg.get("udpos_v2.8").id == "udpos"
+    assert reg.get("PAN-X").id == "wikiann"
+    assert reg.get("TyDiQA-GoldP").id == "tydiqa"
+    assert reg.lookup("my_new_task") is None
+
+
+def test_unknown_task_suggests() -> None:
+    with pytest.raises(UnknownTask) as err:
+        registry().get("xnl")
+    assert "xnli" in err.value.suggestions
+
+
+def test_difficulty_is_headroom_above_chance() -> None:
+    xnli = registry().get("xnli")
+    # 3 classes: chance 33.3; base model 89.1 in English → misses 16.35 % of the above-chance range.
+    assert xnli.chance == pytest.approx(100 / 3)
+    assert xnli.headroom == pytest.approx(1 - (89.1 - 100 / 3) / (100 - 100 / 3))
+    assert registry().get("mlqa").headroom == pytest.approx(0.194)
+    assert registry().get("qqp").headroom is None
