@@ -77,11 +77,19 @@ class ModelRegistry:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelCorrupted(f"model {version}: meta.json is not valid JSON ({exc})") from None
 
-    def register(self, model: TransferRanker, meta: dict[str, Any], *, activate: bool = True) -> str:
-        """Save a fitted model as the next version (atomically); optionally make it current."""
+    def register(self, model: TransferRanker, meta: dict[str, Any], *, activate: bool = True,
+                 extra_files: dict[str, bytes] | None = None) -> str:
+        """Save a fitted model as the next version (atomically); optionally make it current.
+
+        ``extra_files`` (name -> bytes, e.g. the interval calibration) are written beside the model
+        and checksummed in ``meta.json`` like its own files.
+        """
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.versions_dir))
         try:
             files = model.save(tmp)
+            for name, data in (extra_files or {}).items():
+                (tmp / name).write_bytes(data)
+                files.append(name)
             full = {**meta, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                     "libraries": library_versions(), "feature_names": model.feature_names_,
                     "files": {f: _sha256(tmp / f) for f in files}}
