@@ -1,18 +1,23 @@
 """The FastAPI app: ``create_app()`` (a factory, for uvicorn ``--factory`` and tests).
 
-The service (store, live model) is built once in the lifespan; routes are thin and call it.
-Library errors map to 4xx with a ``detail`` that names the bad value.
+The service (store, live model) is built once in the lifespan; routes are thin and call the
+service functions of ``recommender.service`` and ``recommender.admin``. Library errors map to 4xx
+with a ``detail`` that names the bad value. Serve with ``python -m api`` (127.0.0.1 by default).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api.routes import catalog, recommendations
+from api.cache import AnswerCache
+from api.observe import EdgeMiddleware, Metrics, configure_logging
+from api.routes import catalog, metrics, models, recommendations, runs
+from api.settings import Settings, get_settings
 from feature_store.errors import (
     InvalidData,
     InvalidRequest,
@@ -23,6 +28,7 @@ from feature_store.errors import (
     UnknownLanguage,
     UnknownTask,
 )
+from recommender import admin
 from recommender.service import Service
 
 STATUS: list[tuple[type[StepstoneError], int]] = [
@@ -33,30 +39,49 @@ STATUS: list[tuple[type[StepstoneError], int]] = [
 
 def error_response(exc: StepstoneError) -> JSONResponse:
     status = next(code for cls, code in STATUS if isinstance(exc, cls))
-    body: dict[str, object] = {"detail": str(exc)}
+    body: dict[str, Any] = {"detail": str(exc)}
     if isinstance(exc, UnknownLanguage | UnknownTask):
         body.update(value=exc.value, suggestions=exc.suggestions)
+    elif isinstance(exc, InvalidRun):
+        value = exc.value if exc.value is None or isinstance(exc.value, str | int | float | bool) \
+            else repr(exc.value)
+        body.update(row=exc.row, column=exc.column, value=value)
     return JSONResponse(body, status_code=status)
 
 
-def create_app(service: Service | None = None) -> FastAPI:
+def create_app(service: Service | None = None, settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "service", None) is None:
             app.state.service = Service()
+        app.state.service.registry.cleanup()  # temporary folders of a register() that crashed
         app.state.service.live()  # load (or build) the model once, before the first request
+        app.state.cache = AnswerCache(app.state.service, entries=settings.cache_entries,
+                                      revision_ttl=settings.revision_ttl)
         yield
 
     app = FastAPI(title="stepstone", version="0.1.0", lifespan=lifespan,
                   description="Which intermediate task or source language to train on before zero-shot "
-                              "cross-lingual transfer.")
+                              "cross-lingual transfer. Writes (POST) need `Authorization: Bearer <token>` "
+                              "when the server runs with STEPSTONE_API_TOKEN set.")
     app.state.service = service
+    app.state.settings = settings
+    app.state.metrics = Metrics(lambda: admin.gauges(app.state.service))
+    if settings.log_requests:
+        configure_logging()
+    app.add_middleware(EdgeMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes,
+                       log=settings.log_requests)
 
     @app.exception_handler(StepstoneError)
     async def _stepstone_error(request: Request, exc: StepstoneError) -> JSONResponse:
         return error_response(exc)
 
     app.include_router(recommendations.router)
+    app.include_router(runs.router)
+    app.include_router(models.router)
     app.include_router(catalog.router)
     app.include_router(catalog.health_router)
+    app.include_router(metrics.router)
     return app

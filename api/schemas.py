@@ -1,17 +1,24 @@
-"""Request and response schemas, split by direction."""
+"""Request and response schemas, split by direction (``…In`` is sent, ``…Out`` is answered)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RecommendationOut(BaseModel):
+class Open(BaseModel):
+    """An answer that passes through fields added by the service after this schema was written."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# -- recommendations ----------------------------------------------------------------------------
+class RecommendationOut(Open):
     rank: int
     source_task: str
     source_language: str
@@ -23,7 +30,7 @@ class RecommendationOut(BaseModel):
     evidence: str | None = None
 
 
-class QueryOut(BaseModel):
+class QueryOut(Open):
     language: str
     language_name: str
     task: str
@@ -31,13 +38,120 @@ class QueryOut(BaseModel):
     candidates: Literal["all", "intermediate", "language"]
 
 
-class RecommendationList(BaseModel):
+class RecommendationList(Open):
     query: QueryOut
     model_version: str
     recommendations: list[RecommendationOut]
     warnings: list[str]
 
 
+class QueryIn(Strict):
+    language: str = Field(min_length=1, max_length=64, description="Target language: code or name")
+    task: str = Field(min_length=1, max_length=64, description="Target task id, e.g. xnli")
+    k: int = Field(3, ge=1, le=50)
+    candidates: Literal["all", "intermediate", "language"] = "all"
+
+
+class BatchIn(Strict):
+    queries: list[QueryIn] = Field(min_length=1, max_length=1000, description="At most 1,000 queries")
+
+
+class ErrorOut(BaseModel):
+    detail: str
+    value: Any = None
+    suggestions: list[str] = []
+
+
+class BatchErrorOut(ErrorOut):
+    type: str
+
+
+class BatchItemOut(BaseModel):
+    index: int
+    result: RecommendationList | None
+    error: BatchErrorOut | None
+
+
+class BatchOut(BaseModel):
+    results: list[BatchItemOut]
+
+
+# -- runs ---------------------------------------------------------------------------------------
+class RunIn(Strict):
+    """One measured cell, as in ``shared/data/transfer/*.csv``; unknown fields are rejected."""
+
+    target_task: str
+    target_language: str
+    source_task: str
+    source_language: str
+    score: float
+    dataset: str = ""
+    model: str = ""
+    source_size: float | None = None
+    metric: str = ""
+    baseline_score: float | None = None
+    seed: int | None = None
+
+
+class RunOut(BaseModel):
+    target_task: str
+    target_language: str
+    source_task: str
+    source_language: str
+    score: float
+    dataset: str
+    model: str
+    source_size: float | None
+    metric: str
+    baseline_score: float | None
+    seed: int | None
+
+
+class RunPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+    runs: list[RunOut]
+
+
+class ImportOut(BaseModel):
+    inserted: int
+    duplicates: int
+
+
+class RunErrorOut(ErrorOut):
+    row: int | None = None
+    column: str | None = None
+
+
+# -- models -------------------------------------------------------------------------------------
+class EvaluationOut(Open):
+    kind: str
+    queries: int
+    rows: int
+    top1_accuracy: float
+    top1_regret: float
+    ndcg_at_3: float
+
+
+class ModelOut(BaseModel):
+    version: str
+    current: bool
+    created_at: str | None = None
+    runs: int | None = None
+    queries: int | None = None
+    rows: int | None = None
+    fingerprint: str | None = None
+    train_seconds: float | None = None
+    evaluation: EvaluationOut | None = None
+    error: str | None = None
+
+
+Version = Annotated[str, Field(pattern=r"^v\d{4,}$", max_length=16, examples=["v0001"])]
+
+
+# -- catalog ------------------------------------------------------------------------------------
 class LanguageOut(BaseModel):
     code: str
     name: str
@@ -70,9 +184,3 @@ class Health(BaseModel):
     status: Literal["ok"]
     model_version: str | None
     runs: int
-
-
-class ErrorOut(BaseModel):
-    detail: str
-    value: str | None = None
-    suggestions: list[str] = []

@@ -13,6 +13,11 @@ class Settings(BaseSettings):
     api_token: str | None = None  # when set, writes need `Authorization: Bearer <token>`
     max_body_bytes: int = 10 * 1024 * 1024  # larger request bodies get 413
     max_batch: int = 1000  # queries per POST /v1/recommendations/batch
+    host: str = "127.0.0.1"  # `python -m api` binds here: loopback unless asked otherwise
+    port: int = 8000
+    cache_entries: int = 4096  # serialised recommendation answers kept per process
+    revision_ttl: float = 1.0  # seconds between checks for imports made by other processes
+    log_requests: bool = True  # one JSON line per request on stderr
 
 
 @lru_cache(maxsize=1)

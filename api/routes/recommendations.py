@@ -1,25 +1,36 @@
-"""GET /v1/recommendations."""
+"""GET /v1/recommendations (the hot path, answers cached per model version), POST /v1/recommendations/batch."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from api.deps import ServiceDep
-from api.schemas import ErrorOut, RecommendationList
+from api.deps import CacheDep, ServiceDep, SettingsDep, WriteAuth
+from api.schemas import BatchIn, BatchOut, ErrorOut, RecommendationList
+from feature_store.errors import InvalidRequest
+from recommender import admin
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
 
 @router.get("/recommendations", response_model=RecommendationList,
             responses={404: {"model": ErrorOut, "description": "unknown language or task"}})
-def get_recommendations(
-    service: ServiceDep,
+async def get_recommendations(
+    cache: CacheDep,
     language: Annotated[str, Query(min_length=1, max_length=64, description="Target language: code or name")],
     task: Annotated[str, Query(min_length=1, max_length=64, description="Target task id, e.g. xnli")],
     k: Annotated[int, Query(ge=1, le=50)] = 3,
     candidates: Literal["all", "intermediate", "language"] = "all",
-) -> dict[str, object]:
+) -> Response:
     """Ranked transfer sources for one target task and language."""
-    return service.recommend(language, task, k=k, candidates=candidates)
+    return Response(await cache.recommend(language, task, k, candidates), media_type="application/json")
+
+
+@router.post("/recommendations/batch", response_model=BatchOut, dependencies=[WriteAuth],
+             responses={401: {"model": ErrorOut}, 422: {"model": ErrorOut, "description": "over 1,000 queries"}})
+def post_batch(service: ServiceDep, settings: SettingsDep, body: BatchIn) -> dict[str, Any]:
+    """Up to 1,000 queries in one call; a bad query gets its own error, the others their answers."""
+    if len(body.queries) > settings.max_batch:
+        raise InvalidRequest(f"at most {settings.max_batch} queries per batch, got {len(body.queries)}")
+    return {"results": admin.recommend_batch(service, [q.model_dump() for q in body.queries])}

@@ -1,0 +1,110 @@
+"""The body of ``POST /v1/runs``: a JSON list, a CSV or JSONL body, or a multipart file upload.
+
+FastAPI declares one body type per route, so this reads the body by content type and turns every
+problem into an ``InvalidRun`` that names the row, the field and the value (422). The OpenAPI
+description of the three forms is ``RUNS_BODY``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import HTTPException, Request
+from pydantic import TypeAdapter, ValidationError
+from starlette.datastructures import UploadFile
+
+from api.schemas import RunIn
+from feature_store.errors import InvalidRun
+
+JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/ndjson")
+_run = TypeAdapter(RunIn)
+
+
+class Upload:
+    """A parsed body: either JSON records (``records``) or run-file text with its format."""
+
+    def __init__(self, *, records: list[dict[str, Any]] | None = None, text: str = "", fmt: str = "",
+                 name: str | None = None) -> None:
+        self.records, self.text, self.fmt, self.name = records, text, fmt, name
+
+
+def _decode(raw: bytes, source: str | None) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidRun("not UTF-8 text", source=source) from None
+
+
+def validate_records(data: object) -> list[dict[str, Any]]:
+    """A JSON list of run objects, each checked against ``RunIn`` (unknown fields rejected)."""
+    if not isinstance(data, list):
+        raise InvalidRun("expected a JSON list of runs", value=type(data).__name__)
+    if not data:
+        raise InvalidRun("no runs in input")
+    out = []
+    for row, record in enumerate(data, start=1):
+        if not isinstance(record, dict):
+            raise InvalidRun("not an object", row=row, value=record)
+        try:
+            out.append(_run.validate_python(record).model_dump())
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            column = str(err["loc"][0]) if err["loc"] else None
+            reason = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+            value = err.get("input") if err["type"] != "missing" else None
+            raise InvalidRun(reason, row=row, column=column, value=value) from None
+    return out
+
+
+def _format_of(content_type: str, filename: str | None) -> str | None:
+    name = (filename or "").lower()
+    if name.endswith(".csv") or content_type == "text/csv":
+        return "csv"
+    if name.endswith((".jsonl", ".ndjson")) or content_type in JSONL_TYPES:
+        return "jsonl"
+    return None
+
+
+async def read_runs_body(request: Request) -> Upload:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=8)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidRun("multipart upload needs a file field named 'file'")
+        part_type = (upload.content_type or "").split(";")[0].strip().lower()
+        fmt = _format_of(part_type, upload.filename)
+        if fmt is None:
+            raise InvalidRun("unsupported file type (use .csv or .jsonl)", value=upload.filename,
+                             source=upload.filename)
+        return Upload(text=_decode(await upload.read(), upload.filename), fmt=fmt, name=upload.filename)
+    fmt = _format_of(content_type, None)
+    if fmt is not None:
+        return Upload(text=_decode(await request.body(), None), fmt=fmt)
+    if content_type == "application/json" or content_type.endswith("+json"):
+        raw = await request.body()
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidRun(f"invalid JSON ({exc})") from None
+        return Upload(records=validate_records(data))
+    raise HTTPException(415, f"unsupported content type {content_type!r}: send application/json, text/csv, "
+                             "application/x-ndjson or a multipart/form-data file")
+
+
+_RUN_SCHEMA = RunIn.model_json_schema()
+RUNS_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "Runs in the run schema: a JSON list, a CSV or JSONL body, or a file upload "
+                       "(`file`, named *.csv or *.jsonl). All-or-nothing; re-sending a run is a duplicate.",
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": _RUN_SCHEMA, "minItems": 1}},
+            "text/csv": {"schema": {"type": "string"}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                               "properties": {"file": {"type": "string", "format": "binary"}}}},
+        },
+    }
+}
