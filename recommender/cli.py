@@ -27,8 +27,9 @@ app = typer.Typer(help="Which intermediate task or source language to train on b
                        "cross-lingual transfer.", no_args_is_help=True, add_completion=False)
 runs_app = typer.Typer(help="Import, list and export measured runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (and tests) get a fixed, roomy width instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -151,15 +152,19 @@ def tasks(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> No
     if fmt is Format.json:
         print_json(rows)
         return
-    table = Table("id", "name", "kind", "format", "level", "train", "metric", "classes", "en score",
-                  "headroom", "runs")
-    for r in rows:
-        table.add_row(r["id"], r["name"], r["kind"], r["format"], r["level"],
-                      "–" if r["train_size"] is None else f"{r['train_size']:,}", r["metric"],
-                      "–" if r["num_classes"] is None else str(r["num_classes"]),
-                      "–" if r["english_score"] is None else f"{r['english_score']:g}",
-                      "–" if r["headroom"] is None else f"{r['headroom']:.2f}", str(r["runs"]))
-    console.print(table)
+    from rich import box
+
+    for kind in ("intermediate", "target"):
+        table = Table(title=f"{kind} tasks (headroom = difficulty, see docs/design.md)", box=box.SIMPLE)
+        for col in ("task", "format", "level", "train", "classes", "en", "headroom", "runs"):
+            table.add_column(col, no_wrap=True, justify="left" if col in ("task", "format", "level") else "right")
+        for r in (r for r in rows if r["kind"] == kind):
+            table.add_row(r["id"], r["format"], r["level"],
+                          "–" if r["train_size"] is None else f"{r['train_size']:,}",
+                          "–" if r["num_classes"] is None else str(r["num_classes"]),
+                          "–" if r["english_score"] is None else f"{r['english_score']:g}",
+                          "–" if r["headroom"] is None else f"{r['headroom']:.2f}", str(r["runs"]))
+        console.print(table)
 
 
 @app.command()
