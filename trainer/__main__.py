@@ -17,21 +17,12 @@ from trainer.cli import app
 def main(argv: list[str] | None = None) -> int:
     """Run the trainer CLI; a StepstoneError becomes ``Error: ...`` and exit code 1."""
     try:
-        app(args=argv, prog_name="python -m trainer", standalone_mode=False)
+        app(args=argv, prog_name="python -m trainer")
     except StepstoneError as exc:
         typer.echo(f"Error: {exc}", err=True)
         return 1
-    except SystemExit as exc:  # --help and usage errors
-        return int(exc.code or 0)
-    except typer.Exit as exc:
-        return exc.exit_code
-    except Exception as exc:  # click's usage errors in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
+    except SystemExit as exc:  # click ends every run, --help and usage errors included, this way
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     return 0
 
 
