@@ -202,8 +202,8 @@ def advice(best_high: float | None, target_task: str) -> tuple[str | None, str |
         return None, None
     if best_high < 0:
         return "skip", (f"even the best candidate's interval ends below zero gain ({best_high:+.2f}): "
-                        f"skip intermediate training and fine-tune on {target_task} in English, then "
-                        "transfer zero-shot")
+                        f"use the baseline instead, fine-tune on {target_task} in English and transfer "
+                        "zero-shot")
     return "train", None
 
 

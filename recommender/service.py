@@ -30,6 +30,7 @@ from recommender.model import TransferRanker
 from recommender.registry import LoadedModel, ModelRegistry
 
 Candidates = Literal["all", "intermediate", "language"]
+CALIBRATION_FILE = "calibration.json"
 CANDIDATE_KINDS = ("all", "intermediate", "language")
 MAX_K = 50
 
@@ -102,6 +103,7 @@ class Service:
         self._live: LoadedModel | None = None
         self._builder: FeatureBuilder | None = None
         self._catalogue: tuple[int, Catalogue] | None = None
+        self._annotators: dict[str, Any] = {}  # per model version / store revision: see annotator()
 
     # -- shared state ---------------------------------------------------------------------------
     @property
@@ -133,14 +135,25 @@ class Service:
         return live
 
     # -- models ---------------------------------------------------------------------------------
-    def retrain(self, *, activate: bool = True, **params: Any) -> dict[str, Any]:
-        """Train on the whole store and register a new version."""
+    def retrain(self, *, activate: bool = True, calibrate_intervals: bool = True,
+                **params: Any) -> dict[str, Any]:
+        """Train on the whole store and register a new version (with its interval calibration)."""
         t0 = time.perf_counter()
         runs = self.store.query()
         model, ts = train_model(runs, builder=self.builder, **params)
-        meta = {"fingerprint": self.store.fingerprint(), "runs": len(runs), "queries": len(ts.queries),
-                "rows": int(len(ts.X)), "train_seconds": round(time.perf_counter() - t0, 3)}
-        version = self.registry.register(model, meta, activate=activate)
+        meta: dict[str, Any] = {"fingerprint": self.store.fingerprint(), "runs": len(runs),
+                                "queries": len(ts.queries), "rows": int(len(ts.X))}
+        extra: dict[str, bytes] = {}
+        if model.gain_ is not None and calibrate_intervals:
+            from recommender.intervals import calibrate
+
+            cal = calibrate(ts, **params)
+            extra[CALIBRATION_FILE] = cal.to_json().encode()
+            meta["calibration"] = {"file": CALIBRATION_FILE, "level": cal.level, "method": cal.method,
+                                   "cv_coverage": cal.meta.get("cv_coverage"),
+                                   "width": {k: round(hi - lo, 3) for k, (lo, hi) in cal.quantiles.items()}}
+        meta["train_seconds"] = round(time.perf_counter() - t0, 3)
+        version = self.registry.register(model, meta, activate=activate, extra_files=extra)
         if activate:
             self._live = self.registry.load(version)
         return {"version": version, **meta}
@@ -163,6 +176,21 @@ class Service:
         code = resolve(language)
         target = registry().get(task)
         live = self.live()
+        pool, priors, warnings = self.candidate_pool(target, code, candidates)
+        items = self._score(live, target, code, pool) if pool else []
+        items = _merge_priors(items, priors)
+        ann = self.annotator(live)
+        warnings = ann.coverage(code, target.id) + warnings + _claims_warnings(target)
+        for rank, item in enumerate(items[:k], start=1):
+            item["rank"] = rank
+        return {"query": {"language": code, "language_name": language_name(code), "task": target.id,
+                          "k": k, "candidates": candidates},
+                "model_version": live.version, "recommendations": items[:k], **ann.advice(items, target.id),
+                "warnings": warnings}
+
+    def candidate_pool(self, target: Task, code: str, candidates: str = "all",
+                       ) -> tuple[list[tuple[Source, str]], list[Prior], list[str]]:
+        """(scored sources with their kind, literature priors, warnings) for one query."""
         cat = self.catalogue()
         warnings: list[str] = []
         pool: list[tuple[Source, str]] = []
@@ -183,14 +211,18 @@ class Service:
                 warnings.append(f"no intermediate-task runs for {target.id} in the store: intermediate "
                                 "tasks are ranked by the published average gains of X-STILTs "
                                 "(Phang et al. 2020), not by the model")
-        items = self._score(live, target, code, pool) if pool else []
-        items = _merge_priors(items, priors)
-        warnings += _claims_warnings(target)
-        for rank, item in enumerate(items[:k], start=1):
-            item["rank"] = rank
-        return {"query": {"language": code, "language_name": language_name(code), "task": target.id,
-                          "k": k, "candidates": candidates},
-                "model_version": live.version, "recommendations": items[:k], "warnings": warnings}
+        return pool, priors, warnings
+
+    def annotator(self, live: LoadedModel) -> Any:
+        """Intervals, explanations, advice and coverage warnings for the live model (cached)."""
+        from recommender.report import Annotator
+
+        key = f"{live.version}@{self.store.revision()}"
+        ann = self._annotators.get(key)
+        if ann is None:
+            ann = Annotator.for_model(self, live)
+            self._annotators = {key: ann}
+        return ann
 
     def _score(self, live: LoadedModel, target: Task, code: str,
                pool: list[tuple[Source, str]]) -> list[dict[str, Any]]:
@@ -200,10 +232,11 @@ class Service:
         scores = live.model.score(Z)
         gains = live.model.predict_gain(Z)
         order = np.argsort(-scores, kind="stable")
-        return [{"rank": 0, "source_task": sources[i].task, "source_language": sources[i].language,
-                 "source_language_name": language_name(sources[i].language), "kind": pool[i][1],
-                 "predicted_gain": None if not np.isfinite(gains[i]) else round(float(gains[i]), 3),
-                 "score": round(float(scores[i]), 4), "basis": "model"} for i in order]
+        items = [{"rank": 0, "source_task": sources[i].task, "source_language": sources[i].language,
+                  "source_language_name": language_name(sources[i].language), "kind": pool[i][1],
+                  "predicted_gain": None if not np.isfinite(gains[i]) else round(float(gains[i]), 3),
+                  "score": round(float(scores[i]), 4), "basis": "model"} for i in order]
+        return self.annotator(live).annotate(items, order, Z, scores, gains, target.id, code, sources)
 
     # -- runs -----------------------------------------------------------------------------------
     def import_file(self, path: str | Path) -> ImportResult:
@@ -241,7 +274,7 @@ def _merge_priors(items: list[dict[str, Any]], priors: list[Prior]) -> list[dict
         entry = {"rank": 0, "source_task": prior.source_task, "source_language": ENGLISH,
                  "source_language_name": language_name(ENGLISH), "kind": "intermediate",
                  "predicted_gain": prior.gain, "score": None, "basis": "literature-prior",
-                 "evidence": prior.claim}
+                 "evidence": prior.claim, "gain_low": None, "gain_high": None, "why": [prior.claim]}
         pos = next((i for i, it in enumerate(out) if it["basis"] == "model"
                     and (it["predicted_gain"] is None or it["predicted_gain"] < prior.gain)), len(out))
         while pos < len(out) and out[pos]["basis"] == "literature-prior" \
