@@ -7,6 +7,7 @@ with a ``detail`` that names the bad value. Serve with ``python -m api`` (127.0.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -43,10 +44,17 @@ def error_response(exc: StepstoneError) -> JSONResponse:
     if isinstance(exc, UnknownLanguage | UnknownTask):
         body.update(value=exc.value, suggestions=exc.suggestions)
     elif isinstance(exc, InvalidRun):
-        value = exc.value if exc.value is None or isinstance(exc.value, str | int | float | bool) \
-            else repr(exc.value)
-        body.update(row=exc.row, column=exc.column, value=value)
+        body.update(row=exc.row, column=exc.column, value=_plain(exc.value))
     return JSONResponse(body, status_code=status)
+
+
+def _plain(value: object) -> object:
+    """The offending value as JSON can carry it (NaN, lists and objects as their repr)."""
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return repr(value)
 
 
 def create_app(service: Service | None = None, settings: Settings | None = None) -> FastAPI:

@@ -69,16 +69,16 @@ def _format_of(content_type: str, filename: str | None) -> str | None:
 async def read_runs_body(request: Request) -> Upload:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        form = await request.form(max_files=1, max_fields=8)
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise InvalidRun("multipart upload needs a file field named 'file'")
-        part_type = (upload.content_type or "").split(";")[0].strip().lower()
-        fmt = _format_of(part_type, upload.filename)
-        if fmt is None:
-            raise InvalidRun("unsupported file type (use .csv or .jsonl)", value=upload.filename,
-                             source=upload.filename)
-        return Upload(text=_decode(await upload.read(), upload.filename), fmt=fmt, name=upload.filename)
+        async with request.form(max_files=1, max_fields=8) as form:  # closes the spooled files
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise InvalidRun("multipart upload needs a file field named 'file'")
+            part_type = (upload.content_type or "").split(";")[0].strip().lower()
+            fmt = _format_of(part_type, upload.filename)
+            if fmt is None:
+                raise InvalidRun("unsupported file type (use .csv or .jsonl)", value=upload.filename,
+                                 source=upload.filename)
+            return Upload(text=_decode(await upload.read(), upload.filename), fmt=fmt, name=upload.filename)
     fmt = _format_of(content_type, None)
     if fmt is not None:
         return Upload(text=_decode(await request.body(), None), fmt=fmt)

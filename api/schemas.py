@@ -127,12 +127,10 @@ class RunErrorOut(ErrorOut):
 
 # -- models -------------------------------------------------------------------------------------
 class EvaluationOut(Open):
-    kind: str
+    kind: Literal["in-sample"]
     queries: int
     rows: int
-    top1_accuracy: float
-    top1_regret: float
-    ndcg_at_3: float
+    metrics: dict[str, float | None]
 
 
 class ModelOut(BaseModel):
@@ -144,6 +142,7 @@ class ModelOut(BaseModel):
     rows: int | None = None
     fingerprint: str | None = None
     train_seconds: float | None = None
+    calibration: dict[str, Any] | None = None
     evaluation: EvaluationOut | None = None
     error: str | None = None
 

@@ -11,36 +11,25 @@ SQLite transaction, a new version is written beside the others and renamed into 
 
 from __future__ import annotations
 
-import os
+import json
 import threading
-import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from feature_store.errors import InvalidRequest, InvalidRun, StepstoneError
+from feature_store.paths import atomic_write_bytes
 from feature_store.runs import FILTERS, ImportResult, Run, parse_csv_text, parse_jsonl_text, parse_records
-from recommender.dataset import TrainingSet
+from recommender.dataset import TrainingSet, assemble, group_queries
 from recommender.model import TransferRanker
-from recommender.service import Service, train_model
+from recommender.service import Service
 
 MAX_PAGE = 1000
 FORMATS = ("json", "csv", "jsonl")
+EVALUATION_FILE = "evaluation.json"
 
 # One retrain at a time per process: two concurrent requests would train the same data twice.
 _retrain_lock = threading.Lock()
-
-
-def _hook(point: str) -> None:
-    """Test hook: ``STEPSTONE_TEST_PAUSE=<point>`` makes the process announce the point and stop there.
-
-    The crash-safety tests kill a child process with SIGKILL exactly at such a point.
-    """
-    if os.environ.get("STEPSTONE_TEST_PAUSE") == point:
-        print(f"PAUSED {point}", flush=True)
-        while True:
-            time.sleep(1)
 
 
 # -- runs ---------------------------------------------------------------------------------------
@@ -63,23 +52,7 @@ def import_text(service: Service, text: str, fmt: str, source: str | None = None
 
 
 def import_runs(service: Service, runs: Sequence[Run]) -> ImportResult:
-    _hook("import")
-    if os.environ.get("STEPSTONE_TEST_PAUSE") == "import-transaction":
-        _pause_inside_transaction(service)
     return service.import_runs(runs)
-
-
-def _pause_inside_transaction(service: Service) -> None:
-    """Test hook: stop once SQLite is inside the import transaction with rows already written."""
-    conn = service.store._conn
-
-    def handler() -> int:
-        if conn.in_transaction and conn.total_changes > 0:
-            conn.set_progress_handler(None, 0)
-            _hook("import-transaction")
-        return 0
-
-    conn.set_progress_handler(handler, 1000)
 
 
 def list_runs(service: Service, *, limit: int = 100, offset: int = 0,
@@ -99,9 +72,10 @@ def list_runs(service: Service, *, limit: int = 100, offset: int = 0,
 
 
 # -- models -------------------------------------------------------------------------------------
-def model_summary(version: str, meta: Mapping[str, Any], current: str | None) -> dict[str, Any]:
-    keys = ("created_at", "runs", "queries", "rows", "fingerprint", "train_seconds", "evaluation")
-    return {"version": version, "current": version == current, **{k: meta.get(k) for k in keys}}
+def model_summary(service: Service, version: str, meta: Mapping[str, Any], current: str | None) -> dict[str, Any]:
+    keys = ("created_at", "runs", "queries", "rows", "fingerprint", "train_seconds")
+    return {"version": version, "current": version == current, **{k: meta.get(k) for k in keys},
+            "calibration": meta.get("calibration"), "evaluation": _evaluation(service, version)}
 
 
 def list_models(service: Service) -> list[dict[str, Any]]:
@@ -111,7 +85,7 @@ def list_models(service: Service) -> list[dict[str, Any]]:
     out = []
     for version in reg.versions():
         try:
-            out.append(model_summary(version, reg.meta(version), current))
+            out.append(model_summary(service, version, reg.meta(version), current))
         except StepstoneError as exc:
             out.append({"version": version, "current": version == current, "error": str(exc)})
     return out
@@ -120,7 +94,7 @@ def list_models(service: Service) -> list[dict[str, Any]]:
 def current_model(service: Service) -> dict[str, Any]:
     """The version serving requests now (loaded and verified)."""
     live = service.live()
-    return model_summary(live.version, live.meta, live.version)
+    return model_summary(service, live.version, live.meta, live.version)
 
 
 def activate(service: Service, version: str) -> dict[str, Any]:
@@ -130,52 +104,49 @@ def activate(service: Service, version: str) -> dict[str, Any]:
 
 
 def evaluate_in_sample(model: TransferRanker, ts: TrainingSet) -> dict[str, Any]:
-    """A cheap in-sample summary over the training queries (not a held-out estimate).
+    """A cheap summary over the training queries: in-sample, so optimistic; not a held-out estimate.
 
-    ``top1_accuracy``: share of queries whose top-ranked source is the measured best;
-    ``top1_regret``: mean points lost by taking the top-ranked source instead of the best;
-    ``ndcg_at_3``: mean NDCG@3 with LangRank's graded relevance.
+    The metrics are ``recommender.metrics``' (ndcg@3, top-1 loss in %, regret@k, spearman, gain MAE),
+    averaged over queries; ``stepstone evaluate`` gives the cross-validated figures.
     """
-    hits, regrets, ndcgs = [], [], []
+    from recommender.metrics import mean_metrics, query_metrics
+
+    per_query = []
     for qi, q in enumerate(ts.queries):
-        rows = ts.rows(qi)
-        Z = model.design(ts.X[rows], q.target_task, q.sources)
-        pred = model.score(Z)
-        top = int(np.argmax(pred))
-        best = float(q.scores.max())
-        hits.append(float(q.scores[top] == best))
-        regrets.append(best - float(q.scores[top]))
-        rel = ts.relevance[rows].astype(float)
-        disc = 1.0 / np.log2(np.arange(2, 5))
-        gain = np.sort(rel)[::-1][:3]
-        ideal = float(((2 ** gain - 1) * disc[:len(gain)]).sum())
-        got = rel[np.argsort(-pred, kind="stable")][:3]
-        ndcgs.append(float(((2 ** got - 1) * disc[:len(got)]).sum()) / ideal if ideal > 0 else 1.0)
+        Z = model.design(ts.X[ts.rows(qi)], q.target_task, q.sources)
+        per_query.append(query_metrics(q.scores, model.score(Z), q.gains, model.predict_gain(Z)))
     return {"kind": "in-sample", "queries": len(ts.queries), "rows": int(len(ts.X)),
-            "top1_accuracy": round(float(np.mean(hits)), 4), "top1_regret": round(float(np.mean(regrets)), 4),
-            "ndcg_at_3": round(float(np.mean(ndcgs)), 4)}
+            "metrics": mean_metrics(per_query)}
+
+
+def _evaluation_path(service: Service, version: str) -> Path:
+    return service.registry.versions_dir / version / EVALUATION_FILE
+
+
+def _evaluation(service: Service, version: str) -> dict[str, Any] | None:
+    try:
+        return dict(json.loads(_evaluation_path(service, version).read_text()))
+    except (OSError, ValueError):
+        return None
 
 
 def retrain(service: Service, *, activate: bool = True, **params: Any) -> dict[str, Any]:
-    """Train on the whole store, register a new version with its evaluation summary, then go live.
+    """Train on the whole store, register a new version, evaluate it, then make it live.
 
-    A failure before the final swap (training, saving, verifying) leaves the current model serving.
+    ``Service.retrain`` trains and registers (without switching); the in-sample evaluation is
+    written beside the version (``evaluation.json``, informational, not part of the checksummed
+    model). A failure before the final swap leaves the current model serving.
     """
     with _retrain_lock:
-        t0 = time.perf_counter()
-        runs = service.store.query()
-        _hook("retrain-train")
-        model, ts = train_model(runs, builder=service.builder, **params)
-        seconds = round(time.perf_counter() - t0, 3)
-        evaluation = evaluate_in_sample(model, ts)
-        meta = {"fingerprint": service.store.fingerprint(), "runs": len(runs), "queries": len(ts.queries),
-                "rows": int(len(ts.X)), "train_seconds": seconds, "evaluation": evaluation}
-        version = service.registry.register(model, meta, activate=False)
-        _hook("retrain-registered")
+        result = service.retrain(activate=False, **params)
+        version = str(result["version"])
+        loaded = service.registry.load(version)
+        queries = group_queries(service.store.query(), exclude_self=True)
+        evaluation = evaluate_in_sample(loaded.model, assemble(queries, service.builder))
+        atomic_write_bytes(_evaluation_path(service, version), json.dumps(evaluation, allow_nan=True).encode())
         if activate:
             service.activate(version)
-        summary = model_summary(version, service.registry.meta(version), service.registry.current())
-        return summary
+        return model_summary(service, version, loaded.meta, service.registry.current())
 
 
 # -- recommendations ----------------------------------------------------------------------------
