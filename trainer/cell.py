@@ -107,13 +107,20 @@ def _fresh_or_resumed(phase_dir: Path, resume: bool) -> str | None:
 def _throughput(result: Any, trainer: Trainer, resumed: str | None) -> dict[str, Any]:
     runtime = float(result.metrics.get("train_runtime", 0.0))
     tokens = int(trainer.state.num_input_tokens_seen or 0)
-    return {"steps": result.global_step, "train_loss": result.training_loss, "runtime_s": runtime,
-            "samples_per_s": result.metrics.get("train_samples_per_second"), "tokens": tokens,
-            "tokens_per_s": tokens / runtime if runtime else None, "resumed_from": resumed}
+    return {
+        "steps": result.global_step,
+        "train_loss": result.training_loss,
+        "runtime_s": runtime,
+        "samples_per_s": result.metrics.get("train_samples_per_second"),
+        "tokens": tokens,
+        "tokens_per_s": tokens / runtime if runtime else None,
+        "resumed_from": resumed,
+    }
 
 
-def phase1(cfg: CellConfig, sets: list[TrainingSet], tokenizer: PreTrainedTokenizerBase, out: Path
-           ) -> tuple[Path, dict[str, Any]]:
+def phase1(
+    cfg: CellConfig, sets: list[TrainingSet], tokenizer: PreTrainedTokenizerBase, out: Path
+) -> tuple[Path, dict[str, Any]]:
     """Intermediate training; returns the folder of the trained encoder."""
     phase_dir, encoder_dir = out / "phase1", out / "phase1" / "encoder"
     if cfg.resume and (phase_dir / "done.json").is_file():
@@ -121,15 +128,18 @@ def phase1(cfg: CellConfig, sets: list[TrainingSet], tokenizer: PreTrainedTokeni
     resumed = _fresh_or_resumed(phase_dir, cfg.resume)
     features = []
     for k, s in enumerate(sets):
-        features += [{**f, "task": k} for f in encode(s.split.examples, s.task.format, tokenizer, cfg.train,
-                                                     train=True).features]
+        features += [
+            {**f, "task": k} for f in encode(s.split.examples, s.task.format, tokenizer, cfg.train, train=True).features
+        ]
     set_seed(cfg.seed)
     encoder = load_encoder(cfg.model, cfg.train.attn_implementation)
     model = MultiTaskModel(encoder, [(s.task.format, len(s.task.labels or ())) for s in sets])
     trainer = MultiTaskTrainer(
-        model=model, args=training_args(cfg.train, phase_dir, cfg.seed, multi_task=True),
+        model=model,
+        args=training_args(cfg.train, phase_dir, cfg.seed, multi_task=True),
         train_dataset=features,  # type: ignore[arg-type]
-        data_collator=MultiTaskCollator([collator(s.task.format, tokenizer, use_gpu(cfg.train)) for s in sets]))
+        data_collator=MultiTaskCollator([collator(s.task.format, tokenizer, use_gpu(cfg.train)) for s in sets]),
+    )
     result = trainer.train(resume_from_checkpoint=resumed)
     if trainer.is_world_process_zero():
         encoder.save_pretrained(encoder_dir)
@@ -141,8 +151,14 @@ def phase1(cfg: CellConfig, sets: list[TrainingSet], tokenizer: PreTrainedTokeni
     return encoder_dir, info
 
 
-def phase2(cfg: CellConfig, plan: Plan, train_set: TrainingSet, encoder_dir: Path,
-           tokenizer: PreTrainedTokenizerBase, out: Path) -> tuple[Trainer, dict[str, Any]]:
+def phase2(
+    cfg: CellConfig,
+    plan: Plan,
+    train_set: TrainingSet,
+    encoder_dir: Path,
+    tokenizer: PreTrainedTokenizerBase,
+    out: Path,
+) -> tuple[Trainer, dict[str, Any]]:
     """Target-task fine-tuning; returns a Trainer holding the model, ready to predict."""
     phase_dir, model_dir = out / "phase2", out / "phase2" / "model"
     fmt = plan.target.format
@@ -155,8 +171,13 @@ def phase2(cfg: CellConfig, plan: Plan, train_set: TrainingSet, encoder_dir: Pat
     features = encode(train_set.split.examples, fmt, tokenizer, cfg.train, train=True).features
     set_seed(cfg.seed)
     model = load_head_model(encoder_dir, fmt, train_set.task.labels, cfg.train.attn_implementation)
-    trainer = Trainer(model=model, args=args, train_dataset=features,  # type: ignore[arg-type]
-                      data_collator=collator(fmt, tokenizer, gpu), processing_class=tokenizer)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=features,  # type: ignore[arg-type]
+        data_collator=collator(fmt, tokenizer, gpu),
+        processing_class=tokenizer,
+    )
     result = trainer.train(resume_from_checkpoint=resumed)
     trainer.save_model(str(model_dir))
     info = {"examples": len(train_set.split), **_throughput(result, trainer, resumed)}
@@ -180,16 +201,24 @@ def load_eval_sets(cfg: CellConfig, plan: Plan, labels: tuple[str, ...] | None) 
     return sets
 
 
-def phase3(cfg: CellConfig, plan: Plan, trainer: Trainer | None, labels: tuple[str, ...] | None,
-           eval_sets: dict[str, Any], encoder_dir: Path, tokenizer: PreTrainedTokenizerBase
-           ) -> dict[str, dict[str, float]]:
+def phase3(
+    cfg: CellConfig,
+    plan: Plan,
+    trainer: Trainer | None,
+    labels: tuple[str, ...] | None,
+    eval_sets: dict[str, Any],
+    encoder_dir: Path,
+    tokenizer: PreTrainedTokenizerBase,
+) -> dict[str, dict[str, float]]:
     """Zero-shot evaluation: the task's metrics per target language."""
     if plan.target.format == "retrieval":
         device = torch.device("cuda" if use_gpu(cfg.train) else "cpu")
         return evaluate_retrieval(encoder_dir, tokenizer, eval_sets, plan.target.metric, cfg.train, device)
     assert trainer is not None
-    return {lang: evaluate_split(trainer, split, plan.target.format, labels, tokenizer, cfg.train)
-            for lang, split in eval_sets.items()}
+    return {
+        lang: evaluate_split(trainer, split, plan.target.format, labels, tokenizer, cfg.train)
+        for lang, split in eval_sets.items()
+    }
 
 
 def run_cell(cfg: CellConfig, store: RunStore | None = None) -> CellResult:
@@ -211,8 +240,9 @@ def run_cell(cfg: CellConfig, store: RunStore | None = None) -> CellResult:
         write_json(out / "config.json", cfg)
     tokenizer = AutoTokenizer.from_pretrained(str(cfg.model))
     if not tokenizer.is_fast:
-        raise InvalidData("the trainer needs a fast tokenizer (tokenizer.json) for offsets and word ids",
-                          path=str(cfg.model))
+        raise InvalidData(
+            "the trainer needs a fast tokenizer (tokenizer.json) for offsets and word ids", path=str(cfg.model)
+        )
     phases: dict[str, Any] = {}
     timings: dict[str, float] = {}
     encoder_dir = Path(cfg.model)
@@ -236,14 +266,28 @@ def run_cell(cfg: CellConfig, store: RunStore | None = None) -> CellResult:
             store.insert(result.runs)
         timings["total_s"] = time.perf_counter() - started
         result.artefact = out / "result.json"
-        write_json(result.artefact, {
-            "cell_id": plan.cell_id, "config": to_jsonable(cfg), "target": plan.target,
-            "sources": plan.sources, "source_size": size, "metric": plan.target.metric,
-            "scores": scores, "metrics": metrics, "phases": phases, "timings": timings,
-            "runs": [r.as_dict() for r in result.runs],
-            "environment": {"torch": torch.__version__, "transformers": transformers.__version__,
-                            "python": platform.python_version(),
-                            "device": torch.cuda.get_device_name() if use_gpu(cfg.train) else "cpu"}})
+        write_json(
+            result.artefact,
+            {
+                "cell_id": plan.cell_id,
+                "config": to_jsonable(cfg),
+                "target": plan.target,
+                "sources": plan.sources,
+                "source_size": size,
+                "metric": plan.target.metric,
+                "scores": scores,
+                "metrics": metrics,
+                "phases": phases,
+                "timings": timings,
+                "runs": [r.as_dict() for r in result.runs],
+                "environment": {
+                    "torch": torch.__version__,
+                    "transformers": transformers.__version__,
+                    "python": platform.python_version(),
+                    "device": torch.cuda.get_device_name() if use_gpu(cfg.train) else "cpu",
+                },
+            },
+        )
         if not cfg.train.keep_models:
             for phase in ("phase1", "phase2"):
                 shutil.rmtree(out / phase, ignore_errors=True)

@@ -9,12 +9,16 @@ Errors are ``StepstoneError``s, which the main CLI prints as ``Error: ...`` (exi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-app = typer.Typer(help="Train and evaluate transfer cells (X-STILTs pipeline) and write them as runs.",
-                  no_args_is_help=True)
+if TYPE_CHECKING:
+    from trainer.config import CellConfig
+
+app = typer.Typer(
+    help="Train and evaluate transfer cells (X-STILTs pipeline) and write them as runs.", no_args_is_help=True
+)
 
 
 def _languages(value: str) -> list[str]:
@@ -32,7 +36,8 @@ def cell(
     intermediate_size: Annotated[int | None, typer.Option(help="Subsample the intermediate data to N.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for heads, data order and subsampling.")] = 1,
     out: Annotated[Path, typer.Option(help="Artefacts and checkpoints go under OUT/<cell id>/.")] = Path(
-        "stepstone-train"),
+        "stepstone-train"
+    ),
     dataset: Annotated[str, typer.Option(help="The runs' dataset column.")] = "stepstone-trainer",
     config: Annotated[Path | None, typer.Option(help="TOML file whose [train] table sets Trainer knobs.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop each training phase after N updates.")] = None,
@@ -46,12 +51,26 @@ def cell(
     from trainer.config import CellConfig, load_train_config
 
     train = load_train_config(config)
-    overrides = {"max_steps": max_steps, "max_train_samples": max_train_samples, "max_eval_samples": max_eval_samples}
+    overrides: dict[str, Any] = {
+        "max_steps": max_steps,
+        "max_train_samples": max_train_samples,
+        "max_eval_samples": max_eval_samples,
+    }
     train = dataclasses.replace(train, **{k: v for k, v in overrides.items() if v is not None})
-    cfg = CellConfig(model=model, data=data, target_task=target_task, languages=_languages(languages),
-                     source_task=source_task, source_language=source_language,
-                     intermediate_size=intermediate_size, seed=seed, out=out, dataset=dataset, resume=resume,
-                     train=train)
+    cfg = CellConfig(
+        model=model,
+        data=data,
+        target_task=target_task,
+        languages=_languages(languages),
+        source_task=source_task,
+        source_language=source_language,
+        intermediate_size=intermediate_size,
+        seed=seed,
+        out=out,
+        dataset=dataset,
+        resume=resume,
+        train=train,
+    )
     from feature_store.runs import RunStore
     from trainer.cell import run_cell
 
@@ -79,9 +98,8 @@ def matrix(
     from feature_store.runs import RunStore
     from trainer.matrix import run_matrix
 
-    def announce(k: int, n: int, cell: object) -> None:
-        typer.echo(f"[{k}/{n}] {getattr(cell, 'target_task')} <- {getattr(cell, 'source_task')} "
-                   f"(seed {getattr(cell, 'seed')})")
+    def announce(k: int, n: int, cell: CellConfig) -> None:
+        typer.echo(f"[{k}/{n}] {cell.target_task} <- {cell.source_task} (seed {cell.seed})")
 
     with RunStore() as store:
         report = run_matrix(spec, index=index, count=count, resume=resume, store=store, on_cell=announce)

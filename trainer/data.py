@@ -112,8 +112,11 @@ def require_file(data_dir: Path, task: str, splits: tuple[str, ...], language: s
         if path is not None:
             return path
     tried = _candidates(data_dir, task, splits[0], language)[0]
-    raise InvalidData(f"no {'/'.join(splits)} data for task {task!r} in language {language!r} "
-                      f"(expected e.g. {tried.relative_to(data_dir)})", path=str(data_dir))
+    raise InvalidData(
+        f"no {'/'.join(splits)} data for task {task!r} in language {language!r} "
+        f"(expected e.g. {tried.relative_to(data_dir)})",
+        path=str(data_dir),
+    )
 
 
 def read_split(path: Path, fmt: str | None) -> Split:
@@ -130,8 +133,7 @@ def read_split(path: Path, fmt: str | None) -> Split:
     elif suffix == ".tsv" and fmt in ("pair", "classification"):
         split = _read_tsv(path, fmt)
     else:
-        raise InvalidData(f"cannot read a {suffix or 'extensionless'} file as {fmt or 'unknown'} data",
-                          path=str(path))
+        raise InvalidData(f"cannot read a {suffix or 'extensionless'} file as {fmt or 'unknown'} data", path=str(path))
     if not split.examples:
         raise InvalidData("no examples in file", path=str(path))
     if fmt is not None:
@@ -173,11 +175,17 @@ def _read_squad(path: Path) -> Split:
                 for k, qa in enumerate(paragraph["qas"]):
                     where = f"data[{i}].paragraphs[{j}].qas[{k}]"
                     answers = [] if qa.get("is_impossible") else qa["answers"]
-                    examples.append({
-                        "id": str(qa.get("id", f"{i}-{j}-{k}")), "context": context,
-                        "question": qa["question"],
-                        "answers": {"text": [a["text"] for a in answers],
-                                    "answer_start": [a["answer_start"] for a in answers]}})
+                    examples.append(
+                        {
+                            "id": str(qa.get("id", f"{i}-{j}-{k}")),
+                            "context": context,
+                            "question": qa["question"],
+                            "answers": {
+                                "text": [a["text"] for a in answers],
+                                "answer_start": [a["answer_start"] for a in answers],
+                            },
+                        }
+                    )
     except (KeyError, TypeError) as exc:
         missing = f".{exc.args[0]}" if isinstance(exc, KeyError) else ""
         raise InvalidData("missing or malformed SQuAD field", path=str(path), field=where + missing) from None
@@ -194,8 +202,12 @@ def _read_tsv(path: Path, fmt: str) -> Split:
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) < len(names):
-                raise InvalidData(f"expected {len(names)} tab-separated columns, found {len(row)}",
-                                  path=str(path), line=reader.line_num, field=names[len(row)])
+                raise InvalidData(
+                    f"expected {len(names)} tab-separated columns, found {len(row)}",
+                    path=str(path),
+                    line=reader.line_num,
+                    field=names[len(row)],
+                )
             examples.append(dict(zip(names, row, strict=False)))
             lines.append(reader.line_num)
     return Split(path, examples, lines)
@@ -226,8 +238,9 @@ def _read_conll(path: Path, *, conllu: bool) -> Split:
             cols = text.split("\t") if "\t" in text else text.split()
             if conllu:
                 if len(cols) != 10:
-                    raise InvalidData(f"expected 10 CoNLL-U columns, found {len(cols)}",
-                                      path=str(path), line=n, field="UPOS")
+                    raise InvalidData(
+                        f"expected 10 CoNLL-U columns, found {len(cols)}", path=str(path), line=n, field="UPOS"
+                    )
                 if "-" in cols[0] or "." in cols[0]:
                     continue  # multi-word token ranges and empty nodes carry no UPOS of their own
                 token, tag = cols[1], cols[3]
@@ -249,8 +262,14 @@ def _is_str_list(value: object) -> bool:
 
 def validate(split: Split, fmt: str) -> None:
     """Check every example has its format's fields with the right types (labels come later)."""
-    string_fields = {"classification": ("text",), "pair": ("text_a", "text_b"),
-                     "qa": ("context", "question"), "mc": ("question",), "tagging": (), "retrieval": ()}
+    string_fields = {
+        "classification": ("text",),
+        "pair": ("text_a", "text_b"),
+        "qa": ("context", "question"),
+        "mc": ("question",),
+        "tagging": (),
+        "retrieval": (),
+    }
     n_choices = None
     for i, ex in enumerate(split.examples):
         for name in string_fields[fmt]:
@@ -262,16 +281,19 @@ def validate(split: Split, fmt: str) -> None:
                 raise split.error(i, "label", "missing" if "label" not in ex else "must be a string or int")
         if fmt == "qa":
             answers = ex.get("answers")
-            if (not isinstance(answers, dict) or not _is_str_list(answers.get("text"))
-                    or not isinstance(answers.get("answer_start"), list)
-                    or len(answers["text"]) != len(answers["answer_start"])):
+            if (
+                not isinstance(answers, dict)
+                or not _is_str_list(answers.get("text"))
+                or not isinstance(answers.get("answer_start"), list)
+                or len(answers["text"]) != len(answers["answer_start"])
+            ):
                 raise split.error(i, "answers", "must be {text: [...], answer_start: [...]} of equal length")
             for s in answers["answer_start"]:
                 if not isinstance(s, int) or not 0 <= s <= len(ex["context"]):
                     raise split.error(i, "answers", f"answer_start {s!r} is outside the context")
             ex.setdefault("id", f"{split.path.stem}-{i}")
         if fmt == "mc":
-            choices = ex.get("choices")
+            choices: list[str] = ex.get("choices")  # type: ignore[assignment]
             if not _is_str_list(choices) or len(choices) < 2:
                 raise split.error(i, "choices", "must be a list of at least two strings")
             if n_choices is not None and len(choices) != n_choices:
@@ -368,8 +390,11 @@ def load_retrieval(data_dir: Path, task: str, splits: tuple[str, ...], language:
                 files = [Path(f"{stem}.{c}"), Path(f"{stem}.en"), Path(f"{stem}.gold")]
                 if all(f.is_file() for f in files):
                     return _retrieval_from_bucc(*files)
-    raise InvalidData(f"no {'/'.join(splits)} data for retrieval task {task!r} in language {language!r} "
-                      f"(expected e.g. {task}/{splits[0]}-{codes[0]}.jsonl)", path=str(data_dir))
+    raise InvalidData(
+        f"no {'/'.join(splits)} data for retrieval task {task!r} in language {language!r} "
+        f"(expected e.g. {task}/{splits[0]}-{codes[0]}.jsonl)",
+        path=str(data_dir),
+    )
 
 
 def _lines(path: Path) -> list[str]:
@@ -397,7 +422,8 @@ def _retrieval_from_jsonl(path: Path) -> RetrievalSet:
 
 def _retrieval_from_bucc(src: Path, tgt: Path, gold_path: Path) -> RetrievalSet:
     def read_ids(path: Path) -> tuple[list[str], dict[str, int]]:
-        texts, ids = [], {}
+        texts: list[str] = []
+        ids: dict[str, int] = {}
         for n, line in enumerate(_lines(path), start=1):
             if not line.strip():
                 continue
@@ -416,7 +442,11 @@ def _retrieval_from_bucc(src: Path, tgt: Path, gold_path: Path) -> RetrievalSet:
             continue
         a, _, b = line.partition("\t")
         if a not in src_ids or b not in tgt_ids:
-            raise InvalidData("gold pair names an unknown sentence id", path=str(gold_path), line=n,
-                              field="source_id" if a not in src_ids else "target_id")
+            raise InvalidData(
+                "gold pair names an unknown sentence id",
+                path=str(gold_path),
+                line=n,
+                field="source_id" if a not in src_ids else "target_id",
+            )
         gold.append((src_ids[a], tgt_ids[b]))
     return RetrievalSet(src, sources, targets, gold)

@@ -37,8 +37,9 @@ def _n_tokens(ids: list[Any]) -> int:
     return sum(len(x) for x in ids) if ids and isinstance(ids[0], list) else len(ids)
 
 
-def encode(examples: list[dict[str, Any]], fmt: str, tokenizer: PreTrainedTokenizerBase,
-           cfg: TrainConfig, *, train: bool) -> Encoded:
+def encode(
+    examples: list[dict[str, Any]], fmt: str, tokenizer: PreTrainedTokenizerBase, cfg: TrainConfig, *, train: bool
+) -> Encoded:
     """Tokenise examples of one format; ``train`` adds the labels the loss needs."""
     if fmt in ("classification", "pair"):
         return _encode_classification(examples, fmt, tokenizer, cfg, train)
@@ -51,11 +52,16 @@ def encode(examples: list[dict[str, Any]], fmt: str, tokenizer: PreTrainedTokeni
     raise ValueError(f"no features for format {fmt!r}")
 
 
-def _encode_classification(examples: list[dict[str, Any]], fmt: str, tokenizer: PreTrainedTokenizerBase,
-                           cfg: TrainConfig, train: bool) -> Encoded:
+def _encode_classification(
+    examples: list[dict[str, Any]], fmt: str, tokenizer: PreTrainedTokenizerBase, cfg: TrainConfig, train: bool
+) -> Encoded:
     if fmt == "pair":
-        enc = tokenizer([e["text_a"] for e in examples], [e["text_b"] for e in examples],
-                        truncation=True, max_length=cfg.max_seq_length)
+        enc = tokenizer(
+            [e["text_a"] for e in examples],
+            [e["text_b"] for e in examples],
+            truncation=True,
+            max_length=cfg.max_seq_length,
+        )
     else:
         enc = tokenizer([e["text"] for e in examples], truncation=True, max_length=cfg.max_seq_length)
     features = []
@@ -67,8 +73,9 @@ def _encode_classification(examples: list[dict[str, Any]], fmt: str, tokenizer: 
     return Encoded(features, list(range(len(examples))))
 
 
-def _encode_mc(examples: list[dict[str, Any]], tokenizer: PreTrainedTokenizerBase, cfg: TrainConfig,
-               train: bool) -> Encoded:
+def _encode_mc(
+    examples: list[dict[str, Any]], tokenizer: PreTrainedTokenizerBase, cfg: TrainConfig, train: bool
+) -> Encoded:
     # SWAG recipe: first segment the context (or the question), second the question + a choice.
     firsts, seconds = [], []
     for ex in examples:
@@ -80,8 +87,10 @@ def _encode_mc(examples: list[dict[str, Any]], tokenizer: PreTrainedTokenizerBas
     features, k = [], 0
     for ex in examples:
         n = len(ex["choices"])
-        feat: dict[str, Any] = {"input_ids": enc["input_ids"][k:k + n],
-                                "attention_mask": enc["attention_mask"][k:k + n]}
+        feat: dict[str, Any] = {
+            "input_ids": enc["input_ids"][k : k + n],
+            "attention_mask": enc["attention_mask"][k : k + n],
+        }
         if train:
             feat["labels"] = ex["label"]
         features.append(feat)
@@ -89,10 +98,12 @@ def _encode_mc(examples: list[dict[str, Any]], tokenizer: PreTrainedTokenizerBas
     return Encoded(features, list(range(len(examples))))
 
 
-def _encode_tagging(examples: list[dict[str, Any]], tokenizer: PreTrainedTokenizerBase, cfg: TrainConfig,
-                    train: bool) -> Encoded:
-    enc = tokenizer([e["tokens"] for e in examples], is_split_into_words=True, truncation=True,
-                    max_length=cfg.max_seq_length)
+def _encode_tagging(
+    examples: list[dict[str, Any]], tokenizer: PreTrainedTokenizerBase, cfg: TrainConfig, train: bool
+) -> Encoded:
+    enc = tokenizer(
+        [e["tokens"] for e in examples], is_split_into_words=True, truncation=True, max_length=cfg.max_seq_length
+    )
     out = Encoded([], list(range(len(examples))))
     for i, ex in enumerate(examples):
         positions = [-1] * len(ex["tokens"])  # -1: the word fell off by truncation
@@ -111,12 +122,19 @@ def _encode_tagging(examples: list[dict[str, Any]], tokenizer: PreTrainedTokeniz
     return out
 
 
-def _encode_qa(examples: list[dict[str, Any]], tokenizer: PreTrainedTokenizerBase, cfg: TrainConfig,
-               train: bool) -> Encoded:
+def _encode_qa(
+    examples: list[dict[str, Any]], tokenizer: PreTrainedTokenizerBase, cfg: TrainConfig, train: bool
+) -> Encoded:
     # Long contexts become several windows that overlap by doc_stride tokens.
-    enc = tokenizer([e["question"].lstrip() for e in examples], [e["context"] for e in examples],
-                    truncation="only_second", max_length=cfg.qa_max_seq_length, stride=cfg.doc_stride,
-                    return_overflowing_tokens=True, return_offsets_mapping=True)
+    enc = tokenizer(
+        [e["question"].lstrip() for e in examples],
+        [e["context"] for e in examples],
+        truncation="only_second",
+        max_length=cfg.qa_max_seq_length,
+        stride=cfg.doc_stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
     out = Encoded([])
     for i, offsets in enumerate(enc["offset_mapping"]):
         e = enc["overflow_to_sample_mapping"][i]
@@ -131,8 +149,7 @@ def _encode_qa(examples: list[dict[str, Any]], tokenizer: PreTrainedTokenizerBas
     return out
 
 
-def _answer_span(ex: dict[str, Any], offsets: list[tuple[int, int]], sequence_ids: list[int | None]
-                 ) -> tuple[int, int]:
+def _answer_span(ex: dict[str, Any], offsets: list[tuple[int, int]], sequence_ids: list[int | None]) -> tuple[int, int]:
     """Token start/end of the first answer in this window; (0, 0) = CLS when it is not inside."""
     answers = ex["answers"]
     if not answers["answer_start"]:
@@ -160,8 +177,11 @@ class MultipleChoiceCollator:
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         n = len(features[0]["input_ids"])
-        flat = [{"input_ids": f["input_ids"][k], "attention_mask": f["attention_mask"][k]}
-                for f in features for k in range(n)]
+        flat = [
+            {"input_ids": f["input_ids"][k], "attention_mask": f["attention_mask"][k]}
+            for f in features
+            for k in range(n)
+        ]
         max_len = max(len(x["input_ids"]) for x in flat)
         if self.pad_to_multiple_of:
             max_len = -(-max_len // self.pad_to_multiple_of) * self.pad_to_multiple_of
@@ -169,8 +189,8 @@ class MultipleChoiceCollator:
         ids = torch.full((len(flat), max_len), pad_id, dtype=torch.long)
         mask = torch.zeros((len(flat), max_len), dtype=torch.long)
         for row, x in enumerate(flat):
-            ids[row, :len(x["input_ids"])] = torch.tensor(x["input_ids"])
-            mask[row, :len(x["attention_mask"])] = torch.tensor(x["attention_mask"])
+            ids[row, : len(x["input_ids"])] = torch.tensor(x["input_ids"])
+            mask[row, : len(x["attention_mask"])] = torch.tensor(x["attention_mask"])
         batch = {"input_ids": ids.view(len(features), n, -1), "attention_mask": mask.view(len(features), n, -1)}
         if "labels" in features[0]:
             batch["labels"] = torch.tensor([f["labels"] for f in features])

@@ -23,22 +23,32 @@ def expand(matrix: MatrixConfig) -> list[CellConfig]:
     for model in matrix.models:
         for seed in matrix.seeds:
             for target in matrix.target_tasks:
-                base = CellConfig(model=model, data=matrix.data, target_task=target,
-                                  languages=matrix.languages_for(target), seed=seed, out=matrix.out,
-                                  dataset=matrix.dataset, train=matrix.train)
+                base = CellConfig(
+                    model=model,
+                    data=matrix.data,
+                    target_task=target,
+                    languages=matrix.languages_for(target),
+                    seed=seed,
+                    out=matrix.out,
+                    dataset=matrix.dataset,
+                    train=matrix.train,
+                )
                 if "none" in sources:
                     cells.append(base)
                 for source in (s for s in sources if s != "none"):
                     for language in matrix.source_languages:
                         for size in dict.fromkeys(matrix.intermediate_sizes):
-                            cells.append(dataclasses.replace(base, source_task=source, source_language=language,
-                                                             intermediate_size=size or None))
+                            cells.append(
+                                dataclasses.replace(
+                                    base, source_task=source, source_language=language, intermediate_size=size or None
+                                )
+                            )
     return cells
 
 
 def shard(cells: list[CellConfig], index: int, count: int) -> list[CellConfig]:
     """The ``index``-th (1-based) of ``count`` disjoint slices; together they cover every cell."""
-    return cells[index - 1::count]
+    return cells[index - 1 :: count]
 
 
 @dataclass
@@ -48,9 +58,15 @@ class MatrixReport:
     runs: int = 0  # runs written
 
 
-def run_matrix(matrix: MatrixConfig, *, index: int = 1, count: int = 1, resume: bool = False,
-               store: RunStore | None = None,
-               on_cell: Callable[[int, int, CellConfig], None] | None = None) -> MatrixReport:
+def run_matrix(
+    matrix: MatrixConfig,
+    *,
+    index: int = 1,
+    count: int = 1,
+    resume: bool = False,
+    store: RunStore | None = None,
+    on_cell: Callable[[int, int, CellConfig], None] | None = None,
+) -> MatrixReport:
     from trainer.cell import run_cell  # torch only when there is work to do
 
     cells = shard(expand(matrix), index, count)

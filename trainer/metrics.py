@@ -74,8 +74,9 @@ def _chunks(tags: Sequence[str]) -> set[tuple[int, int, str]]:
     return spans
 
 
-def tagging_f1(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
-               label_names: Sequence[str]) -> float:
+def tagging_f1(
+    predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]], label_names: Sequence[str]
+) -> float:
     """Micro F1 over sentences of tag names (see the module docstring for which kind)."""
     if is_bio(label_names):
         tp = n_pred = n_gold = 0

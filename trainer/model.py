@@ -42,8 +42,11 @@ def load_head_model(folder: Path, fmt: str, labels: tuple[str, ...] | None, attn
     kwargs: dict[str, Any] = {"attn_implementation": attn}
     if fmt in ("classification", "pair", "tagging"):
         assert labels is not None
-        kwargs.update(num_labels=len(labels), id2label=dict(enumerate(labels)),
-                      label2id={name: i for i, name in enumerate(labels)})
+        kwargs.update(
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)},
+        )
     return HEAD_CLASSES[fmt].from_pretrained(str(folder), **kwargs)
 
 
@@ -69,8 +72,15 @@ class MultiTaskModel(nn.Module):
         modules: list[nn.Module] = []
         for fmt, n_labels in heads:
             if fmt in ("classification", "pair"):
-                modules.append(nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.Tanh(),
-                                             nn.Dropout(dropout), nn.Linear(hidden, n_labels)))
+                modules.append(
+                    nn.Sequential(
+                        nn.Dropout(dropout),
+                        nn.Linear(hidden, hidden),
+                        nn.Tanh(),
+                        nn.Dropout(dropout),
+                        nn.Linear(hidden, n_labels),
+                    )
+                )
             elif fmt == "mc":
                 modules.append(nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, 1)))
             elif fmt == "tagging":
@@ -81,9 +91,15 @@ class MultiTaskModel(nn.Module):
                 raise ValueError(f"no training head for format {fmt!r}")
         self.heads = nn.ModuleList(modules)
 
-    def forward(self, task: int, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                labels: torch.Tensor | None = None, start_positions: torch.Tensor | None = None,
-                end_positions: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        task: int,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        start_positions: torch.Tensor | None = None,
+        end_positions: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         fmt, head = self.formats[task], self.heads[task]
         shape = input_ids.shape
         if fmt == "mc":  # (batch, choices, length) -> (batch * choices, length)
@@ -130,7 +146,7 @@ class ProportionalBatchSampler:
         for t in sorted(by_task):
             idx = by_task[t]
             rng.shuffle(idx)
-            out += [idx[k:k + self.batch_size] for k in range(0, len(idx), self.batch_size)]
+            out += [idx[k : k + self.batch_size] for k in range(0, len(idx), self.batch_size)]
         rng.shuffle(out)
         return out
 
@@ -149,9 +165,16 @@ class MultiTaskTrainer(Trainer):
 
     def get_train_dataloader(self) -> DataLoader:
         assert self.train_dataset is not None
-        sampler = ProportionalBatchSampler([f["task"] for f in self.train_dataset],  # type: ignore[attr-defined]
-                                           self._train_batch_size, self.args.seed)
-        loader = DataLoader(self.train_dataset, batch_sampler=sampler, collate_fn=self.data_collator,  # type: ignore[arg-type]
-                            num_workers=self.args.dataloader_num_workers,
-                            pin_memory=self.args.dataloader_pin_memory)
+        sampler = ProportionalBatchSampler(
+            [f["task"] for f in self.train_dataset],  # type: ignore[union-attr]
+            self._train_batch_size,
+            self.args.seed,
+        )
+        loader = DataLoader(
+            self.train_dataset,
+            batch_sampler=sampler,
+            collate_fn=self.data_collator,  # type: ignore[arg-type]
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.args.dataloader_pin_memory,
+        )
         return self.accelerator.prepare(loader)

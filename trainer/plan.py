@@ -6,6 +6,7 @@ baseline scores to fill in, and the runs it writes. No torch here.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -51,11 +52,15 @@ def resolve_task(task_id: str, data_dir: Path, language: str = "eng") -> TaskSpe
             head = read_split(path, None)
             fmt = infer_format(head.examples[0])
             if fmt is None:
-                raise InvalidData("cannot tell the task format from the fields "
-                                  f"{sorted(head.examples[0])}", path=str(path), line=head.lines[0])
+                raise InvalidData(
+                    f"cannot tell the task format from the fields {sorted(head.examples[0])}",
+                    path=str(path),
+                    line=head.lines[0],
+                )
             return TaskSpec(canonical_id(task_id), fmt, _DEFAULT_METRIC.get(fmt, "accuracy"))
-    raise InvalidData(f"unknown task {task_id!r} and no {task_id}/train-{language}.jsonl to infer its "
-                      "format from", path=str(data_dir))
+    raise InvalidData(
+        f"unknown task {task_id!r} and no {task_id}/train-{language}.jsonl to infer its format from", path=str(data_dir)
+    )
 
 
 def make_plan(cfg: CellConfig) -> Plan:
@@ -70,8 +75,9 @@ def make_plan(cfg: CellConfig) -> Plan:
         source_task = target.id
         phase2_language = source_language
         if target.format == "retrieval" and source_language != "eng":
-            raise InvalidRequest(f"retrieval target {target.id!r} has no training data to take from "
-                                 f"{source_language!r}")
+            raise InvalidRequest(
+                f"retrieval target {target.id!r} has no training data to take from {source_language!r}"
+            )
     else:
         sources = [resolve_task(t, cfg.data, source_language) for t in split_sources(cfg.source_task)]
         for s in sources:
@@ -84,15 +90,26 @@ def make_plan(cfg: CellConfig) -> Plan:
     cell_id = f"{model_name}/{target.id}/{slug}.{source_language}/seed{cfg.seed}"
     if cfg.intermediate_size:
         cell_id += f".n{cfg.intermediate_size}"
-    return Plan(cell_id, model_name, target, languages, sources, source_task, source_language,
-                phase2_language, is_baseline=same_task and source_language == "eng")
+    return Plan(
+        cell_id,
+        model_name,
+        target,
+        languages,
+        sources,
+        source_task,
+        source_language,
+        phase2_language,
+        is_baseline=same_task and source_language == "eng",
+    )
 
 
 def load_training_set(cfg: CellConfig, task: TaskSpec, language: str) -> TrainingSet:
     path = find_file(cfg.data, task.id, "train", language)
     if path is None:
-        raise InvalidData(f"no training data for task {task.id!r} in {language!r} (expected e.g. "
-                          f"{task.id}/train-{language}.jsonl)", path=str(cfg.data))
+        raise InvalidData(
+            f"no training data for task {task.id!r} in {language!r} (expected e.g. {task.id}/train-{language}.jsonl)",
+            path=str(cfg.data),
+        )
     split = read_split(path, task.format)
     labels = task.labels
     if labels is None and task.format in ("classification", "pair", "tagging"):
@@ -109,7 +126,7 @@ def intermediate_sets(cfg: CellConfig, plan: Plan) -> list[TrainingSet]:
     if cfg.intermediate_size and cfg.intermediate_size < total:
         # A seeded sample of the union keeps each task's share of the data.
         union = [(k, i) for k, s in enumerate(sets) for i in range(len(s.split))]
-        keep = set(subsample(Split(Path(), union, [None] * total), cfg.intermediate_size, cfg.seed).examples)
+        keep = set(random.Random(cfg.seed).sample(union, cfg.intermediate_size))
         for k, s in enumerate(sets):
             idx = [i for i in range(len(s.split)) if (k, i) in keep]
             s.split = Split(s.split.path, [s.split.examples[i] for i in idx], [s.split.lines[i] for i in idx])
@@ -121,22 +138,31 @@ def source_size(sets: list[TrainingSet]) -> float | None:
     return float(sum(len(s.split) for s in sets)) if sets else None
 
 
-def _runs_for(store: RunStore, cfg: CellConfig, plan: Plan, language: str, source_task: str,
-              source_language: str) -> list[Run]:
-    found = store.query(dataset=cfg.dataset, model=plan.model_name, target_task=plan.target.id,
-                        target_language=language, source_task=source_task, source_language=source_language)
+def _runs_for(
+    store: RunStore, cfg: CellConfig, plan: Plan, language: str, source_task: str, source_language: str
+) -> list[Run]:
+    found = store.query(
+        dataset=cfg.dataset,
+        model=plan.model_name,
+        target_task=plan.target.id,
+        target_language=language,
+        source_task=source_task,
+        source_language=source_language,
+    )
     return [r for r in found if r.seed == cfg.seed]
 
 
 def is_done(store: RunStore, cfg: CellConfig, plan: Plan, size: float | None) -> bool:
     """Every language of the cell already has its run in the store."""
-    return all(any(r.source_size == size for r in _runs_for(store, cfg, plan, lang, plan.source_task,
-                                                             plan.source_language))
-               for lang in plan.languages)
+    return all(
+        any(r.source_size == size for r in _runs_for(store, cfg, plan, lang, plan.source_task, plan.source_language))
+        for lang in plan.languages
+    )
 
 
-def make_runs(store: RunStore | None, cfg: CellConfig, plan: Plan, scores: dict[str, float],
-              size: float | None) -> list[Run]:
+def make_runs(
+    store: RunStore | None, cfg: CellConfig, plan: Plan, scores: dict[str, float], size: float | None
+) -> list[Run]:
     """One run per language; baseline_score from the same seed's baseline cell when it is stored."""
     runs = []
     for lang, score in scores.items():
@@ -144,8 +170,19 @@ def make_runs(store: RunStore | None, cfg: CellConfig, plan: Plan, scores: dict[
         if baseline is None and store is not None:
             found = [r for r in _runs_for(store, cfg, plan, lang, plan.target.id, "eng") if r.source_size is None]
             baseline = found[-1].score if found else None
-        runs.append(Run(target_task=plan.target.id, target_language=lang, source_task=plan.source_task,
-                        source_language=plan.source_language, score=round(score, 4), dataset=cfg.dataset,
-                        model=plan.model_name, source_size=size, metric=plan.target.metric,
-                        baseline_score=baseline, seed=cfg.seed))
+        runs.append(
+            Run(
+                target_task=plan.target.id,
+                target_language=lang,
+                source_task=plan.source_task,
+                source_language=plan.source_language,
+                score=round(score, 4),
+                dataset=cfg.dataset,
+                model=plan.model_name,
+                source_size=size,
+                metric=plan.target.metric,
+                baseline_score=baseline,
+                seed=cfg.seed,
+            )
+        )
     return runs

@@ -42,5 +42,15 @@ def stepstone_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def tiny_train() -> TrainConfig:
     """Two updates per phase, small windows: every test cell runs in about a second."""
-    return TrainConfig(max_steps=2, batch_size=4, eval_batch_size=8, max_seq_length=48, qa_max_seq_length=48,
-                       doc_stride=16, learning_rate=1e-3, save_steps=1000, logging_steps=1000, use_cpu=True)
+    return TrainConfig(
+        max_steps=2,
+        batch_size=4,
+        eval_batch_size=8,
+        max_seq_length=48,
+        qa_max_seq_length=48,
+        doc_stride=16,
+        learning_rate=1e-3,
+        save_steps=1000,
+        logging_steps=1000,
+        use_cpu=True,
+    )

@@ -20,19 +20,37 @@ def cell(model_dir: Path, data_dir: Path, out: Path, train: TrainConfig, **kwarg
     return CellConfig(model=model_dir, data=data_dir, out=out, train=train, **kwargs)  # type: ignore[arg-type]
 
 
-def test_pair_cells_write_runs_with_baseline(model_dir: Path, data_dir: Path, tmp_path: Path,
-                                             tiny_train: TrainConfig) -> None:
+def test_pair_cells_write_runs_with_baseline(
+    model_dir: Path, data_dir: Path, tmp_path: Path, tiny_train: TrainConfig
+) -> None:
     with RunStore() as store:
-        base = run_cell(cell(model_dir, data_dir, tmp_path, tiny_train, target_task="xnli",
-                             languages=["swa", "yo"]), store)
-        inter = run_cell(cell(model_dir, data_dir, tmp_path, tiny_train, target_task="xnli", languages=["sw"],
-                              source_task="mnli", intermediate_size=5), store)
+        base = run_cell(
+            cell(model_dir, data_dir, tmp_path, tiny_train, target_task="xnli", languages=["swa", "yo"]), store
+        )
+        inter = run_cell(
+            cell(
+                model_dir,
+                data_dir,
+                tmp_path,
+                tiny_train,
+                target_task="xnli",
+                languages=["sw"],
+                source_task="mnli",
+                intermediate_size=5,
+            ),
+            store,
+        )
         runs = store.query(target_task="xnli")
     assert set(base.scores) == {"swa", "yor"} and all(0 <= s <= 100 for s in base.scores.values())
     assert len(runs) == 3
     (run,) = [r for r in runs if r.source_task == "mnli"]
-    assert (run.source_language, run.source_size, run.seed, run.metric, run.model) == ("eng", 5.0, 1, "accuracy",
-                                                                                        "tiny-xlmr")
+    assert (run.source_language, run.source_size, run.seed, run.metric, run.model) == (
+        "eng",
+        5.0,
+        1,
+        "accuracy",
+        "tiny-xlmr",
+    )
     assert run.baseline_score == pytest.approx(base.scores["swa"], abs=1e-3)
     baseline_run = next(r for r in runs if r.source_task == "xnli" and r.target_language == "swa")
     assert baseline_run.source_language == "eng" and baseline_run.source_size is None
@@ -44,9 +62,9 @@ def test_pair_cells_write_runs_with_baseline(model_dir: Path, data_dir: Path, tm
     assert not (tmp_path / inter.cell_id / "phase1").exists()  # weights are dropped unless keep_models
 
 
-def test_multi_task_phase1_samples_both_tasks_then_tagging(model_dir: Path, data_dir: Path, tmp_path: Path,
-                                                          tiny_train: TrainConfig,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_multi_task_phase1_samples_both_tasks_then_tagging(
+    model_dir: Path, data_dir: Path, tmp_path: Path, tiny_train: TrainConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: list[str] = []
     forward = MultiTaskModel.forward
 
@@ -57,8 +75,18 @@ def test_multi_task_phase1_samples_both_tasks_then_tagging(model_dir: Path, data
     monkeypatch.setattr(MultiTaskModel, "forward", spy)
     train = dataclasses.replace(tiny_train, max_steps=-1, epochs=1)  # one epoch: every batch once
     with RunStore() as store:
-        result = run_cell(cell(model_dir, data_dir, tmp_path, train, target_task="udpos", languages=["swa"],
-                               source_task="hellaswag+squad"), store)
+        result = run_cell(
+            cell(
+                model_dir,
+                data_dir,
+                tmp_path,
+                train,
+                target_task="udpos",
+                languages=["swa"],
+                source_task="hellaswag+squad",
+            ),
+            store,
+        )
         (run,) = store.query(target_task="udpos")
     # one epoch over 8 HellaSwag examples (2 batches of 4) and 8 SQuAD questions (windows of 48 tokens)
     assert seen.count("mc") == 2 and seen.count("qa") >= 2 and len(set(seen[:4])) == 2
@@ -66,20 +94,33 @@ def test_multi_task_phase1_samples_both_tasks_then_tagging(model_dir: Path, data
     assert 0 <= result.scores["swa"] <= 100
 
 
-@pytest.mark.parametrize(("target", "source", "language", "metric"), [
-    ("xquad", "none", "swa", "f1"),  # extractive QA, XTREME layout, SQuAD JSON
-    ("panx", "none", "yor", "f1"),  # BIO tagging, entity F1
-    ("xcopa", "sst2", "swa", "accuracy"),  # multiple choice after a classification phase 1
-    ("sentiment", "mnli", "swa", "accuracy"),  # unknown task: classification inferred, dev split
-    ("tatoeba", "sst2", "swa", "accuracy"),  # retrieval: phase 1, no phase 2
-    ("bucc", "none", "swa", "f1"),  # retrieval baseline: the bare encoder
-])
-def test_every_format_runs_its_phases(model_dir: Path, data_dir: Path, tmp_path: Path, tiny_train: TrainConfig,
-                                      target: str, source: str, language: str, metric: str) -> None:
+@pytest.mark.parametrize(
+    ("target", "source", "language", "metric"),
+    [
+        ("xquad", "none", "swa", "f1"),  # extractive QA, XTREME layout, SQuAD JSON
+        ("panx", "none", "yor", "f1"),  # BIO tagging, entity F1
+        ("xcopa", "sst2", "swa", "accuracy"),  # multiple choice after a classification phase 1
+        ("sentiment", "mnli", "swa", "accuracy"),  # unknown task: classification inferred, dev split
+        ("tatoeba", "sst2", "swa", "accuracy"),  # retrieval: phase 1, no phase 2
+        ("bucc", "none", "swa", "f1"),  # retrieval baseline: the bare encoder
+    ],
+)
+def test_every_format_runs_its_phases(
+    model_dir: Path,
+    data_dir: Path,
+    tmp_path: Path,
+    tiny_train: TrainConfig,
+    target: str,
+    source: str,
+    language: str,
+    metric: str,
+) -> None:
     data = data_dir / "xtreme" if target == "xquad" else data_dir
     with RunStore() as store:
-        result = run_cell(cell(model_dir, data, tmp_path, tiny_train, target_task=target, languages=[language],
-                               source_task=source), store)
+        result = run_cell(
+            cell(model_dir, data, tmp_path, tiny_train, target_task=target, languages=[language], source_task=source),
+            store,
+        )
         (run,) = store.query(target_task=target)
     assert run.metric == metric and 0 <= run.score <= 100 and run.target_language == language
     artefact = json.loads(result.artefact.read_text())  # type: ignore[union-attr]
@@ -89,8 +130,9 @@ def test_every_format_runs_its_phases(model_dir: Path, data_dir: Path, tmp_path:
         assert set(artefact["metrics"]["swa"]) == {"f1", "exact_match"}
 
 
-def test_resume_skips_a_stored_cell_and_restarts_from_a_checkpoint(model_dir: Path, data_dir: Path,
-                                                                   tmp_path: Path, tiny_train: TrainConfig) -> None:
+def test_resume_skips_a_stored_cell_and_restarts_from_a_checkpoint(
+    model_dir: Path, data_dir: Path, tmp_path: Path, tiny_train: TrainConfig
+) -> None:
     train = dataclasses.replace(tiny_train, save_steps=1, keep_models=True)
     cfg = cell(model_dir, data_dir, tmp_path, train, target_task="xnli", languages=["swa"], source_task="sst2")
     with RunStore() as store:
@@ -107,13 +149,15 @@ def test_resume_skips_a_stored_cell_and_restarts_from_a_checkpoint(model_dir: Pa
     assert phases["phase2"]["resumed_from"].endswith("checkpoint-2") and phases["phase2"]["steps"] == 3
 
 
-def test_bad_target_file_fails_before_training(model_dir: Path, data_dir: Path, tmp_path: Path,
-                                               tiny_train: TrainConfig) -> None:
+def test_bad_target_file_fails_before_training(
+    model_dir: Path, data_dir: Path, tmp_path: Path, tiny_train: TrainConfig
+) -> None:
     data = tmp_path / "data"
     (data / "xnli").mkdir(parents=True)
     (data / "xnli" / "train-eng.jsonl").write_text((data_dir / "xnli" / "train-eng.jsonl").read_text())
-    (data / "xnli" / "test-swa.jsonl").write_text('{"text_a": "a", "text_b": "b", "label": 0}\n'
-                                                  '{"text_a": "a", "text_b": 7, "label": 0}\n')
+    (data / "xnli" / "test-swa.jsonl").write_text(
+        '{"text_a": "a", "text_b": "b", "label": 0}\n{"text_a": "a", "text_b": 7, "label": 0}\n'
+    )
     with pytest.raises(InvalidData) as info:
         run_cell(cell(model_dir, data, tmp_path / "out", tiny_train, target_task="xnli", languages=["swa"]))
     assert info.value.path.endswith("test-swa.jsonl") and info.value.line == 2 and info.value.field == "text_b"
@@ -123,7 +167,8 @@ def test_bad_target_file_fails_before_training(model_dir: Path, data_dir: Path, 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_gpu_cell_in_bf16(model_dir: Path, data_dir: Path, tmp_path: Path, tiny_train: TrainConfig) -> None:
     train = dataclasses.replace(tiny_train, use_cpu=False)
-    result = run_cell(cell(model_dir, data_dir, tmp_path, train, target_task="xnli", languages=["swa"],
-                           source_task="mnli"))
+    result = run_cell(
+        cell(model_dir, data_dir, tmp_path, train, target_task="xnli", languages=["swa"], source_task="mnli")
+    )
     artefact = json.loads(result.artefact.read_text())  # type: ignore[union-attr]
     assert artefact["environment"]["device"] != "cpu" and artefact["phases"]["phase2"]["steps"] == 2

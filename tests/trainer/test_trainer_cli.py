@@ -30,9 +30,25 @@ runner = CliRunner()
 
 def test_cell_command_writes_runs_and_resume_skips(model_dir: Path, data_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "tiny.toml").write_text(TINY)
-    args = ["cell", "--model", str(model_dir), "--data", str(data_dir), "--source-task", "none",
-            "--target-task", "xnli", "--languages", "sw,yor", "--out", str(tmp_path / "out"),
-            "--config", str(tmp_path / "tiny.toml"), "--max-eval-samples", "3"]
+    args = [
+        "cell",
+        "--model",
+        str(model_dir),
+        "--data",
+        str(data_dir),
+        "--source-task",
+        "none",
+        "--target-task",
+        "xnli",
+        "--languages",
+        "sw,yor",
+        "--out",
+        str(tmp_path / "out"),
+        "--config",
+        str(tmp_path / "tiny.toml"),
+        "--max-eval-samples",
+        "3",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "swa\t" in result.output and "yor\t" in result.output and "2 runs written" in result.output
@@ -44,8 +60,10 @@ def test_cell_command_writes_runs_and_resume_skips(model_dir: Path, data_dir: Pa
 
 def test_matrix_shards_cover_the_grid_and_resume_skips(model_dir: Path, data_dir: Path, tmp_path: Path) -> None:
     config = tmp_path / "matrix.toml"
-    config.write_text(f'data = "{data_dir}"\nmodels = ["{model_dir}"]\nsource_tasks = ["none", "mnli"]\n'
-                      f'target_tasks = ["xnli"]\nlanguages = ["swa"]\nout = "out"\n' + TINY)
+    config.write_text(
+        f'data = "{data_dir}"\nmodels = ["{model_dir}"]\nsource_tasks = ["none", "mnli"]\n'
+        f'target_tasks = ["xnli"]\nlanguages = ["swa"]\nout = "out"\n' + TINY
+    )
     for shard in ("1/2", "2/2"):
         result = runner.invoke(app, ["matrix", "--config", str(config), "--shard", shard])
         assert result.exit_code == 0, result.output
@@ -61,12 +79,25 @@ def test_matrix_shards_cover_the_grid_and_resume_skips(model_dir: Path, data_dir
 
 def test_errors_are_stepstone_errors(model_dir: Path, data_dir: Path, tmp_path: Path) -> None:
     config = tmp_path / "m.toml"
-    config.write_text('data = "d"\nmodels = ["m"]\nsource_tasks = ["none"]\ntarget_tasks = ["xnli"]\n'
-                      'languages = ["swa"]\n')
+    config.write_text(
+        'data = "d"\nmodels = ["m"]\nsource_tasks = ["none"]\ntarget_tasks = ["xnli"]\nlanguages = ["swa"]\n'
+    )
     result = runner.invoke(app, ["matrix", "--config", str(config), "--shard", "3/2"])
     assert result.exit_code == 1 and isinstance(result.exception, InvalidRequest)
-    result = runner.invoke(app, ["cell", "--model", str(model_dir), "--data", str(data_dir), "--target-task",
-                                 "xnli", "--languages", "klingonish"])
+    result = runner.invoke(
+        app,
+        [
+            "cell",
+            "--model",
+            str(model_dir),
+            "--data",
+            str(data_dir),
+            "--target-task",
+            "xnli",
+            "--languages",
+            "klingonish",
+        ],
+    )
     assert result.exit_code == 1 and isinstance(result.exception, UnknownLanguage)
 
 
@@ -85,13 +116,23 @@ def test_cli_module_does_not_import_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_only_rank_zero_writes(model_dir: Path, data_dir: Path, tmp_path: Path, tiny_train: TrainConfig,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_only_rank_zero_writes(
+    model_dir: Path, data_dir: Path, tmp_path: Path, tiny_train: TrainConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert is_main_process()
     monkeypatch.setenv("RANK", "1")
     assert not is_main_process()
     with RunStore() as store:
-        result = run_cell(CellConfig(model=model_dir, data=data_dir, target_task="sentiment", languages=["swa"],
-                                     out=tmp_path, train=tiny_train), store)
+        result = run_cell(
+            CellConfig(
+                model=model_dir,
+                data=data_dir,
+                target_task="sentiment",
+                languages=["swa"],
+                out=tmp_path,
+                train=tiny_train,
+            ),
+            store,
+        )
         assert result.scores and result.runs == [] and store.count() == 0
     assert not any(tmp_path.rglob("result.json"))

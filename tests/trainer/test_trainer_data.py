@@ -35,7 +35,7 @@ def test_each_format_reads_into_canonical_examples(data_dir: Path) -> None:
     squad = read_split(data_dir / "xtreme" / "squad" / "train-v1.1.json", "qa")
     ex = squad.examples[0]
     start = ex["answers"]["answer_start"][0]
-    assert ex["context"][start:start + len(ex["answers"]["text"][0])] == ex["answers"]["text"][0]
+    assert ex["context"][start : start + len(ex["answers"]["text"][0])] == ex["answers"]["text"][0]
     bucc = load_retrieval(data_dir, "bucc", ("test",), "swa")
     assert len(bucc.sources) == 4 and len(bucc.targets) == 6 and bucc.gold == [(0, 1), (2, 3)]
 
@@ -72,19 +72,34 @@ def test_subsample_is_seeded_and_keeps_order(data_dir: Path) -> None:
     assert a.lines == b.lines == sorted(a.lines) and len(a) == 5
 
 
-@pytest.mark.parametrize(("name", "content", "fmt", "line", "field"), [
-    ("bad.jsonl", '{"text": "a", "label": 0}\n{"text": "b", "label": \n', "classification", 2, None),
-    ("bad.jsonl", '{"text_a": "a", "text_b": "b", "label": 0}\n{"text_a": "a", "label": 1}\n', "pair", 2, "text_b"),
-    ("bad.jsonl", '\n{"tokens": ["a", "b"], "tags": ["NOUN"]}\n', "tagging", 2, "tags"),
-    ("bad.jsonl", '{"context": "abc", "question": "q", "answers": {"text": ["x"], "answer_start": [9]}}\n',
-     "qa", 1, "answers"),
-    ("bad.jsonl", '{"question": "q", "choices": ["a", "b"], "label": 0}\n'
-                  '{"question": "q", "choices": ["a", "b", "c"], "label": 0}\n', "mc", 2, "choices"),
-    ("bad.conll", "Paris\tB-LOC\nis\n", "tagging", 2, "tag"),
-    ("bad.tsv", "premise\thypothesis\tentailment\npremise only\n", "pair", 2, "text_b"),
-])
-def test_bad_files_name_file_line_and_field(tmp_path: Path, name: str, content: str, fmt: str,
-                                            line: int, field: str | None) -> None:
+@pytest.mark.parametrize(
+    ("name", "content", "fmt", "line", "field"),
+    [
+        ("bad.jsonl", '{"text": "a", "label": 0}\n{"text": "b", "label": \n', "classification", 2, None),
+        ("bad.jsonl", '{"text_a": "a", "text_b": "b", "label": 0}\n{"text_a": "a", "label": 1}\n', "pair", 2, "text_b"),
+        ("bad.jsonl", '\n{"tokens": ["a", "b"], "tags": ["NOUN"]}\n', "tagging", 2, "tags"),
+        (
+            "bad.jsonl",
+            '{"context": "abc", "question": "q", "answers": {"text": ["x"], "answer_start": [9]}}\n',
+            "qa",
+            1,
+            "answers",
+        ),
+        (
+            "bad.jsonl",
+            '{"question": "q", "choices": ["a", "b"], "label": 0}\n'
+            '{"question": "q", "choices": ["a", "b", "c"], "label": 0}\n',
+            "mc",
+            2,
+            "choices",
+        ),
+        ("bad.conll", "Paris\tB-LOC\nis\n", "tagging", 2, "tag"),
+        ("bad.tsv", "premise\thypothesis\tentailment\npremise only\n", "pair", 2, "text_b"),
+    ],
+)
+def test_bad_files_name_file_line_and_field(
+    tmp_path: Path, name: str, content: str, fmt: str, line: int, field: str | None
+) -> None:
     path = tmp_path / name
     path.write_text(content)
     with pytest.raises(InvalidData) as info:
@@ -94,8 +109,10 @@ def test_bad_files_name_file_line_and_field(tmp_path: Path, name: str, content: 
 
 
 def test_unknown_label_names_its_line(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "x.jsonl", [{"text_a": "a", "text_b": "b", "label": "entailment"},
-                                              {"text_a": "a", "text_b": "b", "label": "maybe"}])
+    path = write_jsonl(
+        tmp_path / "x.jsonl",
+        [{"text_a": "a", "text_b": "b", "label": "entailment"}, {"text_a": "a", "text_b": "b", "label": "maybe"}],
+    )
     split = read_split(path, "pair")
     with pytest.raises(InvalidData, match="unknown label 'maybe'") as info:
         encode_labels(split, "pair", ("entailment", "neutral", "contradiction"))
@@ -123,16 +140,24 @@ def test_missing_data_says_where_it_looked(data_dir: Path, model_dir: Path) -> N
 
 
 def test_plan_names_cells_and_runs(data_dir: Path, model_dir: Path) -> None:
-    cfg = CellConfig(model=model_dir, data=data_dir, target_task="XNLI", languages=["sw", "Yoruba", "swa"],
-                     source_task="MNLI+squad", seed=2, intermediate_size=100)
+    cfg = CellConfig(
+        model=model_dir,
+        data=data_dir,
+        target_task="XNLI",
+        languages=["sw", "Yoruba", "swa"],
+        source_task="MNLI+squad",
+        seed=2,
+        intermediate_size=100,
+    )
     plan = make_plan(cfg)
     assert plan.languages == ["swa", "yor"] and plan.source_task == "mnli+squad"
     assert plan.cell_id == "tiny-xlmr/xnli/mnli+squad.eng/seed2.n100" and not plan.is_baseline
     base = make_plan(CellConfig(model=model_dir, data=data_dir, target_task="xnli", languages=["swa"]))
     assert base.is_baseline and base.source_task == "xnli" and base.sources == []
     with pytest.raises(InvalidRequest, match="retrieval"):
-        make_plan(CellConfig(model=model_dir, data=data_dir, target_task="xnli", languages=["swa"],
-                             source_task="tatoeba"))
+        make_plan(
+            CellConfig(model=model_dir, data=data_dir, target_task="xnli", languages=["swa"], source_task="tatoeba")
+        )
 
 
 def test_squad_metric() -> None:
@@ -170,9 +195,11 @@ def test_proportional_sampler_draws_from_every_task_in_proportion() -> None:
 
 def test_matrix_config_expands_and_shards(tmp_path: Path) -> None:
     path = tmp_path / "m.toml"
-    path.write_text('data = "data"\nmodels = ["models/a"]\nsource_tasks = ["none", "mnli", "squad"]\n'
-                    'target_tasks = ["xnli", "udpos"]\nseeds = [1, 2]\nintermediate_sizes = [0, 1000]\n'
-                    '[languages]\nxnli = ["swa"]\nudpos = ["yor", "swa"]\n[train]\nmax_steps = 2\n')
+    path.write_text(
+        'data = "data"\nmodels = ["models/a"]\nsource_tasks = ["none", "mnli", "squad"]\n'
+        'target_tasks = ["xnli", "udpos"]\nseeds = [1, 2]\nintermediate_sizes = [0, 1000]\n'
+        '[languages]\nxnli = ["swa"]\nudpos = ["yor", "swa"]\n[train]\nmax_steps = 2\n'
+    )
     matrix = load_matrix(path)
     assert matrix.data == tmp_path / "data" and matrix.train.max_steps == 2
     cells = expand(matrix)
@@ -191,5 +218,6 @@ def test_config_errors() -> None:
         with pytest.raises(InvalidRequest):
             parse_shard(bad)
     with pytest.raises(InvalidRequest, match="no languages listed"):
-        MatrixConfig(data=Path("d"), models=[], source_tasks=[], target_tasks=[],
-                     languages={"xnli": ["swa"]}).languages_for("udpos")
+        MatrixConfig(
+            data=Path("d"), models=[], source_tasks=[], target_tasks=[], languages={"xnli": ["swa"]}
+        ).languages_for("udpos")
