@@ -1,16 +1,19 @@
 """One cell of the transfer matrix, top to bottom (``stepstone train cell ...``).
 
-  phase 1  intermediate training on the source task(s) -> out/<cell>/phase1/encoder
+  phase 1  intermediate training on the source task(s) -> out/<model>/_phase1/<source>/encoder
   phase 2  fine-tuning a fresh head of the target task on English -> out/<cell>/phase2/model
   phase 3  zero-shot evaluation in every target language -> runs in the store, result.json
 
-Baseline cells (``--source-task none``) skip phase 1; retrieval targets skip phase 2. With
-``resume`` a finished phase is reused and an unfinished one restarts from its last checkpoint.
+Baseline cells (``--source-task none``) skip phase 1; retrieval targets skip phase 2. A phase-1
+encoder is trained once per (model, source, language, size, seed) and reused by every target
+while its fingerprint (data, knobs) matches. With ``resume`` a finished phase 2 is reused and an
+unfinished phase restarts from its last checkpoint.
 Under ``torchrun`` every process trains (the HF Trainer's DDP); only rank 0 writes.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -118,19 +121,57 @@ def _throughput(result: Any, trainer: Trainer, resumed: str | None) -> dict[str,
     }
 
 
+# The TrainConfig fields that change what phase 1 learns; a stored encoder is reused only if they match.
+PHASE1_KNOBS = (
+    "epochs",
+    "learning_rate",
+    "batch_size",
+    "gradient_accumulation_steps",
+    "warmup_ratio",
+    "weight_decay",
+    "max_seq_length",
+    "qa_max_seq_length",
+    "doc_stride",
+    "max_steps",
+    "max_train_samples",
+    "bf16",
+)
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def phase1_fingerprint(cfg: CellConfig, sets: list[TrainingSet]) -> Any:
+    """What phase 1 depends on, as JSON: the model, the data actually used, the seed and the knobs."""
+    fingerprint = {
+        "model": str(Path(cfg.model).resolve()),
+        "data": {s.task.id: [str(s.split.path.resolve()), len(s.split)] for s in sets},
+        "seed": cfg.seed,
+        "train": {k: getattr(cfg.train, k) for k in PHASE1_KNOBS},
+    }
+    return json.loads(json.dumps(fingerprint))
+
+
 def phase1(
-    cfg: CellConfig, sets: list[TrainingSet], tokenizer: PreTrainedTokenizerBase, out: Path
+    cfg: CellConfig, plan: Plan, sets: list[TrainingSet], tokenizer: PreTrainedTokenizerBase
 ) -> tuple[Path, dict[str, Any]]:
-    """Intermediate training; returns the folder of the trained encoder."""
-    phase_dir, encoder_dir = out / "phase1", out / "phase1" / "encoder"
-    if cfg.resume and (phase_dir / "done.json").is_file():
-        return encoder_dir, {"reused": True}
-    resumed = _fresh_or_resumed(phase_dir, cfg.resume)
+    """Intermediate training into out/<model>/_phase1/...; every target of the source reuses it."""
+    assert plan.phase1_id is not None
+    phase_dir = Path(cfg.out) / plan.phase1_id
+    encoder_dir = phase_dir / "encoder"
+    fingerprint = phase1_fingerprint(cfg, sets)
+    done = _read_json(phase_dir / "done.json")
+    if done is not None and done.get("fingerprint") == fingerprint and encoder_dir.is_dir():
+        return encoder_dir, {"reused": str(phase_dir)}
+    same_run = _read_json(phase_dir / "fingerprint.json") == fingerprint
+    resumed = _fresh_or_resumed(phase_dir, cfg.resume and same_run)
+    if is_main_process():
+        write_json(phase_dir / "fingerprint.json", fingerprint)
     features = []
     for k, s in enumerate(sets):
-        features += [
-            {**f, "task": k} for f in encode(s.split.examples, s.task.format, tokenizer, cfg.train, train=True).features
-        ]
+        encoded = encode(s.split.examples, s.task.format, tokenizer, cfg.train, train=True)
+        features += [{**f, "task": k} for f in encoded.features]
     set_seed(cfg.seed)
     encoder = load_encoder(cfg.model, cfg.train.attn_implementation)
     model = MultiTaskModel(encoder, [(s.task.format, len(s.task.labels or ())) for s in sets])
@@ -144,10 +185,10 @@ def phase1(
     if trainer.is_world_process_zero():
         encoder.save_pretrained(encoder_dir)
         tokenizer.save_pretrained(encoder_dir)
-    trainer.accelerator.wait_for_everyone()  # phase 2 on every rank loads what rank 0 saved
     info = {"tasks": {s.task.id: len(s.split) for s in sets}, **_throughput(result, trainer, resumed)}
     if is_main_process():
-        write_json(phase_dir / "done.json", info)
+        write_json(phase_dir / "done.json", {**info, "fingerprint": fingerprint})
+    trainer.accelerator.wait_for_everyone()  # phase 2 on every rank loads what rank 0 saved
     return encoder_dir, info
 
 
@@ -248,7 +289,7 @@ def run_cell(cfg: CellConfig, store: RunStore | None = None) -> CellResult:
     encoder_dir = Path(cfg.model)
     if sets:
         t = time.perf_counter()
-        encoder_dir, phases["phase1"] = phase1(cfg, sets, tokenizer, out)
+        encoder_dir, phases["phase1"] = phase1(cfg, plan, sets, tokenizer)
         timings["phase1_s"] = time.perf_counter() - t
     trainer = None
     if train_set is not None:
@@ -288,7 +329,6 @@ def run_cell(cfg: CellConfig, store: RunStore | None = None) -> CellResult:
                 },
             },
         )
-        if not cfg.train.keep_models:
-            for phase in ("phase1", "phase2"):
-                shutil.rmtree(out / phase, ignore_errors=True)
+        if not cfg.train.keep_models:  # the phase-1 encoder stays: other targets of the source reuse it
+            shutil.rmtree(out / "phase2", ignore_errors=True)
     return result

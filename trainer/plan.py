@@ -31,6 +31,7 @@ class TrainingSet:
 @dataclass
 class Plan:
     cell_id: str  # out/<cell_id>/ holds the artefacts: model/target/source.lang/seedN[.nSIZE]
+    phase1_id: str | None  # out/<phase1_id>/: the phase-1 encoder, shared by every target of the source
     model_name: str  # the runs' `model` column: the model folder's name
     target: TaskSpec  # the target task, format known
     languages: list[str]  # ISO 639-3 target languages
@@ -87,11 +88,12 @@ def make_plan(cfg: CellConfig) -> Plan:
         phase2_language = "eng"
     model_name = Path(cfg.model).resolve().name
     slug = "baseline" if same_task and source_language == "eng" else source_task
-    cell_id = f"{model_name}/{target.id}/{slug}.{source_language}/seed{cfg.seed}"
-    if cfg.intermediate_size:
-        cell_id += f".n{cfg.intermediate_size}"
+    run_key = f"{source_language}/seed{cfg.seed}" + (f".n{cfg.intermediate_size}" if cfg.intermediate_size else "")
+    cell_id = f"{model_name}/{target.id}/{slug}.{run_key}"
+    phase1_id = f"{model_name}/_phase1/{source_task}.{run_key}" if sources else None
     return Plan(
         cell_id,
+        phase1_id,
         model_name,
         target,
         languages,

@@ -59,7 +59,8 @@ def test_pair_cells_write_runs_with_baseline(
     assert artefact["phases"]["phase1"]["tasks"] == {"mnli": 5}
     assert artefact["phases"]["phase2"]["tokens_per_s"] > 0
     assert (tmp_path / inter.cell_id / "config.json").is_file()
-    assert not (tmp_path / inter.cell_id / "phase1").exists()  # weights are dropped unless keep_models
+    assert not (tmp_path / inter.cell_id / "phase2").exists()  # weights are dropped unless keep_models
+    assert (tmp_path / "tiny-xlmr" / "_phase1" / "mnli.eng" / "seed1.n5" / "encoder").is_dir()  # shared
 
 
 def test_multi_task_phase1_samples_both_tasks_then_tagging(
@@ -139,14 +140,26 @@ def test_resume_skips_a_stored_cell_and_restarts_from_a_checkpoint(
         first = run_cell(cfg, store)
         again = run_cell(dataclasses.replace(cfg, resume=True), store)
         assert again.skipped and store.count(target_task="xnli") == 1
-    # A crash in phase 2 after its second checkpoint: phase 1 is reused, phase 2 resumes.
+    # A crash in phase 2 after its last checkpoint: phase 1 is reused, phase 2 resumes from it.
     out = tmp_path / first.cell_id
     (out / "phase2" / "done.json").unlink()
-    longer = dataclasses.replace(cfg, resume=True, train=dataclasses.replace(train, max_steps=3))
-    resumed = run_cell(longer, store=None)
+    resumed = run_cell(dataclasses.replace(cfg, resume=True), store=None)
     phases = json.loads(resumed.artefact.read_text())["phases"]  # type: ignore[union-attr]
-    assert phases["phase1"] == {"reused": True}
-    assert phases["phase2"]["resumed_from"].endswith("checkpoint-2") and phases["phase2"]["steps"] == 3
+    assert "reused" in phases["phase1"]
+    assert phases["phase2"]["resumed_from"].endswith("checkpoint-2") and phases["phase2"]["steps"] == 2
+
+
+def test_phase1_encoder_is_shared_by_targets_while_its_fingerprint_matches(
+    model_dir: Path, data_dir: Path, tmp_path: Path, tiny_train: TrainConfig
+) -> None:
+    def phase1_of(target: str, language: str, train: TrainConfig) -> dict[str, object]:
+        cfg = cell(model_dir, data_dir, tmp_path, train, target_task=target, languages=[language], source_task="sst2")
+        return json.loads(run_cell(cfg).artefact.read_text())["phases"]["phase1"]  # type: ignore[union-attr]
+
+    assert phase1_of("xcopa", "swa", tiny_train)["steps"] == 2
+    shared = tmp_path / "tiny-xlmr" / "_phase1" / "sst2.eng" / "seed1"
+    assert phase1_of("panx", "yor", tiny_train)["reused"] == str(shared)
+    assert phase1_of("panx", "yor", dataclasses.replace(tiny_train, max_steps=1))["steps"] == 1  # knobs changed
 
 
 def test_bad_target_file_fails_before_training(

@@ -208,6 +208,11 @@ def test_matrix_config_expands_and_shards(tmp_path: Path) -> None:
     slices = [shard(cells, i, 3) for i in (1, 2, 3)]
     ids = [id(c) for s in slices for c in s]
     assert sorted(ids) == sorted(id(c) for c in cells) and len(set(ids)) == len(cells)
+    for s in slices:  # the cells that share a phase-1 encoder stay together
+        keys = {(c.seed, c.source_task, c.intermediate_size) for c in s if c.source_task != "none"}
+        for c in cells:
+            if (c.seed, c.source_task, c.intermediate_size) in keys:
+                assert any(c is d for d in s)
 
 
 def test_config_errors() -> None:
