@@ -98,13 +98,22 @@ def training_args(cfg: TrainConfig, out_dir: Path, seed: int, *, multi_task: boo
     )
 
 
+def _barrier() -> None:
+    """Under torchrun: wait until every rank is here (TrainingArguments set up the process group)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
 def _fresh_or_resumed(phase_dir: Path, resume: bool) -> str | None:
-    """The checkpoint to resume from; without resume the phase folder starts empty."""
-    if resume and phase_dir.is_dir():
-        return get_last_checkpoint(str(phase_dir))
-    if phase_dir.exists() and is_main_process():
+    """The checkpoint to resume from; without resume the phase folder starts empty.
+
+    Every rank has read the folder's state before rank 0 changes it, so all ranks decide alike.
+    """
+    checkpoint = get_last_checkpoint(str(phase_dir)) if resume and phase_dir.is_dir() else None
+    _barrier()
+    if not resume and phase_dir.exists() and is_main_process():
         shutil.rmtree(phase_dir)
-    return None
+    return checkpoint
 
 
 def _throughput(result: Any, trainer: Trainer, resumed: str | None) -> dict[str, Any]:
@@ -160,6 +169,7 @@ def phase1(
     assert plan.phase1_id is not None
     phase_dir = Path(cfg.out) / plan.phase1_id
     encoder_dir = phase_dir / "encoder"
+    args = training_args(cfg.train, phase_dir, cfg.seed, multi_task=True)  # sets up DDP under torchrun
     fingerprint = phase1_fingerprint(cfg, sets)
     done = _read_json(phase_dir / "done.json")
     if done is not None and done.get("fingerprint") == fingerprint and encoder_dir.is_dir():
@@ -177,7 +187,7 @@ def phase1(
     model = MultiTaskModel(encoder, [(s.task.format, len(s.task.labels or ())) for s in sets])
     trainer = MultiTaskTrainer(
         model=model,
-        args=training_args(cfg.train, phase_dir, cfg.seed, multi_task=True),
+        args=args,
         train_dataset=features,  # type: ignore[arg-type]
         data_collator=MultiTaskCollator([collator(s.task.format, tokenizer, use_gpu(cfg.train)) for s in sets]),
     )
