@@ -41,12 +41,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging() -> None:
-    """Give the access logger a JSON handler on stderr unless someone configured it already."""
+    """Log requests at INFO; a JSON handler on stderr unless someone gave the logger handlers already."""
+    if access_log.level == logging.NOTSET:
+        access_log.setLevel(logging.INFO)
     if not access_log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
         access_log.addHandler(handler)
-        access_log.setLevel(logging.INFO)
         access_log.propagate = False
 
 

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
+from recommender import admin
 from recommender.service import Service
 
 def _with_home(path: Path) -> Callable[[], None]:
@@ -29,12 +30,13 @@ def _with_home(path: Path) -> Callable[[], None]:
 
 @pytest.fixture(scope="session")
 def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A seeded store, the language-feature cache and a trained v0001: built once (a few seconds)."""
+    """A seeded store, the feature cache, v0001 (current) and v0002 (registered): built once."""
     path = tmp_path_factory.mktemp("trained") / "home"
     restore = _with_home(path)
     try:
         service = Service()
         service.live()
+        admin.retrain(service, activate=False, n_estimators=50)  # a second, different model
         service.store.close()
     finally:
         restore()
