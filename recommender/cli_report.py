@@ -27,13 +27,14 @@ def report(
     task: Annotated[str, typer.Option("--task", "-t", help="Target task id, e.g. xnli.")],
     out: Annotated[Path, typer.Option(help="Folder to write the report into.")],
     languages: Annotated[str | None, typer.Option(help="Comma-separated target languages (codes or names).")] = None,
-    all_known: Annotated[bool, typer.Option("--all-known", help="Every target language with runs of the task.")] = False,
+    all_known: Annotated[bool, typer.Option("--all-known", help="Every target language with runs of the task.")]
+    = False,
     k: Annotated[int, typer.Option(help="Sources listed per language (1..50).")] = 3,
     fmt: Annotated[ReportFormat, typer.Option("--format", help="md (+ heatmap.png) or self-contained html.")]
     = ReportFormat.md,
 ) -> None:
     """Write a report: heatmap of predicted gain, top-k per language with intervals, reasons, warnings."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from feature_store.errors import InvalidRequest
     from recommender.report import build_report, write_report
@@ -49,7 +50,7 @@ def report(
     svc = service()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as bar:
-        ids: dict[str, int] = {}
+        ids: dict[str, TaskID] = {}
 
         def progress(phase: str, done: int, total: int) -> None:
             if phase not in ids:

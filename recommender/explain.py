@@ -205,12 +205,12 @@ def why(explainer: Explainer, booster: lgb.Booster, Z: np.ndarray, target_task: 
     query. The average candidate is estimated from at most ``max_peers`` rows spread over the
     query's ranking (``scores``), so a 100-language report needs TreeSHAP for ~2,000 rows, not 7,000.
     """
-    scores = booster.predict(Z, num_threads=1) if scores is None else scores
+    ranked = np.asarray(booster.predict(Z, num_threads=1)) if scores is None else scores
     peers = {}
     for i in rows:
         key = int(pools[i][0]) if len(pools[i]) else -1
         if key not in peers:
-            peers[key] = peer_sample(np.asarray(pools[i]), scores, max_peers)
+            peers[key] = peer_sample(np.asarray(pools[i]), ranked, max_peers)
     need = np.unique(np.concatenate([np.asarray(list(rows), dtype=int), *peers.values()]))
     grouped_need = explainer.group(contributions(booster, Z[need])[:, :-1])
     where = {int(r): j for j, r in enumerate(need)}

@@ -151,7 +151,10 @@ def build_report(svc: Service, task: str, languages: Sequence[str] | None = None
         raise InvalidRequest(f"no target languages for {target.id}: pass --languages, or import runs of it")
     live = svc.live()
     ann = svc.annotator(live)
-    blocks, all_sources, kinds, spans, pools = [], [], [], [], []
+    blocks: list[np.ndarray] = []
+    all_sources: list[Source] = []
+    kinds: list[str] = []
+    spans: list[tuple[int, int]] = []
     notes: list[str] = []
     priors: list[Any] = []
     for n, code in enumerate(codes):
@@ -253,15 +256,14 @@ def plot_heatmap(report: Report, path: Path) -> tuple[int, int]:
     col_order = np.argsort(-np.nan_to_num(np.nanmean(np.where(np.isnan(gain), np.nan, gain), axis=0)
                                           if gain.size else np.zeros(0), nan=-np.inf), kind="stable")
     row_order = sorted(range(len(report.languages)), key=lambda i: report.languages[i].name)
-    g = gain[np.ix_(row_order, col_order)] if gain.size else gain
+    g = gain[np.ix_(np.array(row_order, dtype=int), col_order)] if gain.size else gain
     finite = g[np.isfinite(g)]
     # robust limits, each side on its own scale so that white is exactly zero gain
     low = min(float(np.percentile(finite, 2)), -0.1) if finite.size else -1.0
     high = max(float(np.percentile(finite, 98)), 0.1) if finite.size else 1.0
     w, h = heatmap_size(*g.shape)
     fig, ax = plt.subplots(figsize=(w, h), dpi=DPI, layout="constrained")
-    cmap = plt.get_cmap("RdBu").copy()
-    cmap.set_bad("#dddddd")
+    cmap = plt.get_cmap("RdBu").with_extremes(bad="#dddddd")
     im = ax.imshow(np.ma.masked_invalid(g), cmap=cmap, norm=TwoSlopeNorm(0.0, low, high), aspect="auto",
                    interpolation="nearest")
     small = 6 if max(g.shape) > 40 else 8

@@ -1,0 +1,111 @@
+"""Tests for recommender.intervals: conformal gain intervals, persistence, advice."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from feature_store.errors import InvalidRequest
+from feature_store.runs import Run
+from recommender.dataset import TrainingSet, assemble, group_queries
+from recommender.intervals import (
+    POOLED,
+    Calibration,
+    advice,
+    calibrate,
+    calibrate_residuals,
+    empirical_coverage,
+    language_folds,
+)
+
+LANGS = ("deu", "nld", "swe", "fra", "spa", "ita", "rus", "pol", "fin", "hun")
+
+
+def tiny_runs(offset: float = 0.0) -> list[Run]:
+    """POS-like runs: every language is a source for every other; gains shrink with distance."""
+    rng = np.random.default_rng(0)
+    runs = []
+    for i, tgt in enumerate(LANGS):
+        base = 80.0 + i
+        runs.append(Run("udpos", tgt, "udpos", "eng", base, dataset="tiny", model="m", metric="accuracy",
+                        baseline_score=base))
+        for j, src in enumerate(LANGS):
+            if src != tgt:
+                gain = offset + 3.0 - abs(i - j) + float(rng.normal(0, 0.5))
+                runs.append(Run("udpos", tgt, "udpos", src, base + gain, dataset="tiny", model="m",
+                                metric="accuracy", source_size=1000.0 * (j + 1), baseline_score=base))
+    return runs
+
+
+@pytest.fixture
+def tiny_ts(home: Path) -> TrainingSet:
+    return assemble(group_queries(tiny_runs()))
+
+
+def test_calibrate_residuals_covers_fresh_draws_at_nominal_level() -> None:
+    rng = np.random.default_rng(1)
+    cal = calibrate_residuals(rng.normal(0, 2, 2000), ["udpos"] * 2000, level=0.8)
+    fresh = rng.normal(0, 2, 20000)
+    cov = empirical_coverage(cal, ["udpos"] * len(fresh), np.zeros(len(fresh)), fresh)
+    assert abs(cov["udpos"] - 0.8) < 0.02
+    assert cov[POOLED] == cov["udpos"]
+    lo, hi = cal.quantiles["udpos"]
+    assert lo == pytest.approx(-2.56, abs=0.2) and hi == pytest.approx(2.56, abs=0.2)
+
+
+def test_interval_always_contains_the_point_prediction() -> None:
+    # residuals all positive: the raw quantiles would put the interval above the prediction
+    cal = calibrate_residuals(np.linspace(1, 5, 100), ["xnli"] * 100, level=0.8)
+    for pred in (-3.0, 0.0, 2.5):
+        lo, hi = cal.interval(pred, "xnli")
+        assert lo <= pred <= hi
+    lo_arr, hi_arr = cal.intervals(np.array([-1.0, 1.0]), "xnli")
+    assert np.all(lo_arr <= [-1.0, 1.0]) and np.all([-1.0, 1.0] <= hi_arr)
+    assert all(math.isnan(x) for x in cal.interval(float("nan"), "xnli"))
+
+
+def test_per_task_quantiles_and_pooled_fallback() -> None:
+    residuals = np.concatenate([np.full(50, 1.0), np.full(50, 10.0), np.full(20, 100.0)])
+    tasks = ["xnli"] * 50 + ["udpos_v2.8"] * 50 + ["tydiqa"] * 20
+    cal = calibrate_residuals(residuals, tasks, min_count=30)
+    assert set(cal.quantiles) == {POOLED, "xnli", "udpos"}  # tydiqa: too few, canonical udpos id
+    assert cal.width("xnli") < cal.width("udpos") < cal.width("tydiqa") == cal.width(POOLED)
+    assert cal.width("some-unknown-task") == cal.width(POOLED)
+
+
+def test_json_round_trip_no_pickle() -> None:
+    cal = calibrate_residuals(np.arange(-20.0, 20.0), ["xnli"] * 40, level=0.9, meta={"folds": 5})
+    text = cal.to_json()
+    back = Calibration.from_json(text)
+    assert back == cal
+    assert '"level": 0.9' in text
+
+
+def test_bad_level_is_a_clear_error() -> None:
+    with pytest.raises(InvalidRequest, match="between 0 and 1"):
+        calibrate_residuals([1.0], ["xnli"], level=80)
+
+
+def test_language_folds_are_deterministic_and_balanced() -> None:
+    folds = language_folds(list(LANGS) * 3, 5, seed=0)
+    assert folds == language_folds(list(reversed(LANGS)), 5, seed=0)
+    assert sorted(np.bincount(list(folds.values()))) == [2, 2, 2, 2, 2]
+
+
+def test_calibrate_on_a_tiny_training_set(tiny_ts: TrainingSet) -> None:
+    cal = calibrate(tiny_ts, level=0.8, folds=5, min_count=20, n_estimators=20)
+    assert set(cal.quantiles) == {POOLED, "udpos"}
+    lo, hi = cal.quantiles["udpos"]
+    assert lo <= 0.0 <= hi and math.isfinite(lo) and math.isfinite(hi)
+    assert cal.counts["udpos"] == len(tiny_ts.gains)  # every row got an out-of-fold residual
+    assert 0.6 <= cal.meta["cv_coverage"]["udpos"] <= 1.0
+
+
+def test_advice_skips_only_below_zero() -> None:
+    verdict, detail = advice(-0.5, "udpos")
+    assert verdict == "skip" and "fine-tune on udpos in English" in (detail or "")
+    assert advice(0.1, "udpos") == ("train", None)
+    assert advice(None, "udpos") == (None, None)
