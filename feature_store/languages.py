@@ -119,6 +119,7 @@ def resolve(value: str) -> str:
     return code
 
 
+@functools.lru_cache(maxsize=16384)
 def language_name(code: str) -> str:
     """The English display name of a code (``swa`` -> ``Swahili``); the code itself if none."""
     if code in _NAME_OVERRIDES:

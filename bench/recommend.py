@@ -1,0 +1,111 @@
+"""Benchmark of the foundation's figures; run by hand: ``.venv/bin/python bench/recommend.py``.
+
+Prints, for one query (UD-POS, Yoruba: the largest catalogue, every shipped source language):
+- in-process ``Service.recommend`` p50/p99 over all catalogue candidates;
+- REST ``GET /v1/recommendations`` p50/p99 on loopback (uvicorn, one worker, one client);
+- ``stepstone recommend … --format json`` whole-process wall time (median of 5);
+- ``stepstone retrain`` wall time on the shipped data;
+- a cold ``stepstone init`` (seed + feature cache + default model) in an empty home.
+It works in a temporary ``STEPSTONE_HOME`` and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+QUERY = {"language": "yor", "task": "udpos", "k": 50, "candidates": "all"}
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    home = Path(tempfile.mkdtemp(prefix="stepstone-bench-"))
+    env = {**os.environ, "STEPSTONE_HOME": str(home)}
+    os.environ["STEPSTONE_HOME"] = str(home)
+    try:
+        init_s = timed([str(BIN / "stepstone"), "init"], env)
+        print(f"cold `stepstone init` (seed store, build feature cache, train default model): {init_s:.2f} s")
+
+        from recommender.service import Service
+
+        svc = Service()
+        svc.live()
+        n_candidates = len(svc.recommend(**QUERY)["recommendations"])
+        for _ in range(50):
+            svc.recommend(**QUERY)
+        lat = []
+        for _ in range(2000):
+            t0 = time.perf_counter()
+            svc.recommend(**QUERY)
+            lat.append((time.perf_counter() - t0) * 1e3)
+        print(f"in-process recommend ({n_candidates} candidates): p50 {pct(lat, 50):.3f} ms, "
+              f"p99 {pct(lat, 99):.3f} ms (2000 calls)")
+
+        port = free_port()
+        server = subprocess.Popen([str(BIN / "stepstone"), "serve", "--port", str(port)], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            import httpx
+
+            url = f"http://127.0.0.1:{port}/v1/recommendations"
+            params = {"language": "sw", "task": "xnli", "k": 3}
+            with httpx.Client() as client:
+                for _ in range(200):
+                    try:
+                        if client.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        time.sleep(0.1)
+                for _ in range(100):
+                    client.get(url, params=params)
+                rest = []
+                for _ in range(2000):
+                    t0 = time.perf_counter()
+                    r = client.get(url, params=params)
+                    rest.append((time.perf_counter() - t0) * 1e3)
+                    assert r.status_code == 200, r.text
+            print(f"REST GET /v1/recommendations (single client, keep-alive): p50 {pct(rest, 50):.3f} ms, "
+                  f"p99 {pct(rest, 99):.3f} ms (2000 requests)")
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+        cmd = [str(BIN / "stepstone"), "recommend", "--language", "sw", "--task", "xnli", "--k", "3",
+               "--format", "json"]
+        walls = [timed(cmd, env) for _ in range(5)]
+        print(f"`stepstone recommend … --format json` whole process: median {statistics.median(walls):.3f} s, "
+              f"max {max(walls):.3f} s (5 runs)")
+
+        retrain = [timed([str(BIN / "stepstone"), "retrain"], env) for _ in range(3)]
+        print(f"`stepstone retrain` on the shipped data ({svc.store.count()} runs): median "
+              f"{statistics.median(retrain):.2f} s (3 runs, whole process)")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
