@@ -8,6 +8,7 @@ Errors are ``StepstoneError``s, which the main CLI prints as ``Error: ...`` (exi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Train and evaluate transfer cells (X-STILTs pipeline) and write them as runs.", no_args_is_help=True
 )
+
+
+def _rank_zero() -> bool:
+    """Under torchrun only rank 0 reports (torchrun sets RANK)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _languages(value: str) -> list[str]:
@@ -76,6 +82,8 @@ def cell(
 
     with RunStore() as store:
         result = run_cell(cfg, store)
+    if not _rank_zero():
+        return
     if result.skipped:
         typer.echo(f"{result.cell_id}: every run is already in the store; skipped")
         return
@@ -99,8 +107,10 @@ def matrix(
     from trainer.matrix import run_matrix
 
     def announce(k: int, n: int, cell: CellConfig) -> None:
-        typer.echo(f"[{k}/{n}] {cell.target_task} <- {cell.source_task} (seed {cell.seed})")
+        if _rank_zero():
+            typer.echo(f"[{k}/{n}] {cell.target_task} <- {cell.source_task} (seed {cell.seed})")
 
     with RunStore() as store:
         report = run_matrix(spec, index=index, count=count, resume=resume, store=store, on_cell=announce)
-    typer.echo(f"{len(report.ran)} cells run, {len(report.skipped)} skipped, {report.runs} runs written")
+    if _rank_zero():
+        typer.echo(f"{len(report.ran)} cells run, {len(report.skipped)} skipped, {report.runs} runs written")
