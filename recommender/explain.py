@@ -155,8 +155,8 @@ class Explainer:
             if not n or math.isnan(n):
                 return f"{what} was never measured for another {target_task} target"
             g = "" if math.isnan(gain) else f"; mean gain {gain:+.1f} points"
-            where = f"top {1 - pct:.0%}" if pct >= 0.5 else f"bottom {pct:.0%}"
-            return f"{what} ranked in the {where} on average for {int(n)} other {target_task} targets{g}"
+            return f"{what} beat {pct:.0%} of the other sources on average over {int(n)} measured {target_task} " \
+                f"targets{g}"
         return key
 
     def _task_match(self, z: np.ndarray, target_task: str, source: Source) -> str:

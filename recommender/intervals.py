@@ -21,6 +21,7 @@ Public API (used by the service at retrain/recommend time and by ``stepstone eva
     lo, hi = cal.intervals(pred_gains, "udpos")                # arrays (same task)
     cal.to_json() / Calibration.from_json(text)                # persisted as calibration.json
     empirical_coverage(cal, task_ids, preds, gains)            # {"udpos": 0.81, ..., "*": 0.80}
+    held_out_coverage(training_set, level=0.8)                 # leave-one-language-out, per setting
 
 Evaluating coverage on held-out queries: for each held-out target language, build a
 ``Calibration`` from training data only, either with ``calibrate(train_ts)`` (honest, costs
@@ -196,6 +197,59 @@ def empirical_coverage(cal: Calibration, task_ids: Sequence[str], preds: np.ndar
     return out
 
 
+def held_out_coverage(ts: TrainingSet, *, level: float = DEFAULT_LEVEL, nested: bool = False,
+                      inner_folds: int = 5, **params: Any) -> dict[str, dict[str, float]]:
+    """Empirical interval coverage on held-out queries, leave-one-target-language-out.
+
+    Each target language in turn is held out (all its settings); a model is fitted on the other
+    languages and the held-out gains are checked against their intervals. ``nested=True``
+    calibrates each outer fold with ``calibrate(train)`` (``inner_folds`` extra fits per
+    language: honest, slow); the default calibrates fold ``L`` from the out-of-fold residuals of
+    all the *other* languages (CV+ style: one fit per language). Returns, per setting
+    ``"dataset · model · task"`` and pooled (``"*"``): ``coverage``, ``rows``, ``mean_width``.
+    """
+    from recommender.model import TransferRanker
+
+    langs = sorted({q.target_language for q in ts.queries})
+    preds = np.full(len(ts.gains), np.nan)
+    lo = np.full(len(ts.gains), np.nan)
+    hi = np.full(len(ts.gains), np.nan)
+    for lang in langs:
+        held = [i for i, q in enumerate(ts.queries) if q.target_language == lang]
+        train = [i for i, q in enumerate(ts.queries) if q.target_language != lang]
+        if not train:
+            continue
+        sub = ts.subset(train)
+        model = TransferRanker(**params).fit(sub)
+        cal = calibrate(sub, level=level, folds=inner_folds, **params) if nested else None
+        for qi in held:
+            q = ts.queries[qi]
+            rows = ts.rows(qi)
+            preds[rows] = model.predict_gain(model.design(ts.X[rows], q.target_task, q.sources))
+            if cal is not None:
+                lo[rows], hi[rows] = cal.intervals(preds[rows], q.task_id)
+    tasks = [ts.queries[q].task_id for q in ts.query_of_row]
+    row_lang = np.array([ts.queries[q].target_language for q in ts.query_of_row])
+    if not nested:
+        residuals = ts.gains - preds
+        for lang in langs:
+            rows = row_lang == lang
+            cal = calibrate_residuals(np.where(rows, np.nan, residuals), tasks, level=level)
+            for task in {t for t, r in zip(tasks, rows, strict=True) if r}:
+                idx = rows & np.array([t == task for t in tasks])
+                lo[idx], hi[idx] = cal.intervals(preds[idx], task)
+    ok = np.isfinite(preds) & np.isfinite(ts.gains)
+    hit = (lo <= ts.gains) & (ts.gains <= hi)
+    settings = np.array([" · ".join(ts.queries[q].setting) for q in ts.query_of_row])
+    out = {}
+    for key in [*sorted(set(settings.tolist())), POOLED]:
+        idx = ok & ((settings == key) if key != POOLED else True)
+        if idx.any():
+            out[key] = {"coverage": float(hit[idx].mean()), "rows": int(idx.sum()),
+                        "mean_width": float((hi[idx] - lo[idx]).mean())}
+    return out
+
+
 def advice(best_high: float | None, target_task: str) -> tuple[str | None, str | None]:
     """("skip", why) when the best candidate's interval ends below zero gain, else ("train", …)."""
     if best_high is None or not math.isfinite(best_high):
@@ -208,4 +262,25 @@ def advice(best_high: float | None, target_task: str) -> tuple[str | None, str |
 
 
 __all__ = ["Calibration", "calibrate", "calibrate_residuals", "cv_residuals", "empirical_coverage",
-           "language_folds", "advice", "POOLED", "DEFAULT_LEVEL"]
+           "held_out_coverage", "language_folds", "advice", "POOLED", "DEFAULT_LEVEL"]
+
+
+def main() -> None:
+    """``python -m recommender.intervals [--nested]``: held-out coverage on the run store's data."""
+    import sys
+    import time
+
+    from recommender.dataset import assemble, group_queries
+    from recommender.service import Service
+
+    svc = Service()
+    ts = assemble(group_queries(svc.store.query()), svc.builder)
+    t0 = time.perf_counter()
+    result = held_out_coverage(ts, nested="--nested" in sys.argv)
+    for key, v in result.items():
+        print(f"{key:60s} coverage {v['coverage']:.3f}  rows {v['rows']:5d}  mean width {v['mean_width']:.2f}")
+    print(f"({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

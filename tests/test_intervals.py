@@ -109,3 +109,12 @@ def test_advice_skips_only_below_zero() -> None:
     assert verdict == "skip" and "fine-tune on udpos in English" in (detail or "")
     assert advice(0.1, "udpos") == ("train", None)
     assert advice(None, "udpos") == (None, None)
+
+
+def test_held_out_coverage_per_setting(tiny_ts: TrainingSet) -> None:
+    from recommender.intervals import held_out_coverage
+
+    out = held_out_coverage(tiny_ts, level=0.8, n_estimators=20)
+    assert set(out) == {"tiny · m · udpos", POOLED}
+    assert out[POOLED]["rows"] == len(tiny_ts.gains)
+    assert 0.5 <= out[POOLED]["coverage"] <= 1.0 and out[POOLED]["mean_width"] > 0
