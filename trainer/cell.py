@@ -30,7 +30,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from feature_store.errors import InvalidData
 from feature_store.runs import Run, RunStore
 from trainer.config import CellConfig, TrainConfig, to_jsonable, write_json
-from trainer.data import encode_labels, head, load_retrieval, read_split, require_file
+from trainer.data import encode_labels, head, read_split, require_file
 from trainer.evaluate import evaluate_retrieval, evaluate_split
 from trainer.features import MultiTaskCollator, collator, encode
 from trainer.model import HEAD_CLASSES, MultiTaskModel, MultiTaskTrainer, load_encoder, load_head_model
@@ -44,6 +44,7 @@ from trainer.plan import (
     make_runs,
     source_size,
 )
+from trainer.retrieval import load_retrieval
 
 
 @dataclass

@@ -14,7 +14,7 @@ Where a split's file is looked for, in order (``<t>`` = the task's folder, its i
   ``tydiqa/tydiqa-goldp-v1.1-train/tydiqa.goldp.<c>.train.json``,
   ``tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.<c>.dev.json`` (TyDiQA-GoldP's dev is its test),
   and for retrieval the LASER Tatoeba files ``tatoeba/tatoeba.<c>-eng.{<c>,eng}`` (line-aligned)
-  and BUCC 2018 ``bucc2018/<c>-en.<s>.{<c>,en,gold}``.
+  and BUCC 2018 ``bucc2018/<c>-en.<s>.{<c>,en,gold}`` (read by ``trainer/retrieval.py``).
 
 XQuAD and MLQA have no training split of their own: their English training data is SQuAD v1.1,
 looked for under ``squad/`` when ``xquad/train-eng.*`` is not there.
@@ -35,9 +35,6 @@ from feature_store.errors import InvalidData
 from feature_store.languages import resolve as resolve_language
 from trainer.tasks import folder_names, known_task
 
-# Tatoeba's LASER files name some languages by an individual code, not the macrolanguage.
-_LASER_CODES = {"swa": "swh", "zho": "cmn", "fas": "pes", "msa": "zsm", "ara": "ara"}
-
 
 @dataclass
 class Split:
@@ -53,16 +50,6 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.examples)
-
-
-@dataclass
-class RetrievalSet:
-    """Sentences to embed on each side and the gold (source index, target index) pairs."""
-
-    path: Path
-    sources: list[str]
-    targets: list[str]
-    gold: list[tuple[int, int]]
 
 
 def language_codes(language: str) -> list[str]:
@@ -125,7 +112,7 @@ def read_split(path: Path, fmt: str | None) -> Split:
         raise InvalidData("file not found", path=str(path))
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        split = _read_jsonl(path)
+        split = read_jsonl(path)
     elif suffix == ".json":
         split = _read_squad(path)
     elif suffix in (".conll", ".conllu") or (suffix == ".tsv" and fmt == "tagging"):
@@ -141,7 +128,7 @@ def read_split(path: Path, fmt: str | None) -> Split:
     return split
 
 
-def _read_jsonl(path: Path) -> Split:
+def read_jsonl(path: Path) -> Split:
     examples: list[dict[str, Any]] = []
     lines: list[int | None] = []
     with open(path, encoding="utf-8") as fh:
@@ -366,87 +353,3 @@ def head(split: Split, n: int | None) -> Split:
     if n is None or n >= len(split):
         return split
     return Split(split.path, split.examples[:n], split.lines[:n])
-
-
-def load_retrieval(data_dir: Path, task: str, splits: tuple[str, ...], language: str) -> RetrievalSet:
-    """A retrieval test set: canonical ``{source, target}`` JSONL, LASER Tatoeba or BUCC 2018 files."""
-    codes = language_codes(language)
-    for folder in folder_names(task):
-        base = data_dir / folder
-        for split in splits:
-            for c in codes:
-                if (base / f"{split}-{c}.jsonl").is_file():
-                    return _retrieval_from_jsonl(base / f"{split}-{c}.jsonl")
-        for c in [_LASER_CODES.get(codes[0], codes[0]), *codes]:
-            src, tgt = base / f"tatoeba.{c}-eng.{c}", base / f"tatoeba.{c}-eng.eng"
-            if src.is_file() and tgt.is_file():
-                sources, targets = _lines(src), _lines(tgt)
-                if len(sources) != len(targets):
-                    raise InvalidData(f"{len(sources)} lines but {len(targets)} in {tgt.name}", path=str(src))
-                return RetrievalSet(src, sources, targets, [(i, i) for i in range(len(sources))])
-        for split in splits:
-            for c in codes:
-                stem = base / f"{c}-en.{split}"
-                files = [Path(f"{stem}.{c}"), Path(f"{stem}.en"), Path(f"{stem}.gold")]
-                if all(f.is_file() for f in files):
-                    return _retrieval_from_bucc(*files)
-    raise InvalidData(
-        f"no {'/'.join(splits)} data for retrieval task {task!r} in language {language!r} "
-        f"(expected e.g. {task}/{splits[0]}-{codes[0]}.jsonl)",
-        path=str(data_dir),
-    )
-
-
-def _lines(path: Path) -> list[str]:
-    with open(path, encoding="utf-8") as fh:
-        return [line.rstrip("\n") for line in fh]
-
-
-def _retrieval_from_jsonl(path: Path) -> RetrievalSet:
-    split = _read_jsonl(path)
-    if not split.examples:
-        raise InvalidData("no examples in file", path=str(path))
-    validate(split, "retrieval")
-    sources: list[str] = []
-    targets: list[str] = []
-    gold = []
-    for ex in split.examples:
-        if ex.get("source") is not None and ex.get("target") is not None:
-            gold.append((len(sources), len(targets)))
-        if ex.get("source") is not None:
-            sources.append(ex["source"])
-        if ex.get("target") is not None:
-            targets.append(ex["target"])
-    return RetrievalSet(path, sources, targets, gold)
-
-
-def _retrieval_from_bucc(src: Path, tgt: Path, gold_path: Path) -> RetrievalSet:
-    def read_ids(path: Path) -> tuple[list[str], dict[str, int]]:
-        texts: list[str] = []
-        ids: dict[str, int] = {}
-        for n, line in enumerate(_lines(path), start=1):
-            if not line.strip():
-                continue
-            sid, sep, text = line.partition("\t")
-            if not sep:
-                raise InvalidData("expected id<TAB>sentence", path=str(path), line=n, field="sentence")
-            ids[sid] = len(texts)
-            texts.append(text)
-        return texts, ids
-
-    sources, src_ids = read_ids(src)
-    targets, tgt_ids = read_ids(tgt)
-    gold = []
-    for n, line in enumerate(_lines(gold_path), start=1):
-        if not line.strip():
-            continue
-        a, _, b = line.partition("\t")
-        if a not in src_ids or b not in tgt_ids:
-            raise InvalidData(
-                "gold pair names an unknown sentence id",
-                path=str(gold_path),
-                line=n,
-                field="source_id" if a not in src_ids else "target_id",
-            )
-        gold.append((src_ids[a], tgt_ids[b]))
-    return RetrievalSet(src, sources, targets, gold)

@@ -12,9 +12,10 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 
 from trainer import metrics
 from trainer.config import TrainConfig
-from trainer.data import RetrievalSet, Split
+from trainer.data import Split
 from trainer.features import Encoded, encode
 from trainer.model import load_encoder
+from trainer.retrieval import RetrievalSet
 
 
 def evaluate_split(

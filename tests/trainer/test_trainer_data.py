@@ -12,10 +12,11 @@ from trainer_fixtures import write_jsonl
 from feature_store.errors import InvalidData, InvalidRequest
 from trainer import metrics
 from trainer.config import CellConfig, MatrixConfig, TrainConfig, load_matrix, parse_shard
-from trainer.data import encode_labels, find_file, infer_labels, load_retrieval, read_split, subsample
+from trainer.data import encode_labels, find_file, infer_labels, read_split, subsample
 from trainer.matrix import expand, shard
 from trainer.model import ProportionalBatchSampler
 from trainer.plan import make_plan, resolve_task
+from trainer.retrieval import load_retrieval
 from trainer.tasks import infer_format
 
 
