@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feature_store.errors import InvalidData
-from trainer.data import read_jsonl, language_codes, validate
+from trainer.data import language_codes, read_jsonl, validate
 from trainer.tasks import folder_names
 
 # Tatoeba's LASER files name some languages by an individual code, not the macrolanguage.
