@@ -31,9 +31,14 @@ class Upload:
 
 def _decode(raw: bytes, source: str | None) -> str:
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidRun("not UTF-8 text", source=source) from None
+    # NUL (raw or JSON-escaped) is never part of a run, and the language-name index chokes on it.
+    for row, line in enumerate(text.splitlines(), start=1):
+        if "\x00" in line or "\\u0000" in line.lower():
+            raise InvalidRun("NUL character", row=row, value=line[:80], source=source)
+    return text
 
 
 def validate_records(data: object) -> list[dict[str, Any]]:
@@ -46,6 +51,9 @@ def validate_records(data: object) -> list[dict[str, Any]]:
     for row, record in enumerate(data, start=1):
         if not isinstance(record, dict):
             raise InvalidRun("not an object", row=row, value=record)
+        for column, value in record.items():
+            if isinstance(value, str) and "\x00" in value:
+                raise InvalidRun("NUL character", row=row, column=str(column), value=value)
         try:
             out.append(_run.validate_python(record).model_dump())
         except ValidationError as exc:

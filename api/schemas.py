@@ -45,9 +45,12 @@ class RecommendationList(Open):
     warnings: list[str]
 
 
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"  # control characters are never part of a language or task name
+
+
 class QueryIn(Strict):
-    language: str = Field(min_length=1, max_length=64, description="Target language: code or name")
-    task: str = Field(min_length=1, max_length=64, description="Target task id, e.g. xnli")
+    language: str = Field(min_length=1, max_length=64, pattern=NO_CONTROL, description="Target language: code or name")
+    task: str = Field(min_length=1, max_length=64, pattern=NO_CONTROL, description="Target task id, e.g. xnli")
     k: int = Field(3, ge=1, le=50)
     candidates: Literal["all", "intermediate", "language"] = "all"
 
@@ -80,10 +83,10 @@ class BatchOut(BaseModel):
 class RunIn(Strict):
     """One measured cell, as in ``shared/data/transfer/*.csv``; unknown fields are rejected."""
 
-    target_task: str
-    target_language: str
-    source_task: str
-    source_language: str
+    target_task: Annotated[str, Field(min_length=1, max_length=256)]
+    target_language: Annotated[str, Field(min_length=1, max_length=256)]
+    source_task: Annotated[str, Field(min_length=1, max_length=256)]
+    source_language: Annotated[str, Field(min_length=1, max_length=256)]
     score: float
     dataset: str = ""
     model: str = ""

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 
 from api.deps import CacheDep, ServiceDep, SettingsDep, WriteAuth
-from api.schemas import BatchIn, BatchOut, ErrorOut, RecommendationList
+from api.schemas import NO_CONTROL, BatchIn, BatchOut, ErrorOut, RecommendationList
 from feature_store.errors import InvalidRequest
 from recommender import admin
 
@@ -18,8 +18,10 @@ router = APIRouter(prefix="/v1", tags=["recommendations"])
             responses={404: {"model": ErrorOut, "description": "unknown language or task"}})
 async def get_recommendations(
     cache: CacheDep,
-    language: Annotated[str, Query(min_length=1, max_length=64, description="Target language: code or name")],
-    task: Annotated[str, Query(min_length=1, max_length=64, description="Target task id, e.g. xnli")],
+    language: Annotated[str, Query(min_length=1, max_length=64, pattern=NO_CONTROL,
+                                   description="Target language: code or name")],
+    task: Annotated[str, Query(min_length=1, max_length=64, pattern=NO_CONTROL,
+                               description="Target task id, e.g. xnli")],
     k: Annotated[int, Query(ge=1, le=50)] = 3,
     candidates: Literal["all", "intermediate", "language"] = "all",
 ) -> Response:

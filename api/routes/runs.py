@@ -9,12 +9,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.bodies import RUNS_BODY, read_runs_body
 from api.deps import CacheDep, ServiceDep, WriteAuth
-from api.schemas import ErrorOut, ImportOut, RunErrorOut, RunPage
+from api.schemas import NO_CONTROL, ErrorOut, ImportOut, RunErrorOut, RunPage
 from feature_store.runs import ImportResult
 from recommender import admin
 
 router = APIRouter(prefix="/v1", tags=["runs"])
-Filter = Annotated[str | None, Query(max_length=128)]
+Filter = Annotated[str | None, Query(max_length=128, pattern=NO_CONTROL)]
 
 
 @router.post("/runs", response_model=ImportOut, dependencies=[WriteAuth], openapi_extra=RUNS_BODY,

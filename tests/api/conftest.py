@@ -16,6 +16,7 @@ from api.settings import Settings
 from recommender import admin
 from recommender.service import Service
 
+
 def _with_home(path: Path) -> Callable[[], None]:
     old = os.environ.get("STEPSTONE_HOME")
     os.environ["STEPSTONE_HOME"] = str(path)

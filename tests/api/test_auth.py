@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from fastapi.testclient import TestClient
-
 from api_helpers import TOKEN, run_row
+from fastapi.testclient import TestClient
 
 WRITES = [("/v1/runs", {"json": [run_row()]}),
           ("/v1/recommendations/batch", {"json": {"queries": [{"language": "swa", "task": "xnli"}]}}),

@@ -6,9 +6,8 @@ import json
 from collections.abc import Callable, Iterator
 
 import pytest
-from fastapi.testclient import TestClient
-
 from api_helpers import run_row
+from fastapi.testclient import TestClient
 
 CSV = ("target_task,target_language,source_task,source_language,score,dataset\n"
        "xnli,swa,xnli,deu,0.62,api-csv\nxnli,swa,xnli,rus,0.63,api-csv\n")
