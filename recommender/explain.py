@@ -48,7 +48,8 @@ def reason_of(feature: str) -> str:
         "n_source_tasks": "task_match", "source_task_known": "task_match", "source_format": "task_match",
         "source_level": "task_match", "source_log_train": "source_task_size",
         "source_headroom": "source_task_difficulty", "target_format": "target_task",
-        "target_level": "target_task", "target_headroom": "target_task", "source_is_english": "english",
+        "target_level": "target_task", "target_headroom": "target_task", "target_task_code": "target_task",
+        "source_is_english": "english",
         "prior_percentile": "prior", "prior_gain": "prior", "prior_count": "prior",
     }
     return groups.get(feature, feature)
@@ -157,7 +158,9 @@ class Explainer:
             g = "" if math.isnan(gain) else f"; mean gain {gain:+.1f} points"
             return f"{what} beat {pct:.0%} of the other sources on average over {int(n)} measured {target_task} " \
                 f"targets{g}"
-        return key
+        # a feature added to the model after these words were written: name it and its value
+        value = v(key)
+        return f"feature {key} = {value:g}" if not math.isnan(value) else f"feature {key} is missing"
 
     def _task_match(self, z: np.ndarray, target_task: str, source: Source) -> str:
         tgt = registry().lookup(target_task)

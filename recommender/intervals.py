@@ -142,6 +142,17 @@ def language_folds(languages: Sequence[str], folds: int, seed: int = 0) -> dict[
     return {distinct[j]: i % folds for i, j in enumerate(order)}
 
 
+def _gain_only(params: dict[str, Any]) -> dict[str, Any]:
+    """Fit parameters for models whose only use is ``predict_gain``: the ranker's blend is skipped."""
+    import inspect
+
+    from recommender.model import TransferRanker
+
+    if "blend" in inspect.signature(TransferRanker.__init__).parameters:
+        return {**params, "blend": False}  # the blend changes the ranking score, never the gain
+    return params
+
+
 def cv_residuals(ts: TrainingSet, *, folds: int = 5, seed: int = 0, **params: Any) -> np.ndarray:
     """Out-of-fold residuals (gain - predicted gain) per row of ``ts``; folds group target languages.
 
@@ -149,6 +160,7 @@ def cv_residuals(ts: TrainingSet, *, folds: int = 5, seed: int = 0, **params: An
     """
     from recommender.model import TransferRanker
 
+    params = _gain_only(params)
     fold_of = language_folds([q.target_language for q in ts.queries], folds, seed)
     qfold = np.array([fold_of[q.target_language] for q in ts.queries])
     out = np.full(len(ts.gains), np.nan)
@@ -220,7 +232,7 @@ def held_out_coverage(ts: TrainingSet, *, level: float = DEFAULT_LEVEL, nested: 
         if not train:
             continue
         sub = ts.subset(train)
-        model = TransferRanker(**params).fit(sub)
+        model = TransferRanker(**_gain_only(params)).fit(sub)
         cal = calibrate(sub, level=level, folds=inner_folds, **params) if nested else None
         for qi in held:
             q = ts.queries[qi]

@@ -65,7 +65,8 @@ def test_every_feature_has_a_reason_with_words(model: TransferRanker, home: Path
     z = np.concatenate([z, [0.7, 1.5, 12.0]])
     for key in exp.order:
         text = exp.describe(key, z, "xnli", "swa", source)
-        assert text != key and " " in text, key
+        assert text != key and " " in text and not text.startswith("feature "), key
+    assert exp.describe("brand_new_feature", z, "xnli", "swa", source) == "feature brand_new_feature is missing"
 
 
 def test_reasons_are_phrased_with_the_candidates_values(model: TransferRanker, home: Path) -> None:
