@@ -6,7 +6,7 @@ natively, plus an explicit flag per group so the model can tell "far" from "unkn
 Columns (``FEATURE_NAMES``) fall into three groups (``FEATURE_GROUPS``), used by the evaluation's
 ablations: linguistic (URIEL distances source↔target and target↔English, and how much closer
 the source is than English), resource (CC-100 sizes, source data size), task (task and format
-match, levels, sizes and difficulty of both tasks).
+match, levels, sizes and difficulty of both tasks, and the target task's registry index).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ RESOURCE = ["target_cc100", "target_cc100_present", "source_cc100", "source_cc10
             "log_source_size", "source_size_missing"]
 TASK = ["same_task", "same_format", "same_level", "source_is_english", "n_source_tasks",
         "source_task_known", "source_format", "source_level", "target_format", "target_level",
-        "source_log_train", "source_headroom", "target_headroom"]
+        "source_log_train", "source_headroom", "target_headroom", "target_task_code"]
 FEATURE_NAMES: tuple[str, ...] = tuple(LINGUISTIC + RESOURCE + TASK)
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "linguistic": tuple(LINGUISTIC), "resource": tuple(RESOURCE), "task": tuple(TASK),
@@ -52,6 +52,11 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
 # Categorical columns hold small integer codes (LightGBM is told they are categorical).
 CATEGORICAL = ("source_format", "source_level", "target_format", "target_level")
 _N_DIST = len(DISTANCES)
+
+
+def _task_ids() -> list[str]:
+    """Task ids in registry order: ``target_task_code`` is an index into it (lets a model learn per task)."""
+    return [t.id for t in registry()]
 
 
 def _task_parts(task_id: str) -> list[Task | None]:
@@ -84,6 +89,7 @@ def _task_row(source_task: str, target: Task | None) -> list[float]:
         math.log10(1.0 + sum(sizes)) if sizes else nan,
         float(np.mean(headrooms)) if headrooms else nan,
         nan if target is None or target.headroom is None else float(target.headroom),
+        nan if target is None else float(_task_ids().index(target.id)),
     ]
 
 

@@ -7,6 +7,7 @@ are comparable across settings.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +52,8 @@ class Query:
 def _scale(runs: Sequence[Run]) -> float:
     """100 for scores on a 0–1 scale (by metric name or range), else 1."""
     metric = runs[0].metric.lower()
-    if "0-1" in metric or max(r.score for r in runs) <= 1.0:
+    # "f1_score_0-1" is a 0-1 scale, "f1_score_0-100" is not.
+    if re.search(r"0-1(?!\d)", metric) or max(r.score for r in runs) <= 1.0:
         return 100.0
     return 1.0
 

@@ -5,29 +5,40 @@ from its training queries: how well each source did, on average, for other targe
 task (its mean within-query percentile and mean gain). That is the ``best_on_average`` rule as a
 feature, which the trees can overrule with typology where it matters.
 
+On top of the trees sits a per-task *blend* (``Blend``): the ranking score is
+``w_model · trees + Σ_j c_j · Z[:, j]`` over a few rule columns (the prior percentile, one URIEL
+distance), with weights picked per target task from a small grid by inner cross-validation on the
+training queries only (grouped by target language). Because the blend is linear in columns of
+``Z``, ``ranker_`` (a ``BlendedBooster``) still gives exact per-feature contributions that sum to
+the score, as LightGBM's ``pred_contrib`` does.
+
 Estimator contract (scikit-learn style): ``__init__`` stores keyword arguments, ``fit`` returns
 self, fitted state ends in ``_``, predicting before fitting raises ``NoModel``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
+from scipy.stats import rankdata
 
 from feature_store.errors import NoModel
 from feature_store.features import CATEGORICAL, FEATURE_NAMES, Source
 from feature_store.tasks import canonical_task
-from recommender.dataset import TrainingSet
+from recommender.dataset import Query, TrainingSet
 
 PRIOR_NAMES = ("prior_percentile", "prior_gain", "prior_count")
 PriorKey = tuple[str, str, str]  # (target task id, source task id, source language)
 
 
+@functools.lru_cache(maxsize=65536)
 def prior_key(target_task: str, source: Source) -> PriorKey:
     return (canonical_task(target_task), "+".join(canonical_task(p) for p in source.task.split("+")),
             source.language)
@@ -38,36 +49,205 @@ def percentiles(scores: np.ndarray) -> np.ndarray:
     n = len(scores)
     if n < 2:
         return np.ones(n)
-    order = np.argsort(np.argsort(scores, kind="stable"), kind="stable").astype(float)
-    ranks = np.empty(n)
-    for value in np.unique(scores):
-        idx = scores == value
-        ranks[idx] = order[idx].mean()
-    return ranks / (n - 1)
+    return (rankdata(scores, method="average") - 1.0) / (n - 1)
+
+
+def _query_parts(q: Query) -> tuple[list[PriorKey], np.ndarray]:
+    """A query's prior keys and percentiles, computed once per query object (folds reuse them)."""
+    cached = q.__dict__.get("_prior_parts")
+    if cached is None:
+        cached = ([prior_key(q.target_task, s) for s in q.sources], percentiles(q.scores))
+        q.__dict__["_prior_parts"] = cached
+    return cached
+
+
+def _prior_arrays(ts: TrainingSet) -> tuple[list[PriorKey], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct keys, key index per row, language index per row, percentile per row, gain per row)."""
+    index: dict[PriorKey, int] = {}
+    langs: dict[str, int] = {}
+    key_ids, lang_ids, pcts = [], [], []
+    for q in ts.queries:
+        keys, pct = _query_parts(q)
+        lang = langs.setdefault(q.target_language, len(langs))
+        key_ids += [index.setdefault(k, len(index)) for k in keys]
+        lang_ids += [lang] * len(keys)
+        pcts.append(pct)
+    gains = np.concatenate([q.gains for q in ts.queries]) if ts.queries else np.zeros(0)
+    pct_all = np.concatenate(pcts) if pcts else np.zeros(0)
+    return list(index), np.array(key_ids, dtype=np.int64), np.array(lang_ids, dtype=np.int64), pct_all, gains
+
+
+def _sums(idx: np.ndarray, pct: np.ndarray, gains: np.ndarray, size: int) -> np.ndarray:
+    ok = np.isfinite(gains)
+    return np.stack([np.bincount(idx, minlength=size).astype(float), np.bincount(idx, pct, size),
+                     np.bincount(idx, np.where(ok, gains, 0.0), size), np.bincount(idx, ok.astype(float), size)])
 
 
 def fit_prior(ts: TrainingSet) -> dict[PriorKey, tuple[float, float, int]]:
     """Mean percentile and mean gain of each source over the training queries."""
-    acc: dict[PriorKey, list[tuple[float, float]]] = defaultdict(list)
-    for q in ts.queries:
-        pct = percentiles(q.scores)
-        gains = q.gains
-        for s, p, g in zip(q.sources, pct, gains, strict=True):
-            acc[prior_key(q.target_task, s)].append((p, g))
-    out = {}
-    for key, values in acc.items():
-        arr = np.array(values)
-        g = arr[:, 1][np.isfinite(arr[:, 1])]
-        out[key] = (float(arr[:, 0].mean()), float(g.mean()) if len(g) else float("nan"), len(values))
+    keys, key_ids, _, pct, gains = _prior_arrays(ts)
+    n, p, g, gn = _sums(key_ids, pct, gains, len(keys))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_g = np.where(gn > 0, g / np.maximum(gn, 1), np.nan)
+    return {k: (float(p[i] / n[i]), float(mean_g[i]), int(n[i])) for i, k in enumerate(keys)}
+
+
+def loo_prior_rows(ts: TrainingSet) -> np.ndarray:
+    """Prior features of the training rows, each leaving out its own target language.
+
+    Shape (n_rows, len(PRIOR_NAMES)). Fitted on all training queries, the prior would include the
+    row's own score and look more reliable while training than it is for a new target.
+    """
+    keys, key_ids, lang_ids, pct, gains = _prior_arrays(ts)
+    total = _sums(key_ids, pct, gains, len(keys))[:, key_ids]
+    pair = key_ids * (int(lang_ids.max()) + 1 if len(lang_ids) else 1) + lang_ids
+    _, pair_ids = np.unique(pair, return_inverse=True)
+    own = _sums(pair_ids, pct, gains, int(pair_ids.max()) + 1 if len(pair_ids) else 0)[:, pair_ids]
+    n, p, g, gn = total - own
+    out = np.empty((len(key_ids), len(PRIOR_NAMES)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[:, 0] = np.where(n > 0, p / np.maximum(n, 1), np.nan)
+        out[:, 1] = np.where(gn > 0, g / np.maximum(gn, 1), np.nan)
+    out[:, 2] = n
     return out
+
+
+TASK_CODE = "target_task_code"
+RULE_DISTANCES = ("syntactic", "phonological", "inventory", "featural", "genetic", "geographic")
+# Candidate blends: (weight of the trees, weight of the prior, distance or None, its weight).
+CANDIDATES: tuple[tuple[float, float, str | None, float], ...] = (
+    (1.0, 0.0, None, 0.0), (0.0, 1.0, None, 0.0), (0.5, 0.5, None, 0.0),
+    *((0.0, 0.5, d, 0.5) for d in RULE_DISTANCES),
+    *((0.0, 0.75, d, 0.25) for d in RULE_DISTANCES),
+    *((1 / 3, 1 / 3, d, 1 / 3) for d in RULE_DISTANCES),
+)
+INNER_FOLDS = 3
+NDCG_WEIGHT = 10.0  # the inner-CV objective: top-1 loss (%) + 10 × (1 − NDCG@3)
+
+
+def _query_spread(values: np.ndarray, group: np.ndarray) -> float:
+    """Mean within-query standard deviation of a column (NaNs ignored); 1.0 when degenerate."""
+    out, start = [], 0
+    for n in group:
+        v = values[start:start + n]
+        start += n
+        v = v[np.isfinite(v)]
+        if len(v) > 1:
+            out.append(v.std())
+    spread = float(np.mean(out)) if out else 0.0
+    return spread if spread > 1e-9 else 1.0
+
+
+class BlendedBooster:
+    """A LightGBM booster plus a per-task linear blend over columns of its input (see module doc).
+
+    ``predict(Z)`` and ``predict(Z, pred_contrib=True)`` behave like ``lgb.Booster.predict``; the
+    contributions of the blend are ``c_j · Z[:, j]`` (missing values filled), added to column j.
+    """
+
+    def __init__(self, booster: lgb.Booster, blend: dict[str, object] | None = None) -> None:
+        self.booster = booster
+        self.blend = blend or {}
+
+    def _weights(self, Z: np.ndarray) -> tuple[np.ndarray, dict[int, np.ndarray], dict[int, float]]:
+        """Per row: the trees' weight, and the coefficient of each rule column; fill values."""
+        n = len(Z)
+        per_task: dict[str, list[object]] = self.blend.get("tasks", {})  # type: ignore[assignment]
+        default = self.blend.get("default")
+        code_col = self.blend.get("code_column")
+        w = np.ones(n)
+        coef: dict[int, np.ndarray] = {}
+        fill = {int(k): float(v) for k, v in dict(self.blend.get("fill", {})).items()}  # type: ignore[arg-type]
+        if not self.blend:
+            return w, coef, fill
+        codes = Z[:, int(code_col)] if code_col is not None else np.full(n, np.nan)  # type: ignore[arg-type]
+        for i in range(n):
+            c = codes[i]
+            entry = per_task.get(str(int(c))) if np.isfinite(c) else None
+            entry = entry if entry is not None else default
+            if entry is None:
+                continue
+            w[i] = float(entry[0])  # type: ignore[index]
+            for j, value in dict(entry[1]).items():  # type: ignore[index]
+                coef.setdefault(int(j), np.zeros(n))[i] = float(value)
+        return w, coef, fill
+
+    def predict(self, Z: np.ndarray, pred_contrib: bool = False, num_threads: int = 1,
+                **kwargs: object) -> np.ndarray:
+        Z = np.asarray(Z, dtype=float)
+        base = np.asarray(self.booster.predict(Z, pred_contrib=pred_contrib, num_threads=num_threads, **kwargs))
+        w, coef, fill = self._weights(Z)
+        if pred_contrib:
+            out = base * w[:, None]
+            for j, c in coef.items():
+                out[:, j] += c * np.where(np.isnan(Z[:, j]), fill.get(j, 0.0), Z[:, j])
+            return out
+        out = base * w
+        for j, c in coef.items():
+            out += c * np.where(np.isnan(Z[:, j]), fill.get(j, 0.0), Z[:, j])
+        return out
+
+    def num_feature(self) -> int:
+        return int(self.booster.num_feature())
+
+    def feature_name(self) -> list[str]:
+        return list(self.booster.feature_name())
+
+    def save_model(self, filename: str) -> None:
+        self.booster.save_model(filename)
+
+
+class _Padded:
+    """Queries as one padded (n_queries, max_sources) matrix, for fast metrics of many rankings.
+
+    Used only to choose the blend: top-1 loss and NDCG@3 with ties broken by position (the
+    evaluation's ``metrics`` average over ties instead).
+    """
+
+    def __init__(self, scores: Sequence[np.ndarray]) -> None:
+        from recommender.dataset import relevance
+
+        self.n = np.array([len(s) for s in scores])
+        width = int(self.n.max())
+        self.mask = np.arange(width)[None, :] < self.n[:, None]
+        self.scores = np.zeros((len(scores), width))
+        self.rel = np.zeros((len(scores), width))
+        for i, s in enumerate(scores):
+            self.scores[i, :len(s)] = s
+            self.rel[i, :len(s)] = relevance(np.asarray(s))
+        self.oracle = self.scores.max(axis=1, where=self.mask, initial=-np.inf)
+        disc = 1.0 / np.log2(np.arange(3) + 2.0)
+        ideal = -np.sort(-self.rel, axis=1)[:, :3]
+        self.disc = disc
+        self.ideal = (ideal * disc[:ideal.shape[1]]).sum(axis=1)
+
+    def evaluate(self, flat: np.ndarray) -> tuple[float, float]:
+        """(mean top-1 loss %, mean NDCG@3) of the ranking given as one flat row-ordered array."""
+        pred = np.full(self.mask.shape, -np.inf)
+        pred[self.mask] = flat
+        rows = np.arange(len(pred))
+        top = np.argmax(pred, axis=1)
+        ok = self.oracle > 0
+        loss = np.where(ok, 100.0 * (self.oracle - self.scores[rows, top]) / np.where(ok, self.oracle, 1.0), 0.0)
+        order = np.argsort(-pred, axis=1, kind="stable")[:, :3]
+        dcg = (self.rel[rows[:, None], order] * self.disc[:order.shape[1]]).sum(axis=1)
+        valid = self.ideal > 0
+        ndcg = float(np.mean(dcg[valid] / self.ideal[valid])) if valid.any() else 0.0
+        return float(loss.mean()), ndcg
+
+
+def _language_folds(languages: Sequence[str], k: int) -> dict[str, int]:
+    """Target languages dealt round-robin into ``k`` folds (sorted: deterministic)."""
+    return {lang: i % k for i, lang in enumerate(sorted(set(languages)))}
 
 
 class TransferRanker:
     """Ranks transfer sources for a query and predicts their gain over the English baseline."""
 
-    def __init__(self, *, n_estimators: int = 200, learning_rate: float = 0.05, num_leaves: int = 15,
+    def __init__(self, *, n_estimators: int = 60, learning_rate: float = 0.08, num_leaves: int = 15,
                  min_child_samples: int = 5, features: Sequence[str] | None = None, use_prior: bool = True,
-                 seed: int = 0, n_jobs: int = 1) -> None:
+                 seed: int = 0, n_jobs: int = 1, blend: bool = True, inner_estimators: int = 30,
+                 gain: bool = True) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -76,6 +256,9 @@ class TransferRanker:
         self.use_prior = use_prior
         self.seed = seed
         self.n_jobs = n_jobs
+        self.blend = blend
+        self.inner_estimators = inner_estimators
+        self.gain = gain
 
     # -- design matrix --------------------------------------------------------------------------
     def _columns(self) -> list[int]:
@@ -94,10 +277,32 @@ class TransferRanker:
         return np.hstack([cols, prior])
 
     def _params(self) -> dict[str, object]:
-        return dict(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-                    num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
-                    random_state=self.seed, n_jobs=self.n_jobs, deterministic=True,
-                    force_row_wise=True, verbose=-1)
+        return dict(learning_rate=self.learning_rate, num_leaves=self.num_leaves,
+                    min_data_in_leaf=self.min_child_samples, seed=self.seed, num_threads=self.n_jobs,
+                    deterministic=True, force_row_wise=True, verbose=-1, max_bin=63)
+
+    def _train_rows(self, ts: TrainingSet) -> np.ndarray:
+        tasks = [ts.queries[q].target_task for q in ts.query_of_row]
+        sources = [s for q in ts.queries for s in q.sources]
+        Z = self._design(ts.X, tasks, sources)
+        if self.use_prior:
+            Z[:, -len(PRIOR_NAMES):] = loo_prior_rows(ts)
+        return Z
+
+    def _dataset(self, Z: np.ndarray, label: np.ndarray, group: np.ndarray | None = None,
+                 reference: lgb.Dataset | None = None) -> lgb.Dataset:
+        names = self.feature_names_
+        cat = [i for i, n in enumerate(names) if n in CATEGORICAL]
+        # A reference reuses its bin boundaries: the inner folds skip LightGBM's binning pass.
+        return lgb.Dataset(Z, label, group=group, feature_name=names, categorical_feature=cat,
+                           reference=reference, params={"max_bin": 63, "verbose": -1}, free_raw_data=False)
+
+    def _fit_booster(self, Z: np.ndarray, ts: TrainingSet, n_estimators: int,
+                     reference: lgb.Dataset | None = None) -> tuple[lgb.Booster, lgb.Dataset]:
+        params = {**self._params(), "objective": "lambdarank", "label_gain": list(range(0, 32)),
+                  "lambdarank_truncation_level": 20}
+        data = self._dataset(Z, ts.relevance, ts.group, reference)
+        return lgb.train(params, data, num_boost_round=n_estimators), data
 
     # -- fitting --------------------------------------------------------------------------------
     def fit(self, ts: TrainingSet) -> TransferRanker:
@@ -106,20 +311,111 @@ class TransferRanker:
         self.prior_ = fit_prior(ts) if self.use_prior else {}
         names = [FEATURE_NAMES[i] for i in self._columns()] + (list(PRIOR_NAMES) if self.use_prior else [])
         self.feature_names_ = names
-        tasks = [ts.queries[q].target_task for q in ts.query_of_row]
-        sources = [s for q in ts.queries for s in q.sources]
-        X = self._design(ts.X, tasks, sources)
-        cat = [i for i, n in enumerate(names) if n in CATEGORICAL]
-        ranker = lgb.LGBMRanker(objective="lambdarank", label_gain=list(range(0, 32)), **self._params())
-        ranker.fit(X, ts.relevance, group=ts.group, feature_name=names, categorical_feature=cat)
-        self.ranker_ = ranker.booster_
+        Z = self._train_rows(ts)
+        booster, data = self._fit_booster(Z, ts, self.n_estimators)
+        blend = self._fit_blend(ts, booster, Z, data) if self.blend else {}
+        self.ranker_ = BlendedBooster(booster, blend)
         finite = np.isfinite(ts.gains)
         self.gain_: lgb.Booster | None = None
-        if finite.sum() >= 10:
-            reg = lgb.LGBMRegressor(objective="huber", alpha=5.0, **self._params())
-            reg.fit(X[finite], ts.gains[finite], feature_name=names, categorical_feature=cat)
-            self.gain_ = reg.booster_
+        if self.gain and finite.sum() >= 10:
+            params = {**self._params(), "objective": "huber", "alpha": 5.0}
+            gdata = self._dataset(Z[finite], ts.gains[finite], reference=data)
+            self.gain_ = lgb.train(params, gdata, num_boost_round=self.n_estimators)
         return self
+
+    # -- the blend, tuned by inner cross-validation ----------------------------------------------
+    def _rule_columns(self) -> dict[str, int]:
+        names = self.feature_names_
+        cols = {d: names.index(f"dist_{d}") for d in RULE_DISTANCES if f"dist_{d}" in names}
+        if "prior_percentile" in names:
+            cols["prior"] = names.index("prior_percentile")
+        return cols
+
+    def _fit_blend(self, ts: TrainingSet, booster: lgb.Booster, Z: np.ndarray,
+                   reference: lgb.Dataset) -> dict[str, object]:
+        """Pick per target task the candidate blend with the best inner-CV objective."""
+        names = self.feature_names_
+        rules = self._rule_columns()
+        if TASK_CODE not in names or "prior" not in rules or len(ts.queries) < 2 * INNER_FOLDS:
+            return {}
+        code_col = names.index(TASK_CODE)
+        # Out-of-fold tree scores for every training query.
+        oof_model = np.full(len(Z), np.nan)
+        fold_of = _language_folds([q.target_language for q in ts.queries], INNER_FOLDS)
+        qfold = np.array([fold_of[q.target_language] for q in ts.queries])
+        for f in range(INNER_FOLDS):
+            train_ids = np.flatnonzero(qfold != f).tolist()
+            test_ids = np.flatnonzero(qfold == f).tolist()
+            if not train_ids or not test_ids:
+                continue
+            inner = TransferRanker(**{**self.get_params(), "blend": False,
+                                      "n_estimators": self.inner_estimators})
+            sub = ts.subset(train_ids)
+            inner.prior_ = fit_prior(sub)
+            inner.feature_names_ = names
+            b, _ = inner._fit_booster(inner._train_rows(sub), sub, self.inner_estimators, reference)
+            rows = np.flatnonzero(np.isin(ts.query_of_row, test_ids))
+            tasks = [ts.queries[q].target_task for q in ts.query_of_row[rows]]
+            srcs = [ts.queries[q].sources[i] for q in test_ids for i in range(len(ts.queries[q].sources))]
+            Zt = inner._design(ts.X[rows], tasks, srcs)
+            oof_model[rows] = b.predict(Zt, num_threads=1)
+        fill = {rules["prior"]: 0.0, **{rules[d]: 1.0 for d in RULE_DISTANCES if d in rules}}
+        spread_model_final = _query_spread(booster.predict(Z, num_threads=1), ts.group)
+        codes = Z[:, code_col]
+        by_task: dict[float, list[int]] = defaultdict(list)
+        for qi in range(len(ts.queries)):
+            by_task[float(codes[ts.rows(qi)[0]])].append(qi)
+        tasks_out: dict[str, object] = {}
+        pooled: dict[int, list[float]] = defaultdict(list)
+        for code, qids in sorted(by_task.items()):
+            if not np.isfinite(code):
+                continue
+            rows = np.flatnonzero(np.isin(ts.query_of_row, qids))
+            group = np.array([len(ts.queries[q].sources) for q in qids])
+            # The prior column of Z already leaves each query's own target language out (loo_prior_rows).
+            experts = {"model": oof_model[rows], "prior": np.nan_to_num(Z[rows, rules["prior"]], nan=0.0)}
+            for d in RULE_DISTANCES:
+                if d in rules:
+                    experts[d] = -np.nan_to_num(ts.X[rows, FEATURE_NAMES.index(f"dist_{d}")], nan=1.0)
+            spread = {k: _query_spread(v, group) for k, v in experts.items()}
+            pad = _Padded([ts.queries[q].scores for q in qids])
+            best, best_j = 0, math.inf
+            for ci, (wm, wp, d, wd) in enumerate(CANDIDATES):
+                if d is not None and d not in experts:
+                    continue
+                combo = wm * experts["model"] / spread["model"] + wp * experts["prior"] / spread["prior"]
+                if d is not None:
+                    combo = combo + wd * experts[d] / spread[d]
+                loss, ndcg = pad.evaluate(combo)
+                j = loss + NDCG_WEIGHT * (1 - ndcg)
+                pooled[ci].append(j * len(qids))
+                if j < best_j - 1e-9:
+                    best, best_j = ci, j
+            tasks_out[str(int(code))] = self._blend_entry(CANDIDATES[best], spread, spread_model_final, rules)
+        default = None
+        if pooled:
+            ci = min(pooled, key=lambda c: (sum(pooled[c]), c))
+            # Spreads for unknown tasks: the first task's (only scale factors; the choice is pooled).
+            any_task = next(iter(tasks_out.values()), None)
+            default = self._blend_entry(CANDIDATES[ci], {}, spread_model_final, rules) if any_task else None
+        return {"code_column": code_col, "tasks": tasks_out, "default": default,
+                "fill": {str(k): v for k, v in fill.items()}}
+
+    @staticmethod
+    def _blend_entry(candidate: tuple[float, float, str | None, float], spread: dict[str, float],
+                     spread_model: float, rules: dict[str, int]) -> list[object]:
+        wm, wp, d, wd = candidate
+        coef: dict[str, float] = {}
+        if wp:
+            coef[str(rules["prior"])] = wp / spread.get("prior", 0.2)
+        if d is not None and wd:
+            coef[str(rules[d])] = -wd / spread.get(d, 0.1)
+        return [wm / spread_model, coef, {"candidate": [wm, wp, d, wd]}]
+
+    def get_params(self) -> dict[str, object]:
+        return {k: getattr(self, k) for k in ("n_estimators", "learning_rate", "num_leaves", "min_child_samples",
+                                              "features", "use_prior", "seed", "n_jobs", "blend",
+                                              "inner_estimators", "gain")}
 
     def _check(self) -> None:
         if not hasattr(self, "ranker_"):
@@ -127,7 +423,7 @@ class TransferRanker:
 
     # -- prediction -----------------------------------------------------------------------------
     def design(self, X: np.ndarray, target_task: str, sources: Sequence[Source]) -> np.ndarray:
-        """The model's input rows for one query (static features + prior)."""
+        """The model's input rows for one target task (static features + prior)."""
         self._check()
         return self._design(X, [target_task] * len(sources), sources)
 
@@ -148,15 +444,15 @@ class TransferRanker:
         """Write the model files into ``folder``; returns their names."""
         self._check()
         self.ranker_.save_model(str(folder / "ranker.txt"))
-        files = ["ranker.txt", "prior.json", "params.json"]
+        files = ["ranker.txt", "prior.json", "params.json", "blend.json"]
         if self.gain_ is not None:
             self.gain_.save_model(str(folder / "gain.txt"))
             files.append("gain.txt")
         prior = [[*k, *v] for k, v in sorted(self.prior_.items())]
         (folder / "prior.json").write_text(json.dumps(prior, allow_nan=True))
-        params = {"init": {k: getattr(self, k) for k in ("n_estimators", "learning_rate", "num_leaves",
-                                                          "min_child_samples", "use_prior", "seed")},
-                  "features": self.features, "feature_names": self.feature_names_}
+        (folder / "blend.json").write_text(json.dumps(self.ranker_.blend, indent=1))
+        init = {k: v for k, v in self.get_params().items() if k not in ("features", "n_jobs")}
+        params = {"init": init, "features": self.features, "feature_names": self.feature_names_}
         (folder / "params.json").write_text(json.dumps(params, indent=2))
         return files
 
@@ -164,7 +460,9 @@ class TransferRanker:
     def load(cls, folder: Path) -> TransferRanker:
         params = json.loads((folder / "params.json").read_text())
         model = cls(features=params["features"], **params["init"])
-        model.ranker_ = lgb.Booster(model_file=str(folder / "ranker.txt"))
+        blend_path = folder / "blend.json"
+        blend = json.loads(blend_path.read_text()) if blend_path.exists() else {}
+        model.ranker_ = BlendedBooster(lgb.Booster(model_file=str(folder / "ranker.txt")), blend)
         gain = folder / "gain.txt"
         model.gain_ = lgb.Booster(model_file=str(gain)) if gain.exists() else None
         model.prior_ = {(a, b, c): (p, g, int(n)) for a, b, c, p, g, n in
