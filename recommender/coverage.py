@@ -67,7 +67,7 @@ def distance_warnings(code: str, measured: Sequence[str], lf: LanguageFeatures, 
     best, dist = nearest[0]
     if dist <= max_distance:
         return []
-    return [f"no run in the store for a {task} target within typological distance {max_distance:.2f} "
+    return [f"no {task} run in the store has a target language within typological distance {max_distance:.2f} "
             f"of {language_name(code)} ({code}): the nearest measured target is {language_name(best)} "
             f"({best}) at {dist:.2f} ({DISTANCE} URIEL distance), so this is extrapolation"]
 

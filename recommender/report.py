@@ -240,7 +240,7 @@ DPI = 100
 
 def heatmap_size(n_rows: int, n_cols: int) -> tuple[float, float]:
     """Figure size in inches for a heatmap of ``n_rows`` languages × ``n_cols`` sources."""
-    return (max(6.0, 2.8 + CELL_IN * n_cols), max(3.0, 2.2 + CELL_IN * n_rows))
+    return (max(7.0, 3.2 + CELL_IN * n_cols), max(3.5, 2.4 + CELL_IN * n_rows))
 
 
 def plot_heatmap(report: Report, path: Path) -> tuple[int, int]:
@@ -270,8 +270,8 @@ def plot_heatmap(report: Report, path: Path) -> tuple[int, int]:
     ax.set_xticks(range(g.shape[1]), [report.columns[j] for j in col_order], rotation=90, fontsize=small)
     ax.set_yticks(range(g.shape[0]), [f"{report.languages[i].name} ({report.languages[i].code})"
                                       for i in row_order], fontsize=small)
-    ax.set_xlabel("candidate source (language code or intermediate task), best on average first")
-    ax.set_ylabel("target language")
+    ax.set_xlabel("candidate source (best on average first)", fontsize=8)
+    ax.set_ylabel("target language", fontsize=8)
     top = {lang.code: lang.recommendations[0] for lang in report.languages if lang.recommendations}
     for r, i in enumerate(row_order):
         best = top.get(report.languages[i].code)
@@ -279,10 +279,12 @@ def plot_heatmap(report: Report, path: Path) -> tuple[int, int]:
             label = best["source_task"] if best["kind"] == "intermediate" else best["source_language"]
             c = [report.columns[j] for j in col_order].index(label)
             ax.plot(c, r, marker="o", markersize=3, color="black", markeredgecolor="white", markeredgewidth=0.5)
-    ax.set_title(f"Predicted gain over the English baseline, {report.task_name} "
-                 f"(model {report.model_version}; ● = ranked first; grey = not a candidate)", fontsize=9)
+    ax.set_title(f"Predicted gain over the English baseline · {report.task_name} · model {report.model_version}\n"
+                 f"● ranked first · grey: not a candidate · colours clipped at {low:+.1f} / {high:+.1f}",
+                 fontsize=8)
     bar = fig.colorbar(im, ax=ax, shrink=min(1.0, 6.0 / h), pad=0.01, extend="both")
-    bar.set_label(f"predicted gain (points); white = 0, colour clipped at {low:+.1f} / {high:+.1f}", fontsize=8)
+    bar.set_label("predicted gain (points), white = 0", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return int(round(w * DPI)), int(round(h * DPI))
