@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api.cache import AnswerCache
+from api.cache import AnswerCache, CachedAnswers
 from api.observe import EdgeMiddleware, Metrics, configure_logging
 from api.routes import catalog, metrics, models, recommendations, runs
 from api.settings import Settings, get_settings
@@ -69,6 +69,7 @@ def create_app(service: Service | None = None, settings: Settings | None = None)
         app.state.cache = AnswerCache(app.state.service, entries=settings.cache_entries,
                                       revision_ttl=settings.revision_ttl)
         yield
+        app.state.cache.revision.close()
 
     app = FastAPI(title="stepstone", version="0.1.0", lifespan=lifespan,
                   description="Which intermediate task or source language to train on before zero-shot "
@@ -76,9 +77,11 @@ def create_app(service: Service | None = None, settings: Settings | None = None)
                               "when the server runs with STEPSTONE_API_TOKEN set.")
     app.state.service = service
     app.state.settings = settings
-    app.state.metrics = Metrics(lambda: admin.gauges(app.state.service))
+    app.state.metrics = Metrics(lambda: admin.gauges(app.state.service),
+                                lambda: app.state.cache.stats() if getattr(app.state, "cache", None) else None)
     if settings.log_requests:
         configure_logging()
+    app.add_middleware(CachedAnswers, cache=lambda: getattr(app.state, "cache", None))
     app.add_middleware(EdgeMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes,
                        log=settings.log_requests)
 

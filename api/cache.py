@@ -1,10 +1,15 @@
-"""Serialised answers of ``GET /v1/recommendations``, kept per (model version, store revision, query).
+"""An answer cache in front of ``GET /v1/recommendations``, keyed by (model version, store revision, query).
 
 A recommendation is a pure function of the live model, the runs in the store (through the
-candidate catalogue) and the query, so an answer stays valid until one of them changes. The model
-version is read per request (a swap invalidates at once); the store revision is read through a
-separate read-only SQLite connection at most once per ``revision_ttl`` seconds, so a request never
-waits for the store's lock while an import holds it. Imports through this API call ``refresh()``.
+candidate catalogue) and the query string, so a 200 answer can be replayed byte for byte until
+one of them changes. ``CachedAnswers`` is an ASGI middleware: a hit is answered without entering
+FastAPI's routing, validation and threadpool (most of the cost of a request); a miss goes through
+the route, and its 200 answer is kept. Errors are never cached.
+
+The model version is read per request (a swap invalidates at once). The store revision is read
+through a separate read-only SQLite connection at most once per ``revision_ttl`` seconds, so a
+request never waits for the store's lock while an import holds it; imports through this API call
+``refresh()``, imports by another process (the CLI) are seen within ``revision_ttl``.
 """
 
 from __future__ import annotations
@@ -13,16 +18,15 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
-from api.schemas import RecommendationList
 from recommender.admin import cache_token
 from recommender.service import Service
 
-Key = tuple[str, int, str, str, int, str]
+PATH = "/v1/recommendations"
+Key = tuple[str, int, bytes]
 
 
 class Revision:
@@ -56,8 +60,15 @@ class Revision:
     def refresh(self) -> None:
         self._checked = -float("inf")
 
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
 
 class AnswerCache:
+    """A bounded LRU of answer bodies; thread-safe."""
+
     def __init__(self, service: Service, *, entries: int = 4096, revision_ttl: float = 1.0) -> None:
         self.service = service
         self.entries = entries
@@ -70,7 +81,10 @@ class AnswerCache:
         """Call after a write through this process: the next request re-reads the revision."""
         self.revision.refresh()
 
-    def _get(self, key: Key) -> bytes | None:
+    def key(self, query_string: bytes) -> Key:
+        return (cache_token(self.service), self.revision.get(), query_string)
+
+    def get(self, key: Key) -> bytes | None:
         with self._lock:
             body = self._data.get(key)
             if body is not None:
@@ -80,24 +94,53 @@ class AnswerCache:
                 self.misses += 1
             return body
 
-    def _put(self, key: Key, body: bytes) -> None:
+    def put(self, key: Key, body: bytes) -> None:
+        """Keep an answer if it came from the model version of its key (a swap may have come between)."""
+        if not key[0] or key[1] < 0 or self.entries <= 0:
+            return
+        if f'"model_version":"{key[0]}"'.encode() not in body:
+            return
         with self._lock:
             self._data[key] = body
             self._data.move_to_end(key)
             while len(self._data) > self.entries:
                 self._data.popitem(last=False)
 
-    def _compute(self, key: Key, language: str, task: str, k: int, candidates: str) -> bytes:
-        result: dict[str, Any] = self.service.recommend(language, task, k=k, candidates=candidates)
-        body = RecommendationList.model_validate(result).model_dump_json().encode()
-        if result.get("model_version") == key[0] and key[1] >= 0:
-            self._put(key, body)
-        return body
+    def stats(self) -> dict[str, int]:
+        return {"hits": self.hits, "misses": self.misses, "entries": len(self._data)}
 
-    async def recommend(self, language: str, task: str, k: int, candidates: str) -> bytes:
-        """The JSON answer: from the cache, else computed in a worker thread (it may wait on the store)."""
-        key: Key = (cache_token(self.service), self.revision.get(), language, task, k, candidates)
-        body = self._get(key)
-        if body is None:
-            body = await run_in_threadpool(self._compute, key, language, task, k, candidates)
-        return body
+
+class CachedAnswers:
+    """ASGI middleware: replay cached 200 answers of ``GET /v1/recommendations``."""
+
+    def __init__(self, app: Any, *, cache: Callable[[], AnswerCache | None]) -> None:
+        self.app, self.cache = app, cache
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        cache = self.cache() if scope["type"] == "http" and scope["path"] == PATH and \
+            scope["method"] == "GET" else None
+        if cache is None:
+            await self.app(scope, receive, send)
+            return
+        key = cache.key(scope["query_string"])
+        body = cache.get(key)
+        if body is not None:
+            scope["route_template"] = PATH  # for the metrics and the log: routing was skipped
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        status, chunks = 0, []
+
+        async def capture(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, capture)
+        if status == 200:
+            cache.put(key, b"".join(chunks))

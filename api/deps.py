@@ -13,15 +13,17 @@ from api.settings import Settings
 from recommender.service import Service
 
 
-def get_service(request: Request) -> Service:
+# Dependencies are ``async def``: FastAPI runs plain ``def`` dependencies in the threadpool, which
+# costs more than the cached answer of the hot path itself.
+async def get_service(request: Request) -> Service:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_cache(request: Request) -> AnswerCache:
+async def get_cache(request: Request) -> AnswerCache:
     return request.app.state.cache  # type: ignore[no-any-return]
 
 
@@ -32,7 +34,7 @@ CacheDep = Annotated[AnswerCache, Depends(get_cache)]
 _bearer = HTTPBearer(auto_error=False, description="Needed on writes when STEPSTONE_API_TOKEN is set.")
 
 
-def require_token(settings: SettingsDep,
+async def require_token(settings: SettingsDep,
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
     """401 unless the bearer token matches STEPSTONE_API_TOKEN (compared in constant time)."""
     expected = settings.api_token

@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi import HTTPException
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 Scope = dict[str, Any]
@@ -54,10 +54,17 @@ def configure_logging() -> None:
 class ServiceCollector(Collector):
     """Gauges read at scrape time: runs in the store, the live model version, registered versions."""
 
-    def __init__(self, gauges: Callable[[], dict[str, Any]]) -> None:
-        self.gauges = gauges
+    def __init__(self, gauges: Callable[[], dict[str, Any]],
+                 cache: Callable[[], dict[str, int] | None]) -> None:
+        self.gauges, self.cache = gauges, cache
 
     def collect(self) -> Iterator[Metric]:
+        stats = self.cache()
+        if stats is not None:
+            yield CounterMetricFamily("stepstone_answer_cache_hits", "Recommendation answers replayed from the cache",
+                                      value=stats["hits"])
+            yield CounterMetricFamily("stepstone_answer_cache_misses", "Recommendation answers computed",
+                                      value=stats["misses"])
         g = self.gauges()
         yield GaugeMetricFamily("stepstone_runs", "Runs in the store", value=g["runs"])
         yield GaugeMetricFamily("stepstone_models_registered", "Registered model versions", value=g["models"])
@@ -70,13 +77,14 @@ class ServiceCollector(Collector):
 class Metrics:
     """One registry per app, so that tests building several apps do not collide."""
 
-    def __init__(self, gauges: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, gauges: Callable[[], dict[str, Any]],
+                 cache: Callable[[], dict[str, int] | None] = lambda: None) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("stepstone_http_requests", "HTTP requests by route and status",
                                 ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram("stepstone_http_request_duration_seconds", "Request latency by route",
                                  ["method", "route"], buckets=BUCKETS, registry=self.registry)
-        self.registry.register(ServiceCollector(gauges))
+        self.registry.register(ServiceCollector(gauges, cache))
 
 
 class BodyTooLarge(HTTPException):
@@ -143,7 +151,7 @@ class EdgeMiddleware:
 
     def _record(self, scope: Scope, request_id: str, status: int, seconds: float) -> None:
         route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+        template = getattr(route, "path", None) or scope.get("route_template") or "unmatched"
         method = scope["method"]
         self.metrics.requests.labels(method, template, str(status)).inc()
         self.metrics.latency.labels(method, template).observe(seconds)

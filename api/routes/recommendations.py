@@ -1,12 +1,12 @@
-"""GET /v1/recommendations (the hot path, answers cached per model version), POST /v1/recommendations/batch."""
+"""GET /v1/recommendations (the hot path), POST /v1/recommendations/batch."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 
-from api.deps import CacheDep, ServiceDep, SettingsDep, WriteAuth
+from api.deps import ServiceDep, SettingsDep, WriteAuth
 from api.schemas import NO_CONTROL, BatchIn, BatchOut, ErrorOut, RecommendationList
 from feature_store.errors import InvalidRequest
 from recommender import admin
@@ -16,17 +16,17 @@ router = APIRouter(prefix="/v1", tags=["recommendations"])
 
 @router.get("/recommendations", response_model=RecommendationList,
             responses={404: {"model": ErrorOut, "description": "unknown language or task"}})
-async def get_recommendations(
-    cache: CacheDep,
+def get_recommendations(
+    service: ServiceDep,
     language: Annotated[str, Query(min_length=1, max_length=64, pattern=NO_CONTROL,
                                    description="Target language: code or name")],
     task: Annotated[str, Query(min_length=1, max_length=64, pattern=NO_CONTROL,
                                description="Target task id, e.g. xnli")],
     k: Annotated[int, Query(ge=1, le=50)] = 3,
     candidates: Literal["all", "intermediate", "language"] = "all",
-) -> Response:
-    """Ranked transfer sources for one target task and language."""
-    return Response(await cache.recommend(language, task, k, candidates), media_type="application/json")
+) -> dict[str, Any]:
+    """Ranked transfer sources for one target task and language (answers are cached: ``api.cache``)."""
+    return service.recommend(language, task, k=k, candidates=candidates)
 
 
 @router.post("/recommendations/batch", response_model=BatchOut, dependencies=[WriteAuth],
