@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     cache_entries: int = 4096  # serialised recommendation answers kept per process
     revision_ttl: float = 1.0  # seconds between checks for imports made by other processes
     log_requests: bool = True  # one JSON line per request on stderr
+    retrain_in_subprocess: bool = True  # train in a child process: serving keeps the GIL meanwhile
 
 
 @lru_cache(maxsize=1)

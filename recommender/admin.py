@@ -12,11 +12,15 @@ SQLite transaction, a new version is written beside the others and renamed into 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from feature_store import errors
 from feature_store.errors import InvalidRequest, InvalidRun, StepstoneError
 from feature_store.paths import atomic_write_bytes
 from feature_store.runs import FILTERS, ImportResult, Run, parse_csv_text, parse_jsonl_text, parse_records
@@ -130,23 +134,70 @@ def _evaluation(service: Service, version: str) -> dict[str, Any] | None:
         return None
 
 
-def retrain(service: Service, *, activate: bool = True, **params: Any) -> dict[str, Any]:
+def retrain(service: Service, *, activate: bool = True, isolated: bool = False, **params: Any) -> dict[str, Any]:
     """Train on the whole store, register a new version, evaluate it, then make it live.
 
     ``Service.retrain`` trains and registers (without switching); the in-sample evaluation is
     written beside the version (``evaluation.json``, informational, not part of the checksummed
-    model). A failure before the final swap leaves the current model serving.
+    model). ``isolated`` trains in a child process (``python -m recommender.admin retrain``) so
+    that training does not hold this process's GIL while it serves requests; the switch to the new
+    version happens here either way. A failure before the switch leaves the current model serving.
     """
     with _retrain_lock:
-        result = service.retrain(activate=False, **params)
-        version = str(result["version"])
-        loaded = service.registry.load(version)
-        queries = group_queries(service.store.query(), exclude_self=True)
-        evaluation = evaluate_in_sample(loaded.model, assemble(queries, service.builder))
-        atomic_write_bytes(_evaluation_path(service, version), json.dumps(evaluation, allow_nan=True).encode())
+        if isolated:
+            version = _retrain_in_child(service, params)
+        else:
+            version = _train_and_register(service, params)
         if activate:
             service.activate(version)
-        return model_summary(service, version, loaded.meta, service.registry.current())
+        return model_summary(service, version, service.registry.meta(version), service.registry.current())
+
+
+def _train_and_register(service: Service, params: dict[str, Any]) -> str:
+    result = service.retrain(activate=False, **params)
+    version = str(result["version"])
+    loaded = service.registry.load(version)
+    queries = group_queries(service.store.query(), exclude_self=True)
+    evaluation = evaluate_in_sample(loaded.model, assemble(queries, service.builder))
+    atomic_write_bytes(_evaluation_path(service, version), json.dumps(evaluation, allow_nan=True).encode())
+    return version
+
+
+def child_command(params: dict[str, Any]) -> list[str]:
+    return [sys.executable, "-m", "recommender.admin", "retrain", json.dumps(params)]
+
+
+def _retrain_in_child(service: Service, params: dict[str, Any]) -> str:
+    home = service.store.path.parent
+    if service.registry.root.resolve() != (home / "models").resolve():
+        return _train_and_register(service, params)  # a registry outside the home: train here
+    env = {**os.environ, "STEPSTONE_HOME": str(home)}
+    proc = subprocess.run(child_command(params), env=env, capture_output=True, text=True, check=False)
+    try:
+        answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise RuntimeError(f"retrain process failed (exit {proc.returncode}): {proc.stderr[-2000:]}") from None
+    if "error" in answer:
+        cls = getattr(errors, str(answer["error"]), None)
+        if isinstance(cls, type) and issubclass(cls, StepstoneError) and cls not in (
+                errors.UnknownLanguage, errors.UnknownTask, errors.InvalidRun, errors.InvalidData):
+            raise cls(str(answer["detail"]))
+        raise RuntimeError(f"retrain process failed: {answer['error']}: {answer['detail']}")
+    return str(answer["version"])
+
+
+def _main(argv: Sequence[str]) -> int:
+    """``python -m recommender.admin retrain '<params as JSON>'``: train and register, print one JSON line."""
+    if len(argv) != 2 or argv[0] != "retrain":
+        print("usage: python -m recommender.admin retrain '<params as JSON>'", file=sys.stderr)
+        return 2
+    try:
+        version = _train_and_register(Service(), dict(json.loads(argv[1])))
+    except StepstoneError as exc:
+        print(json.dumps({"error": type(exc).__name__, "detail": str(exc)}))
+        return 1
+    print(json.dumps({"version": version}))
+    return 0
 
 
 # -- recommendations ----------------------------------------------------------------------------
@@ -181,3 +232,7 @@ def gauges(service: Service) -> dict[str, Any]:
     live = service._live
     return {"runs": service.store.count(), "model_version": live.version if live else None,
             "models": len(service.registry.versions()), "store_revision": service.store.revision()}
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import ServiceDep, WriteAuth
+from api.deps import ServiceDep, SettingsDep, WriteAuth
 from api.schemas import ErrorOut, ModelOut, Version
 from recommender import admin
 
@@ -15,12 +15,12 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}}
 
 
 @router.post("", response_model=ModelOut, status_code=201, dependencies=[WriteAuth], responses=WRITE_ERRORS)
-def post_model(service: ServiceDep) -> dict[str, Any]:
+def post_model(service: ServiceDep, settings: SettingsDep) -> dict[str, Any]:
     """Retrain on the current store, register a new version and make it live.
 
     Answers the version and an in-sample evaluation summary. A failed retrain changes nothing.
     """
-    return admin.retrain(service)
+    return admin.retrain(service, isolated=settings.retrain_in_subprocess)
 
 
 @router.get("", response_model=list[ModelOut])

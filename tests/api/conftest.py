@@ -58,7 +58,8 @@ def home(trained_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"api_token": None, "log_requests": False, **overrides}
+    values: dict[str, Any] = {"api_token": None, "log_requests": False, "retrain_in_subprocess": False,
+                              **overrides}
     return Settings(**values)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -108,3 +109,28 @@ def test_corrupted_current_model_refuses_to_start(trained_home: Path, tmp_path: 
     meta.write_text(json.dumps(data))
     with pytest.raises(Exception, match="does not match its checksum"):
         make_client()
+
+
+def test_retrain_in_a_child_process(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(retrain_in_subprocess=True)
+    r = client.post("/v1/models")
+    assert r.status_code == 201, r.text
+    assert r.json()["version"] == "v0003" and r.json()["evaluation"]["kind"] == "in-sample"
+    assert client.get("/v1/recommendations", params=Q).json()["model_version"] == "v0003"
+
+
+@pytest.mark.parametrize(("script", "status", "text"), [
+    ('print(\'{"error": "NoModel", "detail": "no queries to train on"}\'); sys.exit(1)', 404, "no queries"),
+    ("sys.stderr.write('Traceback: segfault'); sys.exit(3)", 500, None),
+])
+def test_child_retrain_failure_keeps_the_current_model(make_client: Callable[..., TestClient],
+                                                       monkeypatch: pytest.MonkeyPatch, script: str,
+                                                       status: int, text: str | None) -> None:
+    client = make_client(retrain_in_subprocess=True)
+    monkeypatch.setattr(admin, "child_command", lambda params: [sys.executable, "-c", f"import sys; {script}"])
+    r = client.post("/v1/models")
+    assert r.status_code == status
+    if text:
+        assert text in r.json()["detail"]
+    assert client.get("/v1/models/current").json()["version"] == "v0001"
+    assert client.get("/v1/recommendations", params=Q).json()["model_version"] == "v0001"
