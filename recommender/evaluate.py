@@ -15,6 +15,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -164,3 +165,94 @@ def evaluate_runs(runs: Sequence[Run], *, split: str = "lolo", exclude_self: boo
     queries = group_queries(runs, exclude_self=exclude_self)
     return evaluate_queries(queries, split=split, exclude_self=exclude_self, ablations=ablations,
                             n_jobs=n_jobs, params=params)
+
+
+# -- the Markdown report ------------------------------------------------------------------------
+PLOT_METHODS = ("ranker", "best_on_average", "english", "random")
+PUBLISHED_TOP1 = {"xnli": 1.33, "xquad": 32.27, "tydiqa": 6.07}  # Swithord/langrankplus, best of 5 methods
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _label(setting: dict[str, Any]) -> str:
+    return f"{setting['target_task']}\n({setting['queries']} q)"
+
+
+def plot_top1(result: dict[str, Any], path: Path) -> Path:
+    """Grouped bars of top-1 loss per setting: the ranker, the main baselines, the best nearest rule."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = result["settings"]
+    series: dict[str, list[float]] = {m: [] for m in (*PLOT_METHODS, "best nearest_*")}
+    for s in settings:
+        for m in PLOT_METHODS:
+            metrics = s["ranker"] if m == "ranker" else s["baselines"][m]
+            series[m].append(metrics["top1_loss_pct"] or 0.0)
+        nearest = [v["top1_loss_pct"] for k, v in s["baselines"].items() if k.startswith("nearest_")]
+        series["best nearest_*"].append(min(x for x in nearest if x is not None) if nearest else 0.0)
+    x = np.arange(len(settings))
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(6.0, 2.2 * len(settings)), 4.2), dpi=120)
+    colors = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9a9a9a", "#9467bd")
+    for i, (name, values) in enumerate(series.items()):
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name, color=colors[i])
+        ax.bar_label(bars, labels=[f"{v:.1f}" for v in values], fontsize=7, padding=1)
+    for j, s in enumerate(settings):
+        published = PUBLISHED_TOP1.get(s["target_task"])
+        if published is not None and result["split"] == "lolo" and result["exclude_self"]:
+            ax.hlines(published, j - 0.45, j + 0.45, colors="black", linestyles="dashed", linewidth=1,
+                      label="published best" if j == 0 or "published best" not in
+                      [t.get_label() for t in ax.collections] else None)
+    ax.set_xticks(x, [_label(s) for s in settings])
+    ax.set_ylabel("top-1 loss (%), lower is better")
+    ax.set_title(f"Top-1 loss per setting ({result['split']}, self "
+                 f"{'excluded' if result['exclude_self'] else 'included'})")
+    ax.legend(fontsize=8, ncols=3)
+    ax.set_ylim(0, max(max(v) for v in series.values()) * 1.15 + 0.5)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def render_markdown(result: dict[str, Any], plot_name: str) -> str:
+    """The report: a summary across settings, then every method's metrics per setting."""
+    lines = [f"# Evaluation: {result['split']}, self {'excluded' if result['exclude_self'] else 'included'}", "",
+             f"Cross-validated over held-out groups ({result['split']}); every number is a mean over the "
+             f"setting's held-out queries. {result['seconds']} s.", "", f"![top-1 loss per setting]({plot_name})",
+             "", "| setting | queries | ranker top-1 loss % | best_on_average | ranker ndcg@3 | best_on_average |",
+             "|---|---|---|---|---|---|"]
+    for s in result["settings"]:
+        r, b = s["ranker"], s["baselines"]["best_on_average"]
+        lines.append(f"| {s['target_task']} ({s['dataset']}) | {s['queries']} | {_fmt(r['top1_loss_pct'])} | "
+                     f"{_fmt(b['top1_loss_pct'])} | {_fmt(r['ndcg@3'])} | {_fmt(b['ndcg@3'])} |")
+    for s in result["settings"]:
+        lines += ["", f"## {s['target_task']} · {s['dataset']} · {s['model']} ({s['queries']} queries)", "",
+                  "| method | " + " | ".join(METRICS) + " |", "|---|" + "---|" * len(METRICS)]
+        rows = [("**ranker**", s["ranker"]), *s["baselines"].items(),
+                *((f"ablation: {k}", v) for k, v in s["ablations"].items())]
+        for name, m in rows:
+            lines.append(f"| {name} | " + " | ".join(_fmt(m.get(k)) for k in METRICS) + " |")
+        low = {k: v["low_resource"] for k, v in s["ablations"].items()}
+        if low and any(v["queries"] for v in low.values()):
+            n = next(iter(low.values()))["queries"]
+            lines += ["", f"Low-resource targets (CC-100 < {LOW_RESOURCE_GIB:g} GiB or absent): {n} queries.", "",
+                      "| ablation | ndcg@3 | top1_loss_pct |", "|---|---|---|"]
+            for k, v in low.items():
+                lines.append(f"| {k} | {_fmt(v.get('ndcg@3'))} | {_fmt(v.get('top1_loss_pct'))} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(result: dict[str, Any], out: Path) -> Path:
+    """Write ``evaluation.md`` and ``top1_loss.png`` into ``out``; returns the Markdown's path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_top1(result, out / "top1_loss.png")
+    path = out / "evaluation.md"
+    path.write_text(render_markdown(result, "top1_loss.png"), encoding="utf-8")
+    return path

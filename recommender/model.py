@@ -221,8 +221,8 @@ class _Padded:
         self.disc = disc
         self.ideal = (ideal * disc[:ideal.shape[1]]).sum(axis=1)
 
-    def evaluate(self, flat: np.ndarray) -> tuple[float, float]:
-        """(mean top-1 loss %, mean NDCG@3) of the ranking given as one flat row-ordered array."""
+    def evaluate(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(top-1 loss %, NDCG@3) per query of the ranking given as one flat row-ordered array."""
         pred = np.full(self.mask.shape, -np.inf)
         pred[self.mask] = flat
         rows = np.arange(len(pred))
@@ -231,9 +231,8 @@ class _Padded:
         loss = np.where(ok, 100.0 * (self.oracle - self.scores[rows, top]) / np.where(ok, self.oracle, 1.0), 0.0)
         order = np.argsort(-pred, axis=1, kind="stable")[:, :3]
         dcg = (self.rel[rows[:, None], order] * self.disc[:order.shape[1]]).sum(axis=1)
-        valid = self.ideal > 0
-        ndcg = float(np.mean(dcg[valid] / self.ideal[valid])) if valid.any() else 0.0
-        return float(loss.mean()), ndcg
+        ndcg = np.where(self.ideal > 0, dcg / np.where(self.ideal > 0, self.ideal, 1.0), 1.0)
+        return loss, ndcg
 
 
 def _language_folds(languages: Sequence[str], k: int) -> dict[str, int]:
@@ -379,7 +378,8 @@ class TransferRanker:
                     experts[d] = -np.nan_to_num(ts.X[rows, FEATURE_NAMES.index(f"dist_{d}")], nan=1.0)
             spread = {k: _query_spread(v, group) for k, v in experts.items()}
             pad = _Padded([ts.queries[q].scores for q in qids])
-            best, best_j = 0, math.inf
+            objective: dict[int, float] = {}
+            per_query: dict[int, np.ndarray] = {}
             for ci, (wm, wp, d, wd) in enumerate(CANDIDATES):
                 if d is not None and d not in experts:
                     continue
@@ -387,11 +387,15 @@ class TransferRanker:
                 if d is not None:
                     combo = combo + wd * experts[d] / spread[d]
                 loss, ndcg = pad.evaluate(combo)
-                j = loss + NDCG_WEIGHT * (1 - ndcg)
-                pooled[ci].append(j * len(qids))
-                if j < best_j - 1e-9:
-                    best, best_j = ci, j
-            tasks_out[str(int(code))] = self._blend_entry(CANDIDATES[best], spread, spread_model_final, rules)
+                per_query[ci] = loss + NDCG_WEIGHT * (1 - ndcg)
+                objective[ci] = float(per_query[ci].mean())
+                pooled[ci].append(objective[ci] * len(qids))
+            # The temperature is the standard error of the best candidate's objective: candidates
+            # that inner CV cannot tell apart from the best share the weight.
+            top = per_query[min(objective, key=objective.__getitem__)]
+            temperature = max(float(top.std(ddof=1) / math.sqrt(len(top))) if len(top) > 1 else 1.0, 0.05)
+            tasks_out[str(int(code))] = self._soft_entry(objective, spread, spread_model_final, rules,
+                                                         temperature)
         default = None
         if pooled:
             ci = min(pooled, key=lambda c: (sum(pooled[c]), c))
@@ -411,6 +415,22 @@ class TransferRanker:
         if d is not None and wd:
             coef[str(rules[d])] = -wd / spread.get(d, 0.1)
         return [wm / spread_model, coef, {"candidate": [wm, wp, d, wd]}]
+
+    def _soft_entry(self, objective: dict[int, float], spread: dict[str, float], spread_model: float,
+                    rules: dict[str, int], temperature: float) -> list[object]:
+        """Average the candidates with weights exp(−(J − J_min) / T): a soft, lower-variance selection."""
+        best = min(objective.values())
+        weights = {ci: math.exp(-(j - best) / temperature) for ci, j in objective.items()}
+        total = sum(weights.values())
+        w_model, coef = 0.0, defaultdict(float)
+        for ci, w in weights.items():
+            entry = self._blend_entry(CANDIDATES[ci], spread, spread_model, rules)
+            w_model += w / total * float(entry[0])  # type: ignore[arg-type]
+            for col, c in dict(entry[1]).items():  # type: ignore[call-overload]
+                coef[col] += w / total * c
+        top = sorted(weights, key=lambda c: -weights[c])[:3]
+        return [w_model, dict(coef), {"temperature": round(temperature, 4),
+                                      "top": [[*CANDIDATES[c], round(weights[c] / total, 3)] for c in top]}]
 
     def get_params(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in ("n_estimators", "learning_rate", "num_leaves", "min_child_samples",

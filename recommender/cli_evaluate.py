@@ -1,0 +1,88 @@
+"""``stepstone evaluate``: cross-validated metrics of the ranker and the baselines, per setting.
+
+Imported by ``recommender.cli`` when present; heavy modules load inside the command so that
+``stepstone --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recommender.cli import app, console, err_console, handle_errors, print_json
+
+
+class Split(StrEnum):
+    lolo = "lolo"
+    lofo = "lofo"
+    loto = "loto"
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+    md = "md"
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    runs: Annotated[list[Path] | None, typer.Option(
+        "--runs", help="Evaluate these .csv/.jsonl run files only (the store is not touched). Repeatable.")] = None,
+    split: Annotated[Split, typer.Option(help="lolo: leave one target language out; lofo: one language "
+                                              "family; loto: one target task.")] = Split.lolo,
+    exclude_self: Annotated[bool, typer.Option(
+        "--exclude-self/--include-self", help="Drop the in-language source from every query.")] = True,
+    ablations: Annotated[bool, typer.Option(
+        "--ablations", help="Also train on one feature group at a time (linguistic, task, resource, all).")] = False,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="table, json (one object on stdout) or md "
+                                                               "(report + plot in --out).")] = ReportFormat.table,
+    out: Annotated[Path, typer.Option(help="Folder for the md report and its plot.")] = Path("evaluation"),
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Folds run in parallel on this many processes.")] = 2,
+) -> None:
+    """Cross-validate the ranker against the baselines (ndcg@3, top-1 loss, regret, spearman, gain MAE)."""
+    from recommender.evaluate import evaluate_runs
+
+    if runs:
+        from feature_store.runs import read_runs
+
+        data = [r for path in runs for r in read_runs(path)]
+    else:
+        from recommender.service import Service
+
+        data = Service().store.query()
+    result = evaluate_runs(data, split=split.value, exclude_self=exclude_self, ablations=ablations,
+                           n_jobs=jobs)
+    if fmt is ReportFormat.json:
+        print_json(result)
+        return
+    if fmt is ReportFormat.md:
+        from recommender.evaluate import write_report
+
+        path = write_report(result, out)
+        err_console.print(f"wrote {path} and {path.with_name('top1_loss.png')}")
+        return
+    _print_table(result)
+
+
+def _print_table(result: dict) -> None:  # type: ignore[type-arg]
+    from rich.table import Table
+
+    for s in result["settings"]:
+        table = Table("method", "ndcg@3", "top-1 loss %", "regret@1", "regret@3", "spearman", "gain MAE",
+                      title=f"{s['target_task']} · {s['dataset']} · {s['model']} · {s['queries']} queries "
+                            f"({result['split']}, self {'excluded' if result['exclude_self'] else 'included'})")
+        rows = [("ranker", s["ranker"]), *s["baselines"].items(),
+                *((f"ablation: {k}", v) for k, v in s["ablations"].items())]
+        for name, m in rows:
+            table.add_row(name, *(_cell(m.get(k)) for k in ("ndcg@3", "top1_loss_pct", "regret@1", "regret@3",
+                                                            "spearman", "gain_mae")))
+        console.print(table)
+    console.print(f"{result['seconds']} s")
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
