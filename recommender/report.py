@@ -332,6 +332,8 @@ def summary_lines(report: Report) -> list[str]:
                          f"(interval width {width.get(key, float('nan')):.2f} points)")
     else:
         lines.append("this model version has no interval calibration (retrain to add one)")
+    if not isinstance(evaluation, dict):
+        lines.append("ranking quality against the baselines (leave-one-language-out): run `stepstone evaluate`")
     return lines
 
 
