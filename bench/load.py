@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/load.py                    # 30 s plain, then 30 s during retrain + activate
     .venv/bin/python bench/load.py --seconds 10 --connections 8 --cache-entries 0   # no answer cache
+    .venv/bin/python bench/load.py --churn loop       # retrain after retrain during the second phase
 
 Goal (issue 5): >= 1,000 requests/s with p99 <= 25 ms and 0 errors on 2 cores; then the same load
 while a retrain (``POST /v1/models``) and activations (``POST /v1/models/{v}/activate``) run
@@ -154,8 +155,9 @@ def query_paths(base: str) -> list[bytes]:
     return paths
 
 
-def churn(base: str, token: str, stop: threading.Event, log: list[dict[str, Any]]) -> None:
-    """Retrain (which activates the new version), roll back, roll forward, until stopped."""
+def churn(base: str, token: str, stop: threading.Event, log: list[dict[str, Any]], loop: bool) -> None:
+    """Retrain (which activates the new version), roll back, roll forward; again until stopped if ``loop``."""
+    stop.wait(2.0)  # some load before the first operation
     while not stop.is_set():
         before = http("GET", f"{base}/v1/models/current")[1]["version"]
         t0 = time.perf_counter()
@@ -172,6 +174,8 @@ def churn(base: str, token: str, stop: threading.Event, log: list[dict[str, Any]
             log.append({"op": f"activate {version}", "status": status,
                         "seconds": round(time.perf_counter() - t0, 2)})
             stop.wait(1.0)
+        if not loop:
+            return
 
 
 def main() -> None:
@@ -182,6 +186,8 @@ def main() -> None:
     ap.add_argument("--cache-entries", type=int, default=None, help="server answer-cache size (0: off)")
     ap.add_argument("--home", type=Path, default=None, help="STEPSTONE_HOME to copy (default: a fresh one)")
     ap.add_argument("--skip-churn", action="store_true")
+    ap.add_argument("--churn", default="once", choices=("once", "loop"),
+                    help="once: one retrain, a roll-back and a roll-forward; loop: retrain again and again")
     ap.add_argument("--http", default="auto", choices=("auto", "h11", "httptools"),
                     help="uvicorn's HTTP parser (auto: httptools when installed, else h11)")
     args = ap.parse_args()
@@ -230,12 +236,12 @@ def main() -> None:
         if not args.skip_churn:
             stop = threading.Event()
             ops: list[dict[str, Any]] = []
-            thread = threading.Thread(target=churn, args=(base, token, stop, ops))
+            thread = threading.Thread(target=churn, args=(base, token, stop, ops, args.churn == "loop"))
             thread.start()
             during = run_load(port, paths, args.seconds, args.connections)
             stop.set()
             thread.join()
-            print("during retrain+activate:", json.dumps(during.summary()))
+            print(f"during retrain+activate ({args.churn}):", json.dumps(during.summary()))
             print("operations:", json.dumps(ops))
             result["during_churn"] = {**during.summary(), "operations": ops}
         with open(log_path, "rb") as fh:

@@ -191,6 +191,7 @@ def _main(argv: Sequence[str]) -> int:
     if len(argv) != 2 or argv[0] != "retrain":
         print("usage: python -m recommender.admin retrain '<params as JSON>'", file=sys.stderr)
         return 2
+    os.nice(10)  # a background job: the server that started it keeps the CPU for its requests
     try:
         version = _train_and_register(Service(), dict(json.loads(argv[1])))
     except StepstoneError as exc:
