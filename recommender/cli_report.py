@@ -76,7 +76,7 @@ def explain(
     """Every feature contribution behind one candidate's rank and predicted gain."""
     from rich.table import Table
 
-    from recommender.report import explain_candidate
+    from recommender.explain import explain_candidate
 
     result = explain_candidate(service(), language, task, source)
     if json_out:

@@ -18,14 +18,23 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
-import lightgbm as lgb
 import numpy as np
 
 from feature_store.features import ENGLISH, Source
 from feature_store.lang_features import LanguageFeatures
-from feature_store.languages import language_name
+from feature_store.languages import language_name, resolve
 from feature_store.tasks import FORMATS, LEVELS, registry
+
+if TYPE_CHECKING:
+    from recommender.service import Service
+
+class Booster(Protocol):
+    """``lightgbm.Booster`` or anything predicting like it (the model's blended ranker)."""
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any: ...
+
 
 MAX_PEERS = 16
 DISTANCE_KINDS = ("syntactic", "phonological", "inventory", "featural", "genetic", "geographic")
@@ -67,7 +76,7 @@ class Reason:
         return f"{'↑' if self.contribution > 0 else '↓'} {self.text}"
 
 
-def contributions(booster: lgb.Booster, Z: np.ndarray) -> np.ndarray:
+def contributions(booster: Booster, Z: np.ndarray) -> np.ndarray:
     """TreeSHAP contributions: shape (n_rows, n_features + 1), last column the expected value."""
     return np.asarray(booster.predict(Z, pred_contrib=True, num_threads=1))
 
@@ -198,7 +207,7 @@ def peer_sample(pool: np.ndarray, scores: np.ndarray, max_peers: int = MAX_PEERS
     return ranked[np.linspace(0, len(ranked) - 1, max_peers).round().astype(int)]
 
 
-def why(explainer: Explainer, booster: lgb.Booster, Z: np.ndarray, target_task: str,
+def why(explainer: Explainer, booster: Booster, Z: np.ndarray, target_task: str,
         targets: Sequence[str], sources: Sequence[Source], pools: Sequence[np.ndarray],
         rows: Sequence[int], top: int = 3, scores: np.ndarray | None = None,
         max_peers: int = MAX_PEERS) -> dict[int, list[str]]:
@@ -226,4 +235,60 @@ def why(explainer: Explainer, booster: lgb.Booster, Z: np.ndarray, target_task: 
     return out
 
 
-__all__ = ["Explainer", "Reason", "contributions", "reason_of", "why"]
+def explain_candidate(svc: Service, language: str, task: str, source: str) -> dict[str, Any]:
+    """Every reason for one candidate ``source`` (``mnli``, ``deu`` or ``udpos/deu``), ranker and gain model."""
+    from feature_store.errors import InvalidRequest
+
+    target = registry().get(task)
+    code = resolve(language)
+    live = svc.live()
+    pool, _, _ = svc.candidate_pool(target, code, "all")
+    if not pool:
+        raise InvalidRequest(f"no candidate sources for {target.id} in the store")
+    want = source.strip()
+    matches = [i for i, (s, kind) in enumerate(pool)
+               if want in (s.label(), s.task, s.language) or (kind == "language" and _resolves_to(want, s.language))]
+    if not matches:
+        known = ", ".join(sorted({s.task if kd == "intermediate" else s.language for s, kd in pool}))
+        raise InvalidRequest(f"{want!r} is not a candidate source for {target.id} → {code}; candidates: {known}")
+    sources = [s for s, _ in pool]
+    X = svc.builder.build(target.id, code, sources)
+    Z = live.model.design(X, target.id, sources)
+    i = matches[0]
+    ann = svc.annotator(live)
+    exp = ann.explainer
+    scores, gains = live.model.score(Z), live.model.predict_gain(Z)
+    rank = int((scores > scores[i]).sum()) + 1
+    out: dict[str, Any] = {"query": {"language": code, "language_name": language_name(code), "task": target.id},
+                           "source_task": sources[i].task, "source_language": sources[i].language,
+                           "kind": pool[i][1], "rank": rank, "candidates": len(pool), "model_version": live.version}
+    for name, booster in (("ranker", live.model.ranker_), ("gain", live.model.gain_)):
+        if booster is None:
+            continue
+        c = contributions(booster, Z)
+        grouped = exp.group(c[:, :-1])
+        reasons = exp.reasons(grouped[i], Z[i], target.id, code, sources[i], top=None)
+        out[name] = {"prediction": float(c[i].sum()), "expected_value": float(c[i, -1]),
+                     "pool_mean": float(c[:, :-1].sum(axis=1).mean() + c[0, -1]),
+                     "reasons": [{"reason": r.key, "contribution": round(r.contribution, 4), "text": r.text}
+                                 for r in reasons]}
+    out["predicted_gain"] = _r(gains[i])
+    if ann.calibration is not None:
+        lo, hi = ann.calibration.interval(float(gains[i]), target.id)
+        out["gain_low"], out["gain_high"] = _r(lo), _r(hi)
+    out["warnings"] = ann.coverage(code, target.id)
+    return out
+
+
+def _r(x: float) -> float | None:
+    return None if not math.isfinite(x) else round(float(x), 3)
+
+
+def _resolves_to(name: str, code: str) -> bool:
+    try:
+        return resolve(name) == code
+    except Exception:  # not a language name at all
+        return False
+
+
+__all__ = ["Explainer", "Reason", "contributions", "explain_candidate", "reason_of", "why"]

@@ -1,9 +1,4 @@
-"""Recommendations people want to read: intervals, reasons, advice, coverage warnings, and reports.
-
-``Annotator`` adds to every recommendation what ``Service.recommend`` returns beyond the order:
-``gain_low``/``gain_high`` (the calibrated interval, ``recommender.intervals``), ``why`` (top-3
-reasons, ``recommender.explain``), the ``advice`` to skip intermediate training when even the best
-candidate's interval ends below zero gain, and coverage warnings (``recommender.coverage``).
+"""Reports people want to read: many target languages of one task, ranked, explained and plotted.
 
 ``build_report`` ranks every candidate source for many target languages of one task in one
 batch (one design matrix, one prediction call); ``write_report`` writes it as Markdown or HTML
@@ -15,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 import re
 import time
 from collections import defaultdict
@@ -28,80 +22,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from feature_store.errors import InvalidRequest
-from feature_store.features import ENGLISH, Source
+from feature_store.features import Source
 from feature_store.languages import language_name, resolve
 from feature_store.paths import atomic_write_bytes
 from feature_store.tasks import canonical_task, registry
-from recommender.coverage import coverage_warnings
-from recommender.explain import Explainer, why
-from recommender.intervals import Calibration, advice
+from recommender.annotate import _r
+from recommender.explain import why
 
 if TYPE_CHECKING:
-    from recommender.registry import LoadedModel
     from recommender.service import Service
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
-
-
-def _r(x: float) -> float | None:
-    return None if not math.isfinite(x) else round(float(x), 3)
-
-
-class Annotator:
-    """Per model version: adds intervals, reasons, advice and coverage warnings to answers."""
-
-    def __init__(self, live: LoadedModel, calibration: Calibration | None, explainer: Explainer,
-                 measured: dict[str, list[str]]) -> None:
-        self.live = live
-        self.calibration = calibration
-        self.explainer = explainer
-        self.measured = measured
-
-    @classmethod
-    def for_model(cls, svc: Service, live: LoadedModel) -> Annotator:
-        from recommender.service import CALIBRATION_FILE
-
-        cal = None
-        if CALIBRATION_FILE in live.meta.get("files", {}):  # checksum verified by registry.load
-            path = svc.registry.versions_dir / live.version / CALIBRATION_FILE
-            cal = Calibration.from_json(path.read_text(encoding="utf-8"))
-        measured: dict[str, set[str]] = defaultdict(set)
-        for run in svc.store.iter():
-            measured[canonical_task(run.target_task)].add(run.target_language)
-        return cls(live, cal, Explainer(live.model.feature_names_, svc.builder.languages),
-                   {k: sorted(v) for k, v in measured.items()})
-
-    def interval_level(self) -> float | None:
-        return None if self.calibration is None else self.calibration.level
-
-    def annotate(self, items: list[dict[str, Any]], order: np.ndarray, Z: np.ndarray, scores: np.ndarray,
-                 gains: np.ndarray, task: str, code: str, sources: Sequence[Source]) -> list[dict[str, Any]]:
-        """Items (in ``order`` of the rows of ``Z``) gain ``gain_low``, ``gain_high`` and ``why``."""
-        if self.calibration is not None:
-            lo, hi = self.calibration.intervals(gains, task)
-        else:
-            lo = hi = np.full(len(gains), np.nan)
-        rows = list(range(len(sources)))
-        reasons = why(self.explainer, self.live.model.ranker_, Z, task, [code] * len(rows), sources,
-                      [np.arange(len(rows))] * len(rows), rows, scores=scores)
-        for item, i in zip(items, order.tolist(), strict=True):
-            item["gain_low"], item["gain_high"] = _r(lo[i]), _r(hi[i])
-            item["why"] = reasons[i]
-        return items
-
-    def advice(self, items: list[dict[str, Any]], task: str) -> dict[str, Any]:
-        """``interval_level``, ``advice`` ("train" / "skip" / None), ``advice_detail``, ``baseline``."""
-        best_high: float | None = None
-        if items:
-            top = items[0]
-            best_high = top["gain_high"] if top["basis"] == "model" else top["predicted_gain"]
-        verdict, detail = advice(best_high, task)
-        return {"interval_level": self.interval_level(), "advice": verdict, "advice_detail": detail,
-                "baseline": {"source_task": task, "source_language": ENGLISH,
-                             "source_language_name": language_name(ENGLISH)}}
-
-    def coverage(self, code: str, task: str) -> list[str]:
-        return coverage_warnings(code, task, self.measured.get(task, []), self.explainer.lf)
 
 
 # -- reports ------------------------------------------------------------------------------------
@@ -417,55 +348,3 @@ def write_report(report: Report, out: Path, fmt: str = "md") -> list[Path]:
         doc = out / "report.html"
         atomic_write_bytes(doc, to_html(report, png.read_bytes()).encode())
     return [doc, png]
-
-
-def explain_candidate(svc: Service, language: str, task: str, source: str) -> dict[str, Any]:
-    """Every reason for one candidate ``source`` (``mnli``, ``deu`` or ``udpos/deu``), ranker and gain model."""
-    from recommender.explain import contributions
-
-    target = registry().get(task)
-    code = resolve(language)
-    live = svc.live()
-    pool, _, _ = svc.candidate_pool(target, code, "all")
-    if not pool:
-        raise InvalidRequest(f"no candidate sources for {target.id} in the store")
-    want = source.strip()
-    matches = [i for i, (s, kind) in enumerate(pool)
-               if want in (s.label(), s.task, s.language) or (kind == "language" and _resolves_to(want, s.language))]
-    if not matches:
-        known = ", ".join(sorted({_label(s, kd) for s, kd in pool}))
-        raise InvalidRequest(f"{want!r} is not a candidate source for {target.id} → {code}; candidates: {known}")
-    sources = [s for s, _ in pool]
-    X = svc.builder.build(target.id, code, sources)
-    Z = live.model.design(X, target.id, sources)
-    i = matches[0]
-    ann = svc.annotator(live)
-    exp = ann.explainer
-    scores, gains = live.model.score(Z), live.model.predict_gain(Z)
-    rank = int((scores > scores[i]).sum()) + 1
-    out: dict[str, Any] = {"query": {"language": code, "language_name": language_name(code), "task": target.id},
-                           "source_task": sources[i].task, "source_language": sources[i].language,
-                           "kind": pool[i][1], "rank": rank, "candidates": len(pool), "model_version": live.version}
-    for name, booster in (("ranker", live.model.ranker_), ("gain", live.model.gain_)):
-        if booster is None:
-            continue
-        c = contributions(booster, Z)
-        grouped = exp.group(c[:, :-1])
-        reasons = exp.reasons(grouped[i], Z[i], target.id, code, sources[i], top=None)
-        out[name] = {"prediction": float(c[i].sum()), "expected_value": float(c[i, -1]),
-                     "pool_mean": float(c[:, :-1].sum(axis=1).mean() + c[0, -1]),
-                     "reasons": [{"reason": r.key, "contribution": round(r.contribution, 4), "text": r.text}
-                                 for r in reasons]}
-    out["predicted_gain"] = _r(gains[i])
-    if ann.calibration is not None:
-        lo, hi = ann.calibration.interval(float(gains[i]), target.id)
-        out["gain_low"], out["gain_high"] = _r(lo), _r(hi)
-    out["warnings"] = ann.coverage(code, target.id)
-    return out
-
-
-def _resolves_to(name: str, code: str) -> bool:
-    try:
-        return resolve(name) == code
-    except Exception:  # not a language name at all
-        return False

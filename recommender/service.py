@@ -215,7 +215,7 @@ class Service:
 
     def annotator(self, live: LoadedModel) -> Any:
         """Intervals, explanations, advice and coverage warnings for the live model (cached)."""
-        from recommender.report import Annotator
+        from recommender.annotate import Annotator
 
         key = f"{live.version}@{self.store.revision()}"
         ann = self._annotators.get(key)
