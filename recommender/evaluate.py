@@ -92,7 +92,7 @@ def _run_folds(ts: TrainingSet, fold_list: list[tuple[list[int], list[int]]], pa
             for name, pred in bl.predictions(q, X, boa).items():
                 gain = boa.predict_gain(q) if name == "best_on_average" else None
                 preds[f"baseline:{name}"] = (pred, gain)
-            records.append({"query": qi, "metrics": {
+            records.append({"query": qi, "gain_pred": preds["ranker"][1], "metrics": {
                 name: query_metrics(q.scores, pred, q.gains, gain) for name, (pred, gain) in preds.items()}})
     return records
 
@@ -121,8 +121,63 @@ def evaluate_queries(queries: list[Query], *, split: str = "lolo", exclude_self:
     else:
         parts = [_run_folds(ts, c, params, ablations) for c in chunks]
     records = sorted((r for part in parts for r in part), key=lambda r: r["query"])
-    return {"split": split, "exclude_self": exclude_self, "settings": _summarise(queries, records, ablations),
+    settings = _summarise(queries, records, ablations)
+    coverage = interval_coverage(queries, records, split)
+    for entry in settings:
+        cov = coverage.get((entry["dataset"], entry["model"], entry["target_task"]))
+        entry["ranker"]["interval_coverage"] = None if cov is None else round(cov[0], 4)
+        entry["ranker"]["interval_width"] = None if cov is None else round(cov[1], 4)
+    return {"split": split, "exclude_self": exclude_self, "settings": settings,
             "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def interval_coverage(queries: list[Query], records: list[dict[str, Any]],
+                      split: str) -> dict[tuple[str, str, str], tuple[float, float]]:
+    """Share of held-out gains inside their prediction interval, and the mean width, per setting.
+
+    CV+ style (``recommender.intervals``): the intervals of a held-out group are calibrated on the
+    out-of-fold residuals of every *other* group, so no held-out gain calibrates its own interval.
+    Empty when the intervals module is not installed.
+    """
+    try:
+        from recommender.intervals import DEFAULT_LEVEL, calibrate_residuals
+    except ImportError:
+        return {}
+    preds, gains, tasks, langs, groups, settings = [], [], [], [], [], []
+    for r in records:
+        q = queries[r["query"]]
+        n = len(q.sources)
+        pred = r["gain_pred"] if r["gain_pred"] is not None else np.full(n, np.nan)
+        preds.append(pred)
+        gains.append(q.gains)
+        tasks += [q.task_id] * n
+        langs += [q.target_language] * n
+        groups += [fold_key(q, split)] * n
+        settings += [q.setting] * n
+    if not preds:
+        return {}
+    pred_all, gain_all = np.concatenate(preds), np.concatenate(gains)
+    residuals = gain_all - pred_all
+    group_arr = np.array(groups)
+    lo = np.full(len(pred_all), np.nan)
+    hi = np.full(len(pred_all), np.nan)
+    for g in sorted(set(groups)):
+        held = group_arr == g
+        if not np.isfinite(residuals[~held]).any():
+            continue
+        cal = calibrate_residuals(np.where(held, np.nan, residuals), tasks, level=DEFAULT_LEVEL, groups=langs)
+        for task in sorted({t for t, h in zip(tasks, held, strict=True) if h}):
+            idx = held & np.array([t == task for t in tasks])
+            lo[idx], hi[idx] = cal.intervals(pred_all[idx], task)
+    ok = np.isfinite(pred_all) & np.isfinite(gain_all) & np.isfinite(lo)
+    inside = (lo <= gain_all) & (gain_all <= hi)
+    out = {}
+    setting_arr = np.array([" ".join(s) for s in settings])
+    for s in sorted(set(settings)):
+        idx = ok & (setting_arr == " ".join(s))
+        if idx.any():
+            out[s] = (float(inside[idx].mean()), float((hi[idx] - lo[idx]).mean()))
+    return out
 
 
 def _summarise(queries: list[Query], records: list[dict[str, Any]], ablations: bool) -> list[dict[str, Any]]:
