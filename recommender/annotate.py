@@ -74,12 +74,19 @@ class Annotator:
             item["why"] = reasons[i]
         return items
 
-    def advice(self, items: list[dict[str, Any]], task: str) -> dict[str, Any]:
-        """``interval_level``, ``advice`` ("train" / "skip" / None), ``advice_detail``, ``baseline``."""
-        best_high: float | None = None
-        if items:
-            top = items[0]
-            best_high = top["gain_high"] if top["basis"] == "model" else top["predicted_gain"]
+    def advice(self, items: list[dict[str, Any]], task: str, best_high: float | None = None) -> dict[str, Any]:
+        """``interval_level``, ``advice`` ("train" / "skip" / None), ``advice_detail``, ``baseline``.
+
+        The best candidate is the one whose interval reaches highest (the highest predicted gain:
+        within a task every interval has the same offsets), so "skip" means that no candidate's
+        interval reaches zero gain, even where the ranker orders them differently. Literature
+        priors count with their published gain. ``best_high`` overrides (for a report that
+        keeps only the top-k items but scored the whole pool).
+        """
+        if best_high is None:
+            highs = [it["gain_high"] if it["basis"] == "model" else it["predicted_gain"] for it in items]
+            finite = [h for h in highs if h is not None and math.isfinite(h)]
+            best_high = max(finite) if finite else None
         verdict, detail = advice(best_high, task)
         return {"interval_level": self.interval_level(), "advice": verdict, "advice_detail": detail,
                 "baseline": {"source_task": task, "source_language": ENGLISH,

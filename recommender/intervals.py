@@ -285,7 +285,7 @@ def held_out_coverage(ts: TrainingSet, *, level: float = DEFAULT_LEVEL, nested: 
 
 
 def advice(best_high: float | None, target_task: str) -> tuple[str | None, str | None]:
-    """("skip", why) when the best candidate's interval ends below zero gain, else ("train", …)."""
+    """("skip", why) when the best candidate's interval ends below zero gain, else ("train", None)."""
     if best_high is None or not math.isfinite(best_high):
         return None, None
     if best_high < 0:

@@ -138,7 +138,10 @@ def build_report(svc: Service, task: str, languages: Sequence[str] | None = None
                               "score": round(float(scores[i]), 4), "basis": "model", "why": reasons[i]})
         for rank, item in enumerate(items, start=1):
             item["rank"] = rank
-        results.append(LanguageResult(code, language_name(code), items, ann.advice(items, target.id),
+        pool_high = None
+        if all_sources and len(orders[li]) and np.isfinite(hi[orders[li]]).any():
+            pool_high = float(np.nanmax(hi[orders[li]]))
+        results.append(LanguageResult(code, language_name(code), items, ann.advice(items, target.id, pool_high),
                                       ann.coverage(code, target.id)))
         if progress:
             progress("explanations", li + 1, len(codes))

@@ -187,3 +187,20 @@ def test_report_for_all_udpos_languages_is_fast(trained: Path, tmp_path: Path) -
     write_report(report, tmp_path / "all")
     assert len(report.languages) == 105
     assert time.process_time() - t0 < 10
+
+
+def test_skip_only_when_no_candidates_interval_reaches_zero() -> None:
+    from recommender.annotate import Annotator
+
+    ann = Annotator(None, None, None, {})  # type: ignore[arg-type]
+    ranked_first_negative = [{"basis": "model", "gain_high": -1.0, "predicted_gain": -5.0},
+                             {"basis": "model", "gain_high": 3.0, "predicted_gain": 1.0}]
+    assert ann.advice(ranked_first_negative, "udpos")["advice"] == "train"
+    all_negative = [{"basis": "model", "gain_high": -1.0, "predicted_gain": -5.0},
+                    {"basis": "model", "gain_high": -0.5, "predicted_gain": -4.0}]
+    out = ann.advice(all_negative, "udpos")
+    assert out["advice"] == "skip" and "(-0.50)" in out["advice_detail"]
+    assert ann.advice(all_negative, "udpos", best_high=2.0)["advice"] == "train"
+    prior = [{"basis": "literature-prior", "gain_high": None, "predicted_gain": 8.7}, *all_negative]
+    assert ann.advice(prior, "xnli")["advice"] == "train"
+    assert ann.advice([], "xnli")["advice"] is None
