@@ -146,8 +146,19 @@ def build_report(svc: Service, task: str, languages: Sequence[str] | None = None
         if progress:
             progress("explanations", li + 1, len(codes))
     return Report(task=target.id, task_name=target.name, k=k, model_version=live.version,
-                  model_meta=live.meta, languages=results, columns=labels, gain=gain, notes=notes,
-                  provenance=provenance(svc), seconds=time.perf_counter() - t0)
+                  model_meta={**live.meta, **_evaluation(svc, live.version)}, languages=results, columns=labels,
+                  gain=gain, notes=notes, provenance=provenance(svc), seconds=time.perf_counter() - t0)
+
+
+def _evaluation(svc: Service, version: str) -> dict[str, Any]:
+    """The evaluation stored beside a version by ``recommender.admin`` (``evaluation.json``), if any."""
+    import json
+
+    path = svc.registry.versions_dir / version / "evaluation.json"
+    try:
+        return {"evaluation": dict(json.loads(path.read_text(encoding="utf-8")))}
+    except (OSError, ValueError, TypeError):
+        return {}
 
 
 def provenance(svc: Service) -> list[str]:
@@ -253,8 +264,13 @@ def summary_lines(report: Report) -> list[str]:
              f"{meta.get('train_seconds', '?')} s"]
     evaluation = meta.get("evaluation")
     if isinstance(evaluation, dict):
-        for key, value in evaluation.items():
-            lines.append(f"evaluation · {key}: {value}")
+        metrics = evaluation.get("metrics")
+        if isinstance(metrics, dict):
+            text = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+            lines.append(f"{evaluation.get('kind', '')} evaluation over {evaluation.get('queries', '?')} "
+                         f"queries: {text}".strip())
+        else:
+            lines += [f"evaluation · {key}: {value}" for key, value in evaluation.items()]
     cal = meta.get("calibration")
     if isinstance(cal, dict):
         cov = cal.get("cv_coverage") or {}
@@ -262,12 +278,11 @@ def summary_lines(report: Report) -> list[str]:
         level = float(cal.get("level", 0.8))
         lines.append(f"{level:.0%} gain intervals: {cal.get('method')}")
         for key in sorted(cov):
-            lines.append(f"cross-validated coverage, {'all tasks' if key == '*' else key}: {_pct(cov[key])} "
+            lines.append(f"coverage on its own CV residuals, {'all tasks' if key == '*' else key}: {_pct(cov[key])} "
                          f"(interval width {width.get(key, float('nan')):.2f} points)")
     else:
         lines.append("this model version has no interval calibration (retrain to add one)")
-    if not isinstance(evaluation, dict):
-        lines.append("ranking quality against the baselines (leave-one-language-out): run `stepstone evaluate`")
+    lines.append("held-out ranking quality against the baselines (leave-one-language-out): `stepstone evaluate`")
     return lines
 
 
