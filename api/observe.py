@@ -30,6 +30,7 @@ Scope = dict[str, Any]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 access_log = logging.getLogger("stepstone.access")
+error_log = logging.getLogger("stepstone.error")
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,18 +38,21 @@ class JsonFormatter(logging.Formatter):
         data = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
                 "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
         data.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
         return json.dumps(data, default=str)
 
 
 def configure_logging() -> None:
     """Log requests at INFO; a JSON handler on stderr unless someone gave the logger handlers already."""
-    if access_log.level == logging.NOTSET:
-        access_log.setLevel(logging.INFO)
-    if not access_log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
-        access_log.addHandler(handler)
-        access_log.propagate = False
+    for logger in (access_log, error_log):
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+        if not logger.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(JsonFormatter())
+            logger.addHandler(handler)
+            logger.propagate = False
 
 
 class ServiceCollector(Collector):
@@ -138,6 +142,14 @@ class EdgeMiddleware:
             if state["started"]:
                 raise
             await self._reject(send_with_id, 413, exc.detail)
+        except Exception:
+            # An unexpected error: answer 500 with the request id (to quote in a bug report) and log
+            # the traceback as one JSON line, instead of the bare 500 of the server's last resort.
+            error_log.exception("unhandled error", extra={"fields": {"request_id": request_id}})
+            if state["started"]:
+                raise
+            state["status"] = 500
+            await self._reject(send_with_id, 500, f"internal server error (request id {request_id})")
         finally:
             self._record(scope, request_id, int(state["status"]), time.perf_counter() - t0)
 

@@ -80,6 +80,7 @@ def test_failing_retrain_keeps_the_current_model(client: TestClient, monkeypatch
     monkeypatch.setattr(service, "retrain", broken)
     r = client.post("/v1/models")
     assert r.status_code == 500
+    assert r.headers["x-request-id"] in r.json()["detail"]  # quotable in a bug report
     assert client.get("/v1/models/current").json()["version"] == "v0001"
     assert client.get("/v1/recommendations", params=Q).status_code == 200
     assert [m["version"] for m in client.get("/v1/models").json()] == ["v0001", "v0002"]
