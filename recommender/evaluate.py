@@ -231,44 +231,45 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def _label(setting: dict[str, Any]) -> str:
-    return f"{setting['target_task']}\n({setting['queries']} q)"
-
-
 def plot_top1(result: dict[str, Any], path: Path) -> Path:
-    """Grouped bars of top-1 loss per setting: the ranker, the main baselines, the best nearest rule."""
+    """Top-1 loss per setting, one panel each (own scale): the ranker against the baselines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     settings = result["settings"]
-    series: dict[str, list[float]] = {m: [] for m in (*PLOT_METHODS, "best nearest_*")}
-    for s in settings:
-        for m in PLOT_METHODS:
-            metrics = s["ranker"] if m == "ranker" else s["baselines"][m]
-            series[m].append(metrics["top1_loss_pct"] or 0.0)
-        nearest = [v["top1_loss_pct"] for k, v in s["baselines"].items() if k.startswith("nearest_")]
-        series["best nearest_*"].append(min(x for x in nearest if x is not None) if nearest else 0.0)
-    x = np.arange(len(settings))
-    width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(6.0, 2.2 * len(settings)), 4.2), dpi=120)
-    colors = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9a9a9a", "#9467bd")
-    for i, (name, values) in enumerate(series.items()):
-        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name, color=colors[i])
-        ax.bar_label(bars, labels=[f"{v:.1f}" for v in values], fontsize=7, padding=1)
-    for j, s in enumerate(settings):
+    fig, axes = plt.subplots(1, len(settings), figsize=(2.9 * len(settings) + 0.6, 3.9), dpi=120, squeeze=False)
+    colors = {"ranker": "#1f77b4", "best_on_average": "#ff7f0e", "english": "#2ca02c", "random": "#9a9a9a"}
+    published_shown = False
+    for ax, s in zip(axes[0], settings, strict=True):
+        names = list(PLOT_METHODS)
+        values = [(s["ranker"] if m == "ranker" else s["baselines"][m])["top1_loss_pct"] for m in names]
+        nearest = {k: v["top1_loss_pct"] for k, v in s["baselines"].items()
+                   if k.startswith("nearest_") and v["top1_loss_pct"] is not None}
+        if nearest:
+            best = min(nearest, key=nearest.__getitem__)
+            names.append(best.replace("nearest_", "nearest\n"))
+            values.append(nearest[best])
+        values = [0.0 if v is None else v for v in values]
+        bars = ax.bar(range(len(values)), values, color=[colors.get(n, "#9467bd") for n in names])
+        ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=7, padding=1)
         published = PUBLISHED_TOP1.get(s["target_task"])
         if published is not None and result["split"] == "lolo" and result["exclude_self"]:
-            ax.hlines(published, j - 0.45, j + 0.45, colors="black", linestyles="dashed", linewidth=1,
-                      label="published best" if j == 0 or "published best" not in
-                      [t.get_label() for t in ax.collections] else None)
-    ax.set_xticks(x, [_label(s) for s in settings])
-    ax.set_ylabel("top-1 loss (%), lower is better")
-    ax.set_title(f"Top-1 loss per setting ({result['split']}, self "
-                 f"{'excluded' if result['exclude_self'] else 'included'})")
-    ax.legend(fontsize=8, ncols=3)
-    ax.set_ylim(0, max(max(v) for v in series.values()) * 1.15 + 0.5)
+            ax.axhline(published, color="black", linestyle="--", linewidth=1,
+                       label=None if published_shown else "published best (LangRank+)")
+            published_shown = True
+        top = max([*values, published or 0.0])
+        ax.set_ylim(0, top * 1.18 + 0.05)
+        ax.set_xticks(range(len(names)), [n.replace("best_on_average", "best on\naverage") for n in names],
+                      fontsize=7, rotation=0)
+        ax.set_title(f"{s['target_task']} ({s['queries']} queries)", fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+    axes[0][0].set_ylabel("top-1 loss (%), lower is better", fontsize=8)
+    if published_shown:
+        fig.legend(loc="upper right", fontsize=7, frameon=False)
+    fig.suptitle(f"Top-1 loss per setting ({result['split']}, self "
+                 f"{'excluded' if result['exclude_self'] else 'included'})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -293,6 +294,10 @@ def render_markdown(result: dict[str, Any], plot_name: str) -> str:
                 *((f"ablation: {k}", v) for k, v in s["ablations"].items())]
         for name, m in rows:
             lines.append(f"| {name} | " + " | ".join(_fmt(m.get(k)) for k in METRICS) + " |")
+        if s["ranker"].get("interval_coverage") is not None:
+            lines += ["", f"Gain intervals (80 %, CV+ calibrated on the other folds): empirical coverage "
+                          f"{s['ranker']['interval_coverage']:.3f}, mean width {s['ranker']['interval_width']:.2f} "
+                          "points."]
         low = {k: v["low_resource"] for k, v in s["ablations"].items()}
         if low and any(v["queries"] for v in low.values()):
             n = next(iter(low.values()))["queries"]
