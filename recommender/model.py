@@ -3,14 +3,18 @@
 Besides the static features of ``feature_store.features``, the ranker learns a *source prior*
 from its training queries: how well each source did, on average, for other targets of the same
 task (its mean within-query percentile and mean gain). That is the ``best_on_average`` rule as a
-feature, which the trees can overrule with typology where it matters.
+feature, which the trees can overrule with typology where it matters. While training, each row's
+prior leaves its own target language out (``loo_prior_rows``), as it will be for a new language.
 
-On top of the trees sits a per-task *blend* (``Blend``): the ranking score is
-``w_model · trees + Σ_j c_j · Z[:, j]`` over a few rule columns (the prior percentile, one URIEL
-distance), with weights picked per target task from a small grid by inner cross-validation on the
-training queries only (grouped by target language). Because the blend is linear in columns of
-``Z``, ``ranker_`` (a ``BlendedBooster``) still gives exact per-feature contributions that sum to
-the score, as LightGBM's ``pred_contrib`` does.
+On top of the trees sits a per-task *blend*: the ranking score is
+``w · trees + Σ_j c_j · Z[:, j]`` over a few rule columns (the prior percentile, URIEL
+distances). For each target task, out-of-fold scores from ``INNER_FOLDS`` inner folds (grouped by
+target language, inside the training queries only) rate every blend in ``CANDIDATES`` by
+``top-1 loss + NDCG_WEIGHT × (1 − NDCG@3)``; the candidates are then averaged with weights
+``exp(−(J − J_min) / T)``, ``T`` the standard error of the best one's objective, so blends the
+inner CV cannot tell apart share the weight (a soft, low-variance choice on few queries). The
+blend is linear in columns of ``Z``, so ``ranker_`` (a ``BlendedBooster``) still gives exact
+per-feature contributions that sum to the score, as LightGBM's ``pred_contrib`` does.
 
 Estimator contract (scikit-learn style): ``__init__`` stores keyword arguments, ``fit`` returns
 self, fitted state ends in ``_``, predicting before fitting raises ``NoModel``.
@@ -365,7 +369,6 @@ class TransferRanker:
         for qi in range(len(ts.queries)):
             by_task[float(codes[ts.rows(qi)[0]])].append(qi)
         tasks_out: dict[str, object] = {}
-        pooled: dict[int, list[float]] = defaultdict(list)
         for code, qids in sorted(by_task.items()):
             if not np.isfinite(code):
                 continue
@@ -389,20 +392,14 @@ class TransferRanker:
                 loss, ndcg = pad.evaluate(combo)
                 per_query[ci] = loss + NDCG_WEIGHT * (1 - ndcg)
                 objective[ci] = float(per_query[ci].mean())
-                pooled[ci].append(objective[ci] * len(qids))
             # The temperature is the standard error of the best candidate's objective: candidates
             # that inner CV cannot tell apart from the best share the weight.
             top = per_query[min(objective, key=objective.__getitem__)]
             temperature = max(float(top.std(ddof=1) / math.sqrt(len(top))) if len(top) > 1 else 1.0, 0.05)
             tasks_out[str(int(code))] = self._soft_entry(objective, spread, spread_model_final, rules,
                                                          temperature)
-        default = None
-        if pooled:
-            ci = min(pooled, key=lambda c: (sum(pooled[c]), c))
-            # Spreads for unknown tasks: the first task's (only scale factors; the choice is pooled).
-            any_task = next(iter(tasks_out.values()), None)
-            default = self._blend_entry(CANDIDATES[ci], {}, spread_model_final, rules) if any_task else None
-        return {"code_column": code_col, "tasks": tasks_out, "default": default,
+        # A task without training queries (a new task; the held-out task under loto) gets the trees alone.
+        return {"code_column": code_col, "tasks": tasks_out, "default": None,
                 "fill": {str(k): v for k, v in fill.items()}}
 
     @staticmethod
