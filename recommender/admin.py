@@ -7,6 +7,9 @@ routes call these and nothing else; the CLI may call them too.
 Every write keeps the store and the live model consistent under a crash: an import is one
 SQLite transaction, a new version is written beside the others and renamed into place, and the
 ``current`` pointer and the live model are switched only after the new model loaded and verified.
+
+``python -m recommender.admin retrain '{}'`` trains and registers one version (without switching)
+and prints ``{"version": …}``: the API's ``POST /v1/models`` runs it as a child process.
 """
 
 from __future__ import annotations
