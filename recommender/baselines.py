@@ -58,12 +58,12 @@ class BestOnAverage:
                 by_setting[(q.setting, s)].append(float(score))
                 general[_general_key(q, s)].append(float(pct))
         self.mean_ = {k: float(np.mean(v)) for k, v in by_setting.items()}
-        self.gain_ = {}
+        gains: dict[tuple[Setting, Source], list[float]] = defaultdict(list)
         for q in queries:
             for s, g in zip(q.sources, q.gains, strict=True):
                 if np.isfinite(g):
-                    self.gain_.setdefault((q.setting, s), []).append(float(g))
-        self.gain_ = {k: float(np.mean(v)) for k, v in self.gain_.items()}
+                    gains[(q.setting, s)].append(float(g))
+        self.gain_ = {k: float(np.mean(v)) for k, v in gains.items()}
         self.general_ = {k: float(np.mean(v)) for k, v in general.items()}
         return self
 

@@ -28,6 +28,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -149,35 +150,35 @@ class BlendedBooster:
     contributions of the blend are ``c_j · Z[:, j]`` (missing values filled), added to column j.
     """
 
-    def __init__(self, booster: lgb.Booster, blend: dict[str, object] | None = None) -> None:
+    def __init__(self, booster: lgb.Booster, blend: dict[str, Any] | None = None) -> None:
         self.booster = booster
         self.blend = blend or {}
 
     def _weights(self, Z: np.ndarray) -> tuple[np.ndarray, dict[int, np.ndarray], dict[int, float]]:
         """Per row: the trees' weight, and the coefficient of each rule column; fill values."""
         n = len(Z)
-        per_task: dict[str, list[object]] = self.blend.get("tasks", {})  # type: ignore[assignment]
+        per_task: dict[str, list[Any]] = self.blend.get("tasks", {})
         default = self.blend.get("default")
         code_col = self.blend.get("code_column")
         w = np.ones(n)
         coef: dict[int, np.ndarray] = {}
-        fill = {int(k): float(v) for k, v in dict(self.blend.get("fill", {})).items()}  # type: ignore[arg-type]
+        fill = {int(k): float(v) for k, v in dict(self.blend.get("fill", {})).items()}
         if not self.blend:
             return w, coef, fill
-        codes = Z[:, int(code_col)] if code_col is not None else np.full(n, np.nan)  # type: ignore[arg-type]
+        codes = Z[:, int(code_col)] if code_col is not None else np.full(n, np.nan)
         for i in range(n):
             c = codes[i]
             entry = per_task.get(str(int(c))) if np.isfinite(c) else None
             entry = entry if entry is not None else default
             if entry is None:
                 continue
-            w[i] = float(entry[0])  # type: ignore[index]
-            for j, value in dict(entry[1]).items():  # type: ignore[index]
+            w[i] = float(entry[0])
+            for j, value in dict(entry[1]).items():
                 coef.setdefault(int(j), np.zeros(n))[i] = float(value)
         return w, coef, fill
 
     def predict(self, Z: np.ndarray, pred_contrib: bool = False, num_threads: int = 1,
-                **kwargs: object) -> np.ndarray:
+                **kwargs: Any) -> np.ndarray:
         Z = np.asarray(Z, dtype=float)
         base = np.asarray(self.booster.predict(Z, pred_contrib=pred_contrib, num_threads=num_threads, **kwargs))
         w, coef, fill = self._weights(Z)
@@ -335,7 +336,7 @@ class TransferRanker:
         return cols
 
     def _fit_blend(self, ts: TrainingSet, booster: lgb.Booster, Z: np.ndarray,
-                   reference: lgb.Dataset) -> dict[str, object]:
+                   reference: lgb.Dataset) -> dict[str, Any]:
         """Pick per target task the candidate blend with the best inner-CV objective."""
         names = self.feature_names_
         rules = self._rule_columns()
@@ -351,8 +352,9 @@ class TransferRanker:
             test_ids = np.flatnonzero(qfold == f).tolist()
             if not train_ids or not test_ids:
                 continue
-            inner = TransferRanker(**{**self.get_params(), "blend": False,
-                                      "n_estimators": self.inner_estimators})
+            inner_params: dict[str, Any] = {**self.get_params(), "blend": False,
+                                            "n_estimators": self.inner_estimators}
+            inner = TransferRanker(**inner_params)
             sub = ts.subset(train_ids)
             inner.prior_ = fit_prior(sub)
             inner.feature_names_ = names
@@ -363,12 +365,12 @@ class TransferRanker:
             Zt = inner._design(ts.X[rows], tasks, srcs)
             oof_model[rows] = b.predict(Zt, num_threads=1)
         fill = {rules["prior"]: 0.0, **{rules[d]: 1.0 for d in RULE_DISTANCES if d in rules}}
-        spread_model_final = _query_spread(booster.predict(Z, num_threads=1), ts.group)
+        spread_model_final = _query_spread(np.asarray(booster.predict(Z, num_threads=1)), ts.group)
         codes = Z[:, code_col]
         by_task: dict[float, list[int]] = defaultdict(list)
         for qi in range(len(ts.queries)):
             by_task[float(codes[ts.rows(qi)[0]])].append(qi)
-        tasks_out: dict[str, object] = {}
+        tasks_out: dict[str, Any] = {}
         for code, qids in sorted(by_task.items()):
             if not np.isfinite(code):
                 continue
@@ -383,12 +385,12 @@ class TransferRanker:
             pad = _Padded([ts.queries[q].scores for q in qids])
             objective: dict[int, float] = {}
             per_query: dict[int, np.ndarray] = {}
-            for ci, (wm, wp, d, wd) in enumerate(CANDIDATES):
-                if d is not None and d not in experts:
+            for ci, (wm, wp, dist, wd) in enumerate(CANDIDATES):
+                if dist is not None and dist not in experts:
                     continue
                 combo = wm * experts["model"] / spread["model"] + wp * experts["prior"] / spread["prior"]
-                if d is not None:
-                    combo = combo + wd * experts[d] / spread[d]
+                if dist is not None:
+                    combo = combo + wd * experts[dist] / spread[dist]
                 loss, ndcg = pad.evaluate(combo)
                 per_query[ci] = loss + NDCG_WEIGHT * (1 - ndcg)
                 objective[ci] = float(per_query[ci].mean())
@@ -404,7 +406,7 @@ class TransferRanker:
 
     @staticmethod
     def _blend_entry(candidate: tuple[float, float, str | None, float], spread: dict[str, float],
-                     spread_model: float, rules: dict[str, int]) -> list[object]:
+                     spread_model: float, rules: dict[str, int]) -> list[Any]:
         wm, wp, d, wd = candidate
         coef: dict[str, float] = {}
         if wp:
@@ -414,22 +416,23 @@ class TransferRanker:
         return [wm / spread_model, coef, {"candidate": [wm, wp, d, wd]}]
 
     def _soft_entry(self, objective: dict[int, float], spread: dict[str, float], spread_model: float,
-                    rules: dict[str, int], temperature: float) -> list[object]:
+                    rules: dict[str, int], temperature: float) -> list[Any]:
         """Average the candidates with weights exp(−(J − J_min) / T): a soft, lower-variance selection."""
         best = min(objective.values())
         weights = {ci: math.exp(-(j - best) / temperature) for ci, j in objective.items()}
         total = sum(weights.values())
-        w_model, coef = 0.0, defaultdict(float)
+        w_model = 0.0
+        coef: defaultdict[str, float] = defaultdict(float)
         for ci, w in weights.items():
             entry = self._blend_entry(CANDIDATES[ci], spread, spread_model, rules)
-            w_model += w / total * float(entry[0])  # type: ignore[arg-type]
-            for col, c in dict(entry[1]).items():  # type: ignore[call-overload]
+            w_model += w / total * float(entry[0])
+            for col, c in dict(entry[1]).items():
                 coef[col] += w / total * c
         top = sorted(weights, key=lambda c: -weights[c])[:3]
         return [w_model, dict(coef), {"temperature": round(temperature, 4),
                                       "top": [[*CANDIDATES[c], round(weights[c] / total, 3)] for c in top]}]
 
-    def get_params(self) -> dict[str, object]:
+    def get_params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("n_estimators", "learning_rate", "num_leaves", "min_child_samples",
                                               "features", "use_prior", "seed", "n_jobs", "blend",
                                               "inner_estimators", "gain")}

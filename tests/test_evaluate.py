@@ -13,7 +13,7 @@ from feature_store.paths import store_path
 from feature_store.runs import Run
 from recommender.cli import app
 from recommender.dataset import group_queries
-from recommender.evaluate import folds, fold_key, evaluate_runs, write_report
+from recommender.evaluate import evaluate_runs, fold_key, folds, write_report
 from recommender.metrics import METRICS
 
 runner = CliRunner()
