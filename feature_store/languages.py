@@ -113,6 +113,10 @@ def resolve(value: str) -> str:
     text = value.strip() if isinstance(value, str) else ""
     if not text:
         raise UnknownLanguage(value if isinstance(value, str) else repr(value), [])
+    # Control characters, lone surrogates and very long strings are never language names, and
+    # the name index (a marisa trie) cannot take NUL or surrogates.
+    if len(text) > 64 or not text.isprintable():
+        raise UnknownLanguage(value, [])
     code = _code_from_tag(text) or _code_from_name(text)
     if code is None:
         raise UnknownLanguage(value, suggest(text))

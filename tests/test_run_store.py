@@ -93,3 +93,11 @@ def test_export_round_trips_through_import(tmp_path: Path, home: Path) -> None:
     other = RunStore(tmp_path / "other.sqlite")
     other.insert(read_runs(out))
     assert other.fingerprint() == store.fingerprint()
+
+
+@pytest.mark.parametrize("bad", ["sw\x00", "\x00", "\udcff", "x" * 500])
+def test_control_characters_in_codes_are_an_unknown_language_not_a_crash(tmp_path: Path, bad: str) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps({**ROW, "target_language": bad}) + "\n")
+    with pytest.raises(InvalidRun, match="row 1, column 'target_language': unknown language code"):
+        read_runs(path)
