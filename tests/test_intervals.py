@@ -118,3 +118,17 @@ def test_held_out_coverage_per_setting(tiny_ts: TrainingSet) -> None:
     assert set(out) == {"tiny · m · udpos", POOLED}
     assert out[POOLED]["rows"] == len(tiny_ts.gains)
     assert 0.5 <= out[POOLED]["coverage"] <= 1.0 and out[POOLED]["mean_width"] > 0
+
+
+@pytest.mark.slow
+def test_held_out_coverage_on_the_shipped_data_is_within_five_points(trained: Path) -> None:
+    """Leave-one-target-language-out on every shipped setting (about 20 s)."""
+    from recommender.intervals import held_out_coverage
+    from recommender.service import Service
+
+    svc = Service()
+    ts = assemble(group_queries(svc.store.query()), svc.builder)
+    out = held_out_coverage(ts, level=0.8)
+    assert len(out) == 5  # four settings and the pool
+    for setting, v in out.items():
+        assert abs(v["coverage"] - 0.8) <= 0.05, (setting, v)
