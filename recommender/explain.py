@@ -217,6 +217,8 @@ def why(explainer: Explainer, booster: Booster, Z: np.ndarray, target_task: str,
     query. The average candidate is estimated from at most ``max_peers`` rows spread over the
     query's ranking (``scores``), so a 100-language report needs TreeSHAP for ~2,000 rows, not 7,000.
     """
+    if len(rows) == 0:
+        return {}
     ranked = np.asarray(booster.predict(Z, num_threads=1)) if scores is None else scores
     peers = {}
     for i in rows:

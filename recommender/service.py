@@ -33,6 +33,8 @@ Candidates = Literal["all", "intermediate", "language"]
 CALIBRATION_FILE = "calibration.json"
 CANDIDATE_KINDS = ("all", "intermediate", "language")
 MAX_K = 50
+# Peers (other candidates of the query) that an answer's explanations are measured against.
+ONLINE_PEERS = 4
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,17 @@ class Prior:
     claim: str
 
 
+@functools.lru_cache(maxsize=1)
+def _literature_priors() -> tuple[Prior, ...]:
+    return tuple(_read_priors())
+
+
 def literature_priors() -> list[Prior]:
+    """Average X-STILTs gains per intermediate task (Phang et al. 2020; facts/xstilts_claims.csv)."""
+    return list(_literature_priors())
+
+
+def _read_priors() -> list[Prior]:
     """Average X-STILTs gains per intermediate task (Phang et al. 2020; facts/xstilts_claims.csv)."""
     text = resources.files("feature_store").joinpath("data/xstilts_claims.csv").read_text(encoding="utf-8")
     out = []
@@ -177,9 +189,9 @@ class Service:
         target = registry().get(task)
         live = self.live()
         pool, priors, warnings = self.candidate_pool(target, code, candidates)
-        items = self._score(live, target, code, pool) if pool else []
-        items = _merge_priors(items, priors)
         ann = self.annotator(live)
+        items = self._score(live, ann, target, code, pool, priors, k) if pool else []
+        items = _merge_priors(items, priors)
         warnings = ann.coverage(code, target.id) + warnings + _claims_warnings(target)
         for rank, item in enumerate(items[:k], start=1):
             item["rank"] = rank
@@ -224,8 +236,9 @@ class Service:
             self._annotators = {key: ann}
         return ann
 
-    def _score(self, live: LoadedModel, target: Task, code: str,
-               pool: list[tuple[Source, str]]) -> list[dict[str, Any]]:
+    def _score(self, live: LoadedModel, ann: Any, target: Task, code: str, pool: list[tuple[Source, str]],
+               priors: Sequence[Prior] = (), k: int | None = None) -> list[dict[str, Any]]:
+        """Model items in ranker order, with intervals; explanations for those the answer returns."""
         sources = [s for s, _ in pool]
         X = self.builder.build(target.id, code, sources)
         Z = live.model.design(X, target.id, sources)
@@ -236,7 +249,12 @@ class Service:
                   "source_language_name": language_name(sources[i].language), "kind": pool[i][1],
                   "predicted_gain": None if not np.isfinite(gains[i]) else round(float(gains[i]), 3),
                   "score": round(float(scores[i]), 4), "basis": "model"} for i in order]
-        return self.annotator(live).annotate(items, order, Z, scores, gains, target.id, code, sources)
+        explain = None
+        if k is not None:  # the model rows that stay in the top k once the priors are merged in
+            kept = _merge_priors([dict(it, row=int(i)) for it, i in zip(items, order, strict=True)], priors)[:k]
+            explain = [it["row"] for it in kept if it["basis"] == "model"]
+        return ann.annotate(items, order, Z, scores, gains, target.id, code, sources, explain_rows=explain,
+                            max_peers=ONLINE_PEERS)
 
     # -- runs -----------------------------------------------------------------------------------
     def import_file(self, path: str | Path) -> ImportResult:
