@@ -28,6 +28,9 @@ class RecommendationOut(Open):
     score: float | None
     basis: Literal["model", "literature-prior"]
     evidence: str | None = None
+    gain_low: float | None = Field(None, description="lower end of the gain's prediction interval (points)")
+    gain_high: float | None = Field(None, description="upper end of the gain's prediction interval (points)")
+    why: list[str] = Field(default_factory=list, description="top reasons (ranker feature contributions)")
 
 
 class QueryOut(Open):
@@ -38,10 +41,21 @@ class QueryOut(Open):
     candidates: Literal["all", "intermediate", "language"]
 
 
+class BaselineOut(Open):
+    source_task: str
+    source_language: str
+    source_language_name: str
+
+
 class RecommendationList(Open):
     query: QueryOut
     model_version: str
     recommendations: list[RecommendationOut]
+    interval_level: float | None = Field(None, description="nominal coverage of gain_low..gain_high")
+    advice: Literal["train", "skip"] | None = Field(
+        None, description='"skip": no candidate\'s interval reaches a positive gain; use the baseline')
+    advice_detail: str | None = None
+    baseline: BaselineOut | None = None
     warnings: list[str]
 
 

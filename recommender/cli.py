@@ -108,14 +108,25 @@ def recommend(
     q = result["query"]
     table = Table(title=f"{q['task']} → {q['language_name']} ({q['language']}) · model "
                         f"{result['model_version']}")
+    level = result.get("interval_level")
     table.add_column("#", justify="right")
     table.add_column("source (task · language)", overflow="fold")
-    for col in ("kind", "predicted gain", "basis"):
-        table.add_column(col, justify="right" if col == "predicted gain" else "left", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("predicted gain", justify="right", no_wrap=True)
+    table.add_column(f"{level:.0%} interval" if level else "interval", justify="right", no_wrap=True)
+    table.add_column("basis", no_wrap=True)
     for r in result["recommendations"]:
+        interval = ("–" if r.get("gain_low") is None else f"{r['gain_low']:+.1f} … {r['gain_high']:+.1f}")
         table.add_row(str(r["rank"]), f"{_task_label(r['source_task'])} · {r['source_language_name']} "
-                                      f"({r['source_language']})", r["kind"], _fmt(r["predicted_gain"]), r["basis"])
+                                      f"({r['source_language']})", r["kind"], _fmt(r["predicted_gain"]),
+                      interval, r["basis"])
     console.print(table)
+    for r in result["recommendations"]:
+        for reason in r.get("why") or []:
+            console.print(f"  {r['rank']}. {reason}", highlight=False, markup=False)
+    if result.get("advice_detail"):
+        style = "bold red" if result.get("advice") == "skip" else "bold green"
+        console.print(f"[{style}]advice:[/] {result['advice_detail']}", highlight=False)
     for w in result["warnings"]:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
 

@@ -124,7 +124,8 @@ class Explainer:
             if source.language == ENGLISH or math.isnan(eng):
                 return f"{kind} distance {src}–{tgt} is {d:.2f}"
             word = "closer to" if d < eng else "as far from" if d == eng else "farther from"
-            return f"{src} is {word} {tgt} than English is ({kind} distance {d:.2f} vs {eng:.2f})"
+            digits = 2 if f"{d:.2f}" != f"{eng:.2f}" else 3  # never "0.40 vs 0.40"
+            return f"{src} is {word} {tgt} than English is ({kind} distance {d:.{digits}f} vs {eng:.{digits}f})"
         if key == "target_english":
             parts = [f"{k} {v('target_eng_' + k):.2f}" for k in ("syntactic", "genetic", "geographic")
                      if not math.isnan(v("target_eng_" + k))]

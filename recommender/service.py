@@ -141,7 +141,11 @@ class Service:
                     if self.registry.current() is None:
                         self.retrain()
                     else:
-                        self._live = self.registry.load()
+                        loaded = self.registry.load()
+                        if _fits_features(loaded):
+                            self._live = loaded
+                        else:  # trained by an older stepstone on other features: rebuild it
+                            self.retrain()
                 live = self._live
         assert live is not None
         return live
@@ -283,6 +287,14 @@ class Service:
     def tasks(self) -> list[dict[str, Any]]:
         counts = Counter(canonical_task(r.target_task) for r in self.store.iter())
         return [{**t.as_dict(), "runs": counts.get(t.id, 0)} for t in registry()]
+
+
+def _fits_features(loaded: LoadedModel) -> bool:
+    """Whether a stored model takes the features this version of the code builds."""
+    from feature_store.features import FEATURE_NAMES
+
+    probe = loaded.model.design(np.zeros((1, len(FEATURE_NAMES))), "xnli", [Source("xnli", ENGLISH)])
+    return int(probe.shape[1]) == int(loaded.model.ranker_.num_feature())
 
 
 def _merge_priors(items: list[dict[str, Any]], priors: list[Prior]) -> list[dict[str, Any]]:

@@ -63,3 +63,13 @@ def test_languages_and_tasks_listings(trained: Path) -> None:
     assert langs["swa"]["target_runs"] > 0 and langs["swa"]["cc100_gib"] == pytest.approx(1.6)
     tasks = {row["id"]: row for row in svc.tasks()}
     assert tasks["udpos"]["runs"] == 6825 and tasks["mnli"]["runs"] == 0
+
+
+def test_a_model_built_on_other_features_is_detected(trained: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from recommender.service import _fits_features
+
+    live = Service().live()
+    assert _fits_features(live)
+    # a model from a stepstone version that built one feature fewer
+    monkeypatch.setattr(live.model.ranker_, "num_feature", lambda: len(live.model.feature_names_) - 1)
+    assert not _fits_features(live)
