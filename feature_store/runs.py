@@ -71,7 +71,7 @@ def _number(raw: object, column: str, row: int, source: str | None, *, integer: 
     if isinstance(raw, bool):
         raise InvalidRun("not a number", row=row, column=column, value=raw, source=source)
     try:
-        value = float(raw) if not isinstance(raw, int | float) else float(raw)
+        value = float(raw)  # type: ignore[arg-type]  # anything else is caught below
     except (TypeError, ValueError):
         raise InvalidRun("not a number", row=row, column=column, value=raw, source=source) from None
     if not math.isfinite(value):

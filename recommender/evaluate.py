@@ -156,10 +156,7 @@ def interval_coverage(queries: list[Query], records: list[dict[str, Any]],
         settings += [q.setting] * n
     if not preds:
         return {}
-    import inspect
 
-    # Newer versions correct for few target languages per task when told each residual's language.
-    extra = {"groups": langs} if "groups" in inspect.signature(calibrate_residuals).parameters else {}
     pred_all, gain_all = np.concatenate(preds), np.concatenate(gains)
     residuals = gain_all - pred_all
     group_arr = np.array(groups)
@@ -169,7 +166,7 @@ def interval_coverage(queries: list[Query], records: list[dict[str, Any]],
         held = group_arr == g
         if not np.isfinite(residuals[~held]).any():
             continue
-        cal = calibrate_residuals(np.where(held, np.nan, residuals), tasks, level=DEFAULT_LEVEL, **extra)
+        cal = calibrate_residuals(np.where(held, np.nan, residuals), tasks, level=DEFAULT_LEVEL)
         for task in sorted({t for t, h in zip(tasks, held, strict=True) if h}):
             idx = held & np.array([t == task for t in tasks])
             lo[idx], hi[idx] = cal.intervals(pred_all[idx], task)

@@ -297,7 +297,7 @@ def _fits_features(loaded: LoadedModel) -> bool:
     return int(probe.shape[1]) == int(loaded.model.ranker_.num_feature())
 
 
-def _merge_priors(items: list[dict[str, Any]], priors: list[Prior]) -> list[dict[str, Any]]:
+def _merge_priors(items: list[dict[str, Any]], priors: Sequence[Prior]) -> list[dict[str, Any]]:
     """Insert literature-prior entries before the first model entry with a lower predicted gain."""
     out = list(items)
     for prior in priors:
