@@ -11,6 +11,7 @@ It works in a temporary ``STEPSTONE_HOME`` and leaves nothing behind.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import socket
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
-QUERY = {"language": "yor", "task": "udpos", "k": 50, "candidates": "all"}
+QUERY = {"language": "yor", "task": "udpos", "k": 3, "candidates": "all"}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -50,20 +51,24 @@ def main() -> None:
         init_s = timed([str(BIN / "stepstone"), "init"], env)
         print(f"cold `stepstone init` (seed store, build feature cache, train default model): {init_s:.2f} s")
 
+        from feature_store.tasks import registry
         from recommender.service import Service
 
         svc = Service()
         svc.live()
-        n_candidates = len(svc.recommend(**QUERY)["recommendations"])
-        for _ in range(50):
-            svc.recommend(**QUERY)
-        lat = []
-        for _ in range(2000):
-            t0 = time.perf_counter()
-            svc.recommend(**QUERY)
-            lat.append((time.perf_counter() - t0) * 1e3)
-        print(f"in-process recommend ({n_candidates} candidates): p50 {pct(lat, 50):.3f} ms, "
-              f"p99 {pct(lat, 99):.3f} ms (2000 calls)")
+        pool, _, _ = svc.candidate_pool(registry().get("udpos"), "yor")
+        n_candidates = len(pool)
+        for query in (QUERY, {**QUERY, "candidates": "language"}, {**QUERY, "k": 50}):
+            for _ in range(50):
+                svc.recommend(**query)
+            lat = []
+            for _ in range(2000):
+                t0 = time.perf_counter()
+                svc.recommend(**query)
+                lat.append((time.perf_counter() - t0) * 1e3)
+            print(f"in-process recommend {query} (scores all {n_candidates} catalogue candidates): "
+                  f"p50 {pct(lat, 50):.3f} ms, p99 {pct(lat, 99):.3f} ms (2000 calls)")
+        langs = [row["code"] for row in svc.languages() if row["target_runs"]]
 
         port = free_port()
         server = subprocess.Popen([str(BIN / "stepstone"), "serve", "--port", str(port)], env=env,
@@ -82,14 +87,20 @@ def main() -> None:
                         time.sleep(0.1)
                 for _ in range(100):
                     client.get(url, params=params)
-                rest = []
-                for _ in range(2000):
-                    t0 = time.perf_counter()
-                    r = client.get(url, params=params)
-                    rest.append((time.perf_counter() - t0) * 1e3)
-                    assert r.status_code == 200, r.text
-            print(f"REST GET /v1/recommendations (single client, keep-alive): p50 {pct(rest, 50):.3f} ms, "
-                  f"p99 {pct(rest, 99):.3f} ms (2000 requests)")
+                for label, stream in (
+                    ("same query: answer-cache hits", ({"language": "sw", "task": "xnli", "k": 3}
+                                                       for _ in range(2000))),
+                    ("distinct queries: cache misses", ({"language": lang, "task": "udpos", "k": k}
+                                                        for k in range(1, 51) for lang in langs)),
+                ):
+                    rest = []
+                    for params in itertools.islice(stream, 2000):
+                        t0 = time.perf_counter()
+                        r = client.get(url, params=params)
+                        rest.append((time.perf_counter() - t0) * 1e3)
+                        assert r.status_code == 200, r.text
+                    print(f"REST GET /v1/recommendations, single client, keep-alive, {label}: "
+                          f"p50 {pct(rest, 50):.3f} ms, p99 {pct(rest, 99):.3f} ms ({len(rest)} requests)")
         finally:
             server.terminate()
             server.wait(timeout=10)
