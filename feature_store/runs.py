@@ -126,11 +126,15 @@ def parse_record(record: Mapping[str, Any], row: int, source: str | None = None)
 def parse_records(records: Iterable[Mapping[str, Any]], source: str | None = None,
                   first_row: int = 1) -> list[Run]:
     """Validate every record before returning any: a bad one rejects the whole batch."""
+    return _parse_numbered(enumerate(records, start=first_row), source)
+
+
+def _parse_numbered(pairs: Iterable[tuple[int, Any]], source: str | None) -> list[Run]:
     runs = []
-    for i, record in enumerate(records, start=first_row):
+    for row, record in pairs:
         if not isinstance(record, Mapping):
-            raise InvalidRun("not an object", row=i, value=record, source=source)
-        runs.append(parse_record(record, i, source))
+            raise InvalidRun("not an object", row=row, value=record, source=source)
+        runs.append(parse_record(record, row, source))
     if not runs:
         raise InvalidRun("no runs in input", source=source)
     return runs
@@ -156,14 +160,7 @@ def parse_jsonl_text(text: str, source: str | None = None) -> list[Run]:
         except json.JSONDecodeError as exc:
             raise InvalidRun(f"invalid JSON ({exc.msg})", row=line_no, value=line[:80],
                              source=source) from None
-    runs = []
-    for line_no, record in records:
-        if not isinstance(record, dict):
-            raise InvalidRun("not an object", row=line_no, value=record, source=source)
-        runs.append(parse_record(record, line_no, source))
-    if not runs:
-        raise InvalidRun("no runs in input", source=source)
-    return runs
+    return _parse_numbered(records, source)
 
 
 def read_runs(path: str | Path) -> list[Run]:
