@@ -22,7 +22,6 @@ self, fitted state ends in ``_``, predicting before fitting raises ``NoModel``.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections import defaultdict
@@ -32,217 +31,24 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
-from scipy.stats import rankdata
 
 from feature_store.errors import NoModel
 from feature_store.features import CATEGORICAL, FEATURE_NAMES, Source
-from feature_store.tasks import canonical_task
-from recommender.dataset import Query, TrainingSet
-
-PRIOR_NAMES = ("prior_percentile", "prior_gain", "prior_count")
-PriorKey = tuple[str, str, str]  # (target task id, source task id, source language)
-
-
-@functools.lru_cache(maxsize=65536)
-def prior_key(target_task: str, source: Source) -> PriorKey:
-    return (canonical_task(target_task), "+".join(canonical_task(p) for p in source.task.split("+")),
-            source.language)
-
-
-def percentiles(scores: np.ndarray) -> np.ndarray:
-    """Within-query percentile of each score: 1 for the best, 0 for the worst (ties averaged)."""
-    n = len(scores)
-    if n < 2:
-        return np.ones(n)
-    return (rankdata(scores, method="average") - 1.0) / (n - 1)
-
-
-def _query_parts(q: Query) -> tuple[list[PriorKey], np.ndarray]:
-    """A query's prior keys and percentiles, computed once per query object (folds reuse them)."""
-    cached = q.__dict__.get("_prior_parts")
-    if cached is None:
-        cached = ([prior_key(q.target_task, s) for s in q.sources], percentiles(q.scores))
-        q.__dict__["_prior_parts"] = cached
-    return cached
-
-
-def _prior_arrays(ts: TrainingSet) -> tuple[list[PriorKey], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(distinct keys, key index per row, language index per row, percentile per row, gain per row)."""
-    index: dict[PriorKey, int] = {}
-    langs: dict[str, int] = {}
-    key_ids, lang_ids, pcts = [], [], []
-    for q in ts.queries:
-        keys, pct = _query_parts(q)
-        lang = langs.setdefault(q.target_language, len(langs))
-        key_ids += [index.setdefault(k, len(index)) for k in keys]
-        lang_ids += [lang] * len(keys)
-        pcts.append(pct)
-    gains = np.concatenate([q.gains for q in ts.queries]) if ts.queries else np.zeros(0)
-    pct_all = np.concatenate(pcts) if pcts else np.zeros(0)
-    return list(index), np.array(key_ids, dtype=np.int64), np.array(lang_ids, dtype=np.int64), pct_all, gains
-
-
-def _sums(idx: np.ndarray, pct: np.ndarray, gains: np.ndarray, size: int) -> np.ndarray:
-    ok = np.isfinite(gains)
-    return np.stack([np.bincount(idx, minlength=size).astype(float), np.bincount(idx, pct, size),
-                     np.bincount(idx, np.where(ok, gains, 0.0), size), np.bincount(idx, ok.astype(float), size)])
-
-
-def fit_prior(ts: TrainingSet) -> dict[PriorKey, tuple[float, float, int]]:
-    """Mean percentile and mean gain of each source over the training queries."""
-    keys, key_ids, _, pct, gains = _prior_arrays(ts)
-    n, p, g, gn = _sums(key_ids, pct, gains, len(keys))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_g = np.where(gn > 0, g / np.maximum(gn, 1), np.nan)
-    return {k: (float(p[i] / n[i]), float(mean_g[i]), int(n[i])) for i, k in enumerate(keys)}
-
-
-def loo_prior_rows(ts: TrainingSet) -> np.ndarray:
-    """Prior features of the training rows, each leaving out its own target language.
-
-    Shape (n_rows, len(PRIOR_NAMES)). Fitted on all training queries, the prior would include the
-    row's own score and look more reliable while training than it is for a new target.
-    """
-    keys, key_ids, lang_ids, pct, gains = _prior_arrays(ts)
-    total = _sums(key_ids, pct, gains, len(keys))[:, key_ids]
-    pair = key_ids * (int(lang_ids.max()) + 1 if len(lang_ids) else 1) + lang_ids
-    _, pair_ids = np.unique(pair, return_inverse=True)
-    own = _sums(pair_ids, pct, gains, int(pair_ids.max()) + 1 if len(pair_ids) else 0)[:, pair_ids]
-    n, p, g, gn = total - own
-    out = np.empty((len(key_ids), len(PRIOR_NAMES)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out[:, 0] = np.where(n > 0, p / np.maximum(n, 1), np.nan)
-        out[:, 1] = np.where(gn > 0, g / np.maximum(gn, 1), np.nan)
-    out[:, 2] = n
-    return out
-
-
-TASK_CODE = "target_task_code"
-RULE_DISTANCES = ("syntactic", "phonological", "inventory", "featural", "genetic", "geographic")
-# Candidate blends: (weight of the trees, weight of the prior, distance or None, its weight).
-CANDIDATES: tuple[tuple[float, float, str | None, float], ...] = (
-    (1.0, 0.0, None, 0.0), (0.0, 1.0, None, 0.0), (0.5, 0.5, None, 0.0),
-    *((0.0, 0.5, d, 0.5) for d in RULE_DISTANCES),
-    *((0.0, 0.75, d, 0.25) for d in RULE_DISTANCES),
-    *((1 / 3, 1 / 3, d, 1 / 3) for d in RULE_DISTANCES),
+from recommender.blend import (
+    CANDIDATES,
+    INNER_FOLDS,
+    NDCG_WEIGHT,
+    RULE_DISTANCES,
+    TASK_CODE,
+    BlendedBooster,
+    _language_folds,
+    _Padded,
+    _query_spread,
 )
-INNER_FOLDS = 3
-NDCG_WEIGHT = 10.0  # the inner-CV objective: top-1 loss (%) + 10 × (1 − NDCG@3)
+from recommender.dataset import TrainingSet
+from recommender.prior import PRIOR_NAMES, fit_prior, loo_prior_rows, percentiles, prior_key
 
-
-def _query_spread(values: np.ndarray, group: np.ndarray) -> float:
-    """Mean within-query standard deviation of a column (NaNs ignored); 1.0 when degenerate."""
-    out, start = [], 0
-    for n in group:
-        v = values[start:start + n]
-        start += n
-        v = v[np.isfinite(v)]
-        if len(v) > 1:
-            out.append(v.std())
-    spread = float(np.mean(out)) if out else 0.0
-    return spread if spread > 1e-9 else 1.0
-
-
-class BlendedBooster:
-    """A LightGBM booster plus a per-task linear blend over columns of its input (see module doc).
-
-    ``predict(Z)`` and ``predict(Z, pred_contrib=True)`` behave like ``lgb.Booster.predict``; the
-    contributions of the blend are ``c_j · Z[:, j]`` (missing values filled), added to column j.
-    """
-
-    def __init__(self, booster: lgb.Booster, blend: dict[str, Any] | None = None) -> None:
-        self.booster = booster
-        self.blend = blend or {}
-
-    def _weights(self, Z: np.ndarray) -> tuple[np.ndarray, dict[int, np.ndarray], dict[int, float]]:
-        """Per row: the trees' weight, and the coefficient of each rule column; fill values."""
-        n = len(Z)
-        per_task: dict[str, list[Any]] = self.blend.get("tasks", {})
-        default = self.blend.get("default")
-        code_col = self.blend.get("code_column")
-        w = np.ones(n)
-        coef: dict[int, np.ndarray] = {}
-        fill = {int(k): float(v) for k, v in dict(self.blend.get("fill", {})).items()}
-        if not self.blend:
-            return w, coef, fill
-        codes = Z[:, int(code_col)] if code_col is not None else np.full(n, np.nan)
-        for i in range(n):
-            c = codes[i]
-            entry = per_task.get(str(int(c))) if np.isfinite(c) else None
-            entry = entry if entry is not None else default
-            if entry is None:
-                continue
-            w[i] = float(entry[0])
-            for j, value in dict(entry[1]).items():
-                coef.setdefault(int(j), np.zeros(n))[i] = float(value)
-        return w, coef, fill
-
-    def predict(self, Z: np.ndarray, pred_contrib: bool = False, num_threads: int = 1,
-                **kwargs: Any) -> np.ndarray:
-        Z = np.asarray(Z, dtype=float)
-        base = np.asarray(self.booster.predict(Z, pred_contrib=pred_contrib, num_threads=num_threads, **kwargs))
-        w, coef, fill = self._weights(Z)
-        if pred_contrib:
-            out = base * w[:, None]
-            for j, c in coef.items():
-                out[:, j] += c * np.where(np.isnan(Z[:, j]), fill.get(j, 0.0), Z[:, j])
-            return out
-        out = base * w
-        for j, c in coef.items():
-            out += c * np.where(np.isnan(Z[:, j]), fill.get(j, 0.0), Z[:, j])
-        return out
-
-    def num_feature(self) -> int:
-        return int(self.booster.num_feature())
-
-    def feature_name(self) -> list[str]:
-        return list(self.booster.feature_name())
-
-    def save_model(self, filename: str) -> None:
-        self.booster.save_model(filename)
-
-
-class _Padded:
-    """Queries as one padded (n_queries, max_sources) matrix, for fast metrics of many rankings.
-
-    Used only to choose the blend: top-1 loss and NDCG@3 with ties broken by position (the
-    evaluation's ``metrics`` average over ties instead).
-    """
-
-    def __init__(self, scores: Sequence[np.ndarray]) -> None:
-        from recommender.dataset import relevance
-
-        self.n = np.array([len(s) for s in scores])
-        width = int(self.n.max())
-        self.mask = np.arange(width)[None, :] < self.n[:, None]
-        self.scores = np.zeros((len(scores), width))
-        self.rel = np.zeros((len(scores), width))
-        for i, s in enumerate(scores):
-            self.scores[i, :len(s)] = s
-            self.rel[i, :len(s)] = relevance(np.asarray(s))
-        self.oracle = self.scores.max(axis=1, where=self.mask, initial=-np.inf)
-        disc = 1.0 / np.log2(np.arange(3) + 2.0)
-        ideal = -np.sort(-self.rel, axis=1)[:, :3]
-        self.disc = disc
-        self.ideal = (ideal * disc[:ideal.shape[1]]).sum(axis=1)
-
-    def evaluate(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(top-1 loss %, NDCG@3) per query of the ranking given as one flat row-ordered array."""
-        pred = np.full(self.mask.shape, -np.inf)
-        pred[self.mask] = flat
-        rows = np.arange(len(pred))
-        top = np.argmax(pred, axis=1)
-        ok = self.oracle > 0
-        loss = np.where(ok, 100.0 * (self.oracle - self.scores[rows, top]) / np.where(ok, self.oracle, 1.0), 0.0)
-        order = np.argsort(-pred, axis=1, kind="stable")[:, :3]
-        dcg = (self.rel[rows[:, None], order] * self.disc[:order.shape[1]]).sum(axis=1)
-        ndcg = np.where(self.ideal > 0, dcg / np.where(self.ideal > 0, self.ideal, 1.0), 1.0)
-        return loss, ndcg
-
-
-def _language_folds(languages: Sequence[str], k: int) -> dict[str, int]:
-    """Target languages dealt round-robin into ``k`` folds (sorted: deterministic)."""
-    return {lang: i % k for i, lang in enumerate(sorted(set(languages)))}
+__all__ = ["TransferRanker", "BlendedBooster", "PRIOR_NAMES", "percentiles", "prior_key", "fit_prior"]
 
 
 class TransferRanker:
