@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from feature_store import errors
-from feature_store.errors import InvalidRequest, InvalidRun, StepstoneError
+from feature_store.errors import InvalidRun, StepstoneError
 from feature_store.paths import atomic_write_bytes
-from feature_store.runs import FILTERS, ImportResult, Run, parse_csv_text, parse_jsonl_text, parse_records
-from recommender.dataset import TrainingSet, assemble, group_queries
+from feature_store.runs import ImportResult, Run, parse_csv_text, parse_jsonl_text, parse_records
+from recommender.dataset import TrainingSet
 from recommender.model import TransferRanker
 from recommender.service import Service
 
@@ -67,12 +67,8 @@ def list_runs(service: Service, *, limit: int = 100, offset: int = 0,
     """One page of runs matching the filters (exact match, languages resolved), in import order."""
     limit = max(1, min(int(limit), MAX_PAGE))
     offset = max(0, int(offset))
-    active = {k: v for k, v in filters.items() if k in FILTERS and v}
-    unknown = [k for k in filters if k not in FILTERS]
-    if unknown:
-        raise InvalidRequest(f"unknown filter {unknown[0]!r}; use one of {', '.join(FILTERS)}")
-    total = service.store.count(**active)
-    runs = service.store.query(limit=limit, offset=offset, **active)
+    total = service.store.count(**filters)  # the store rejects unknown filters and skips empty ones
+    runs = service.store.query(limit=limit, offset=offset, **filters)
     nxt = offset + len(runs)
     return {"total": total, "limit": limit, "offset": offset,
             "next_offset": nxt if nxt < total else None, "runs": [r.as_dict() for r in runs]}
@@ -157,12 +153,10 @@ def retrain(service: Service, *, activate: bool = True, isolated: bool = False, 
 
 
 def _train_and_register(service: Service, params: dict[str, Any]) -> str:
-    result = service.retrain(activate=False, **params)
+    result = service.retrain(activate=False, summarise=evaluate_in_sample, **params)
     version = str(result["version"])
-    loaded = service.registry.load(version)
-    queries = group_queries(service.store.query(), exclude_self=True)
-    evaluation = evaluate_in_sample(loaded.model, assemble(queries, service.builder))
-    atomic_write_bytes(_evaluation_path(service, version), json.dumps(evaluation, allow_nan=True).encode())
+    atomic_write_bytes(_evaluation_path(service, version),
+                       json.dumps(result["summary"], allow_nan=True).encode())
     return version
 
 

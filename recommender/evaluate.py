@@ -143,7 +143,7 @@ def interval_coverage(queries: list[Query], records: list[dict[str, Any]],
         from recommender.intervals import DEFAULT_LEVEL, calibrate_residuals
     except ImportError:
         return {}
-    preds, gains, tasks, langs, groups, settings = [], [], [], [], [], []
+    preds, gains, tasks, groups, settings = [], [], [], [], []
     for r in records:
         q = queries[r["query"]]
         n = len(q.sources)
@@ -151,7 +151,6 @@ def interval_coverage(queries: list[Query], records: list[dict[str, Any]],
         preds.append(pred)
         gains.append(q.gains)
         tasks += [q.task_id] * n
-        langs += [q.target_language] * n
         groups += [fold_key(q, split)] * n
         settings += [q.setting] * n
     if not preds:

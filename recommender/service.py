@@ -11,7 +11,7 @@ import functools
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,10 +19,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from feature_store.errors import InvalidRequest, NoModel
+from feature_store.errors import InvalidRequest
 from feature_store.features import ENGLISH, FeatureBuilder, Source
 from feature_store.languages import language_name, resolve
-from feature_store.runs import ImportResult, Run, RunStore, read_runs
+from feature_store.runs import ImportResult, Run, RunStore, fingerprint_runs, read_runs
 from feature_store.seed import ensure_seeded
 from feature_store.tasks import Task, canonical_task, registry
 from recommender.dataset import TrainingSet, assemble, group_queries
@@ -152,12 +152,17 @@ class Service:
 
     # -- models ---------------------------------------------------------------------------------
     def retrain(self, *, activate: bool = True, calibrate_intervals: bool = True,
+                summarise: Callable[[TransferRanker, TrainingSet], dict[str, Any]] | None = None,
                 **params: Any) -> dict[str, Any]:
-        """Train on the whole store and register a new version (with its interval calibration)."""
+        """Train on the whole store and register a new version (with its interval calibration).
+
+        ``summarise(model, training_set)``, when given, is answered under ``"summary"`` (it sees the
+        data the model was trained on, so callers need not assemble it again).
+        """
         t0 = time.perf_counter()
         runs = self.store.query()
         model, ts = train_model(runs, builder=self.builder, **params)
-        meta: dict[str, Any] = {"fingerprint": self.store.fingerprint(), "runs": len(runs),
+        meta: dict[str, Any] = {"fingerprint": fingerprint_runs(runs), "runs": len(runs),
                                 "queries": len(ts.queries), "rows": int(len(ts.X))}
         extra: dict[str, bytes] = {}
         if model.gain_ is not None and calibrate_intervals:
@@ -172,7 +177,10 @@ class Service:
         version = self.registry.register(model, meta, activate=activate, extra_files=extra)
         if activate:
             self._live = self.registry.load(version)
-        return {"version": version, **meta}
+        result = {"version": version, **meta}
+        if summarise is not None:
+            result["summary"] = summarise(model, ts)
+        return result
 
     def activate(self, version: str) -> dict[str, Any]:
         loaded = self.registry.load(version)
@@ -333,9 +341,4 @@ def _read_claims(target: Task) -> list[str]:
     return out
 
 
-def check_filters(filters: dict[str, str | None]) -> dict[str, str]:
-    """Drop empty filters; the store raises InvalidRequest on unknown names."""
-    return {k: v for k, v in filters.items() if v}
-
-
-__all__ = ["Service", "literature_priors", "train_model", "build_catalogue", "NoModel", "MAX_K"]
+__all__ = ["Service", "literature_priors", "train_model", "build_catalogue", "MAX_K"]

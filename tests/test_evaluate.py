@@ -14,19 +14,10 @@ from recommender.cli import app
 from recommender.dataset import group_queries
 from recommender.evaluate import evaluate_runs, fold_key, folds, write_report
 from recommender.metrics import METRICS
+from tests.conftest import write_csv
 
 runner = CliRunner()
 LANGS = ("deu", "fra", "spa", "ita", "rus", "hin", "swa", "yor")
-
-
-def write_csv(path: Path, rows: list[dict[str, object]]) -> Path:
-    import csv
-
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def tiny_rows(tasks: tuple[str, ...] = ("xnli",), langs: tuple[str, ...] = LANGS) -> list[dict[str, object]]:
