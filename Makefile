@@ -37,6 +37,7 @@ test: setup-dev
 lint: setup-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup-dev
 	$(BIN)/python bench/recommend.py

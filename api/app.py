@@ -1,7 +1,7 @@
 """The FastAPI app: ``create_app()`` (a factory, for uvicorn ``--factory`` and tests).
 
 The service (store, live model) is built once in the lifespan; routes are thin and call the
-service functions of ``recommender.service`` and ``recommender.admin``. Library errors map to 4xx
+methods of ``recommender.service.Service``. Library errors map to 4xx
 with a ``detail`` that names the bad value. Serve with ``python -m api`` (127.0.0.1 by default).
 """
 
@@ -24,16 +24,16 @@ from feature_store.errors import (
     InvalidRequest,
     InvalidRun,
     ModelCorrupted,
+    ModelIncompatible,
     NoModel,
     StepstoneError,
     UnknownLanguage,
     UnknownTask,
 )
-from recommender import admin
 from recommender.service import Service
 
 STATUS: list[tuple[type[StepstoneError], int]] = [
-    (UnknownLanguage, 404), (UnknownTask, 404), (NoModel, 404), (ModelCorrupted, 409),
+    (UnknownLanguage, 404), (UnknownTask, 404), (NoModel, 404), (ModelCorrupted, 409), (ModelIncompatible, 409),
     (InvalidRun, 422), (InvalidData, 422), (InvalidRequest, 422), (StepstoneError, 400),
 ]
 
@@ -77,7 +77,7 @@ def create_app(service: Service | None = None, settings: Settings | None = None)
                               "when the server runs with STEPSTONE_API_TOKEN set.")
     app.state.service = service
     app.state.settings = settings
-    app.state.metrics = Metrics(lambda: admin.gauges(app.state.service),
+    app.state.metrics = Metrics(lambda: app.state.service.gauges(),
                                 lambda: app.state.cache.stats() if getattr(app.state, "cache", None) else None)
     if settings.log_requests:
         configure_logging()

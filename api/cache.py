@@ -22,7 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from recommender.admin import cache_token
 from recommender.service import Service
 
 PATH = "/v1/recommendations"
@@ -82,7 +81,7 @@ class AnswerCache:
         self.revision.refresh()
 
     def key(self, query_string: bytes) -> Key:
-        return (cache_token(self.service), self.revision.get(), query_string)
+        return (self.service.cache_token(), self.revision.get(), query_string)
 
     def get(self, key: Key) -> bytes | None:
         with self._lock:

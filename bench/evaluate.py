@@ -32,7 +32,7 @@ def main() -> int:
 
     t0 = time.perf_counter()
     from feature_store.seed import shipped_runs
-    from recommender.evaluate import PUBLISHED_TOP1, evaluate_runs
+    from recommender.evaluation.crossval import PUBLISHED_TOP1, evaluate_runs
 
     result = evaluate_runs(shipped_runs(), split=args.split, ablations=args.ablations, n_jobs=args.jobs)
     wall = time.perf_counter() - t0

@@ -7,7 +7,9 @@
     ├── InvalidData         a training/evaluation data file that cannot be read
     ├── InvalidRequest      arguments that are individually fine but do not fit together
     ├── NoModel             no trained model where one is needed
-    └── ModelCorrupted      model files that fail their checksum or cannot be parsed
+    ├── ModelCorrupted      model files that fail their checksum or cannot be parsed
+    ├── ModelIncompatible   a stored model built on other features or vocabularies (retrain it)
+    └── LanguageDataMissing lang2vec's data files are not installed
 
 The CLI turns each into ``Error: <message>`` with exit code 1; the API maps them to 4xx.
 """
@@ -84,3 +86,11 @@ class NoModel(StepstoneError):
 
 class ModelCorrupted(StepstoneError):
     """Model files that fail verification (checksum mismatch, unparsable, missing)."""
+
+
+class ModelIncompatible(StepstoneError):
+    """A stored model trained on other features or category vocabularies than this code builds."""
+
+
+class LanguageDataMissing(StepstoneError):
+    """lang2vec's URIEL data files cannot be found."""

@@ -6,7 +6,8 @@ natively, plus an explicit flag per group so the model can tell "far" from "unkn
 Columns (``FEATURE_NAMES``) fall into three groups (``FEATURE_GROUPS``), used by the evaluation's
 ablations: linguistic (URIEL distances source↔target and target↔English, and how much closer
 the source is than English), resource (CC-100 sizes, source data size), task (task and format
-match, levels, sizes and difficulty of both tasks, and the target task's registry index).
+match, levels, sizes and difficulty of both tasks, and a target-task code that the model fills from
+the task vocabulary it was trained on, so that no stored model depends on the registry's order).
 """
 
 from __future__ import annotations
@@ -54,11 +55,6 @@ CATEGORICAL = ("source_format", "source_level", "target_format", "target_level")
 _N_DIST = len(DISTANCES)
 
 
-def _task_ids() -> list[str]:
-    """Task ids in registry order: ``target_task_code`` is an index into it (lets a model learn per task)."""
-    return [t.id for t in registry()]
-
-
 def _task_parts(task_id: str) -> list[Task | None]:
     reg = registry()
     return [reg.lookup(part) for part in task_id.split("+")]
@@ -89,7 +85,7 @@ def _task_row(source_task: str, target: Task | None) -> list[float]:
         math.log10(1.0 + sum(sizes)) if sizes else nan,
         float(np.mean(headrooms)) if headrooms else nan,
         nan if target is None or target.headroom is None else float(target.headroom),
-        nan if target is None else float(_task_ids().index(target.id)),
+        nan,  # target_task_code: an index into the model's own task vocabulary, filled by the model
     ]
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from feature_store.errors import InvalidRequest, StepstoneError, UnknownLanguage
+from feature_store.errors import InvalidRequest, LanguageDataMissing, UnknownLanguage
 from feature_store.languages import MACRO_OF, resolve
 from feature_store.paths import atomic_write_bytes, cache_dir
 
@@ -50,10 +50,6 @@ CACHE_NAME = "lang_features-v1.npz"
 _VERSION = 1
 _CC100_CSV = Path(__file__).parent / "data" / "cc100_pretraining_data.csv"
 _CC100_EXTRA = {"ku": ("kmr",)}  # the paper's "ku" row is Kurmanji: also the code the UD data uses
-
-
-class LanguageDataMissing(StepstoneError):
-    """lang2vec's data files (the source of the language features) are not installed."""
 
 
 def _lang2vec_data() -> Path:

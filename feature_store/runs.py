@@ -285,6 +285,20 @@ class RunStore:
         with self._lock:
             return int(self._conn.execute(f"SELECT COUNT(*) FROM runs{where}", params).fetchone()[0])
 
+    def counts(self, *columns: str) -> list[tuple[Any, ...]]:
+        """Distinct combinations of ``columns`` with their run counts: ``[(*values, count), …]``, sorted.
+
+        One indexed aggregate in SQLite: what the catalogue and the listings need, without
+        building a ``Run`` per row.
+        """
+        bad = [c for c in columns if c not in _FIELDS]
+        if not columns or bad:
+            raise InvalidRequest(f"unknown run column {bad[0] if bad else ''!r}; use any of {', '.join(_FIELDS)}")
+        cols = ", ".join(columns)
+        with self._lock:
+            rows = self._conn.execute(f"SELECT {cols}, COUNT(*) FROM runs GROUP BY {cols} ORDER BY {cols}").fetchall()
+        return [tuple(r) for r in rows]
+
     def revision(self) -> int:
         """A counter bumped by every import that added runs; cheap, for cache invalidation."""
         with self._lock:

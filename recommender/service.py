@@ -1,110 +1,53 @@
-"""Service functions: what the CLI and the REST API call. All logic lives here, none in the edges.
+"""The Service: every use case once. The CLI and the REST API are thin calls into it.
 
 ``Service`` owns the run store, the model registry and the live model. The live model is one
-attribute swapped in a single assignment, so a request sees the old model or the new one.
+attribute swapped in a single assignment, so a request sees the old model or the new one, and
+it follows the registry's ``current`` pointer: a version activated by another process (a CLI
+``retrain``, another server worker) is picked up within ``FOLLOW_SECONDS``.
 """
 
 from __future__ import annotations
 
-import csv
-import functools
 import threading
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from importlib import resources
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
-
-from feature_store.errors import InvalidRequest
-from feature_store.features import ENGLISH, FeatureBuilder, Source
+from feature_store.errors import InvalidRequest, ModelIncompatible, NoModel, StepstoneError
+from feature_store.evidence import published_findings
+from feature_store.features import FeatureBuilder
 from feature_store.languages import language_name, resolve
-from feature_store.runs import ImportResult, Run, RunStore, fingerprint_runs, read_runs
+from feature_store.runs import (
+    ImportResult,
+    Run,
+    RunStore,
+    fingerprint_runs,
+    parse_csv_text,
+    parse_jsonl_text,
+    parse_records,
+    read_runs,
+    runs_to_csv,
+)
 from feature_store.seed import ensure_seeded
-from feature_store.tasks import Task, canonical_task, registry
-from recommender.dataset import TrainingSet, assemble, group_queries
-from recommender.model import TransferRanker
-from recommender.registry import LoadedModel, ModelRegistry
+from feature_store.tasks import canonical_task, registry
+from recommender.answers.annotate import Annotator
+from recommender.answers.answer import Ranking, rank_query
+from recommender.answers.candidates import Catalogue, build_catalogue, candidate_pool, check_kind
+from recommender.answers.explain import Explainer, explain_candidate
+from recommender.model.registry import CALIBRATION_FILE, LoadedModel, ModelRegistry
+from recommender.model.training import train_model
 
-Candidates = Literal["all", "intermediate", "language"]
-CALIBRATION_FILE = "calibration.json"
-CANDIDATE_KINDS = ("all", "intermediate", "language")
 MAX_K = 50
-# Peers (other candidates of the query) that an answer's explanations are measured against.
-ONLINE_PEERS = 4
-
-
-@dataclass(frozen=True)
-class Prior:
-    source_task: str
-    gain: float
-    claim: str
-
-
-@functools.lru_cache(maxsize=1)
-def _literature_priors() -> tuple[Prior, ...]:
-    return tuple(_read_priors())
-
-
-def literature_priors() -> list[Prior]:
-    """Average X-STILTs gains per intermediate task (Phang et al. 2020; facts/xstilts_claims.csv)."""
-    return list(_literature_priors())
-
-
-def _read_priors() -> list[Prior]:
-    """Average X-STILTs gains per intermediate task (Phang et al. 2020; facts/xstilts_claims.csv)."""
-    text = resources.files("feature_store").joinpath("data/xstilts_claims.csv").read_text(encoding="utf-8")
-    out = []
-    for row in csv.DictReader(text.splitlines()):
-        if row["claim"] != "avg_gain_over_xlmr_large":
-            continue
-        name = row["intermediate_task"]
-        if name.startswith("multi-task"):
-            task_id = "+".join(sorted(t.id for t in registry().intermediate()))
-        else:
-            task_id = canonical_task(name)
-        out.append(Prior(task_id, float(row["value"]), f"{name}: +{row['value']} points on average "
-                                                        "(Phang et al. 2020)"))
-    return sorted(out, key=lambda p: -p.gain)
-
-
-@dataclass
-class Catalogue:
-    """Known sources per target task id, split by kind, from the runs in the store."""
-
-    language: dict[str, list[Source]]
-    intermediate: dict[str, list[Source]]
-    all_source_languages: list[str]
-
-
-def build_catalogue(runs: Sequence[Run]) -> Catalogue:
-    sizes: dict[tuple[str, str, str], Counter[float | None]] = defaultdict(Counter)
-    for r in runs:
-        sizes[(canonical_task(r.target_task), r.source_task, r.source_language)][r.source_size] += 1
-    language: dict[str, list[Source]] = defaultdict(list)
-    intermediate: dict[str, list[Source]] = defaultdict(list)
-    for (task, source_task, lang), counter in sorted(sizes.items(), key=lambda kv: str(kv[0])):
-        source = Source(source_task, lang, counter.most_common(1)[0][0])
-        if canonical_task(source_task) == task:
-            language[task].append(source)
-        else:
-            intermediate[task].append(source)
-    langs = sorted({r.source_language for r in runs})
-    return Catalogue(dict(language), dict(intermediate), langs)
-
-
-def train_model(runs: Sequence[Run], *, builder: FeatureBuilder | None = None,
-                **params: Any) -> tuple[TransferRanker, TrainingSet]:
-    queries = group_queries(runs, exclude_self=True)
-    ts = assemble(queries, builder)
-    return TransferRanker(**params).fit(ts), ts
+MAX_PAGE = 1000
+UPLOAD_FORMATS = ("json", "csv", "jsonl")
+# How often the live model re-reads the ``current`` pointer (another process may have moved it).
+FOLLOW_SECONDS = 0.5
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
 class Service:
-    """One per process: the CLI makes one per command, the API one per app."""
+    """One per process: the CLI makes one per command, the API one per worker."""
 
     def __init__(self, *, seed: bool = True) -> None:
         self.store = RunStore()
@@ -112,10 +55,13 @@ class Service:
             ensure_seeded(self.store)
         self.registry = ModelRegistry()
         self._lock = threading.Lock()
+        self._retrain_lock = threading.Lock()
         self._live: LoadedModel | None = None
+        self._checked = -float("inf")
         self._builder: FeatureBuilder | None = None
         self._catalogue: tuple[int, Catalogue] | None = None
-        self._annotators: dict[str, Any] = {}  # per model version / store revision: see annotator()
+        self._annotator: tuple[tuple[str, int], Annotator] | None = None
+        self._listings: dict[tuple[str, int], Any] = {}
 
     # -- shared state ---------------------------------------------------------------------------
     @property
@@ -124,221 +70,310 @@ class Service:
             self._builder = FeatureBuilder()
         return self._builder
 
-    def catalogue(self) -> Catalogue:
-        revision = self.store.revision()
+    def catalogue(self, revision: int | None = None) -> Catalogue:
+        """Known sources per task, rebuilt from one aggregate query when the store's revision moves."""
+        revision = self.store.revision() if revision is None else revision
         cached = self._catalogue
         if cached is None or cached[0] != revision:
-            cached = (revision, build_catalogue(self.store.query()))
+            cached = (revision, build_catalogue(
+                self.store.counts("target_task", "source_task", "source_language", "source_size"),
+                self.store.counts("target_task", "target_language")))
             self._catalogue = cached
         return cached[1]
 
     def live(self) -> LoadedModel:
-        """The live model; loads the current version, or trains the default one if there is none."""
+        """The live model: the registry's current version, re-checked every ``FOLLOW_SECONDS``.
+
+        With no model at all, the default one is trained from the store (first use).
+        """
         live = self._live
-        if live is None:
-            with self._lock:
-                if self._live is None:
-                    if self.registry.current() is None:
-                        self.retrain()
-                    else:
-                        loaded = self.registry.load()
-                        if _fits_features(loaded):
-                            self._live = loaded
-                        else:  # trained by an older stepstone on other features: rebuild it
-                            self.retrain()
-                live = self._live
+        now = time.monotonic()
+        if live is not None and now - self._checked < FOLLOW_SECONDS:
+            return live
+        with self._lock:
+            self._checked = now
+            current = self.registry.current()
+            if self._live is not None and self._live.version == current:
+                return self._live
+            if current is None:
+                if self._live is not None:
+                    return self._live
+                self._retrain_locked(activate=True)
+            else:
+                self._live = self.registry.load(current)
+            live = self._live
         assert live is not None
         return live
 
-    # -- models ---------------------------------------------------------------------------------
-    def retrain(self, *, activate: bool = True, calibrate_intervals: bool = True,
-                summarise: Callable[[TransferRanker, TrainingSet], dict[str, Any]] | None = None,
-                **params: Any) -> dict[str, Any]:
-        """Train on the whole store and register a new version (with its interval calibration).
+    def ensure_model(self) -> LoadedModel:
+        """The live model, retraining when the current one was built by another version of stepstone."""
+        try:
+            return self.live()
+        except ModelIncompatible:
+            with self._lock:
+                self._retrain_locked(activate=True)
+            assert self._live is not None
+            return self._live
 
-        ``summarise(model, training_set)``, when given, is answered under ``"summary"`` (it sees the
-        data the model was trained on, so callers need not assemble it again).
-        """
+    def annotator(self, live: LoadedModel, revision: int) -> Annotator:
+        """Intervals, reasons, advice and coverage for one model version and store revision (cached)."""
+        key = (live.version, revision)
+        cached = self._annotator
+        if cached is None or cached[0] != key:
+            cached = (key, Annotator(live.model, live.calibration,
+                                     Explainer(live.model.feature_names_, self.builder.languages),
+                                     self.catalogue(revision).measured))
+            self._annotator = cached
+        return cached[1]
+
+    def cache_token(self) -> str:
+        """The live model's version: answers cached under it stay valid until a swap."""
+        live = self._live
+        return live.version if live is not None else ""
+
+    # -- models ---------------------------------------------------------------------------------
+    def _retrain_locked(self, *, activate: bool, **params: Any) -> str:
+        from recommender.evaluation.metrics import in_sample_summary
+        from recommender.model.calibration import calibrate
+
         t0 = time.perf_counter()
         runs = self.store.query()
         model, ts = train_model(runs, builder=self.builder, **params)
         meta: dict[str, Any] = {"fingerprint": fingerprint_runs(runs), "runs": len(runs),
                                 "queries": len(ts.queries), "rows": int(len(ts.X))}
         extra: dict[str, bytes] = {}
-        if model.gain_ is not None and calibrate_intervals:
-            from recommender.intervals import calibrate
-
+        if model.gain_ is not None:
             cal = calibrate(ts, **params)
             extra[CALIBRATION_FILE] = cal.to_json().encode()
             meta["calibration"] = {"file": CALIBRATION_FILE, "level": cal.level, "method": cal.method,
                                    "cv_coverage": cal.meta.get("cv_coverage"),
                                    "width": {k: round(hi - lo, 3) for k, (lo, hi) in cal.quantiles.items()}}
         meta["train_seconds"] = round(time.perf_counter() - t0, 3)
-        version = self.registry.register(model, meta, activate=activate, extra_files=extra)
+        version = self.registry.register(model, meta, activate=False, extra_files=extra)
+        self.registry.write_evaluation(version, in_sample_summary(model, ts))
         if activate:
-            self._live = self.registry.load(version)
-        result = {"version": version, **meta}
-        if summarise is not None:
-            result["summary"] = summarise(model, ts)
-        return result
+            self._swap(version)
+        return version
 
-    def activate(self, version: str) -> dict[str, Any]:
+    def _swap(self, version: str) -> None:
         loaded = self.registry.load(version)
         self.registry.activate(version)
         self._live = loaded
-        return {"version": version, **loaded.meta}
+        self._checked = time.monotonic()
 
-    # -- queries --------------------------------------------------------------------------------
-    def recommend(self, language: str, task: str, k: int = 3,
-                  candidates: str = "all") -> dict[str, Any]:
-        """Ranked sources for one (target task, target language)."""
-        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
-            raise InvalidRequest(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
-        if candidates not in CANDIDATE_KINDS:
-            raise InvalidRequest(f"candidates must be one of {', '.join(CANDIDATE_KINDS)}, "
-                                 f"got {candidates!r}")
-        code = resolve(language)
+    def retrain(self, *, activate: bool = True, isolated: bool = False, **params: Any) -> dict[str, Any]:
+        """Train on the whole store, register a new version with its calibration and in-sample
+        evaluation (``evaluation.json``), then make it live. A failure changes nothing.
+
+        ``isolated`` trains in a child process (``recommender.jobs``), so that a serving process
+        keeps its CPU and GIL for requests; the switch happens here either way.
+        """
+        with self._retrain_lock:
+            if isolated and self.registry.root.resolve() == (self.store.path.parent / "models").resolve():
+                from recommender.jobs import retrain_in_child
+
+                version = retrain_in_child(self.store.path.parent, params)
+                if activate:
+                    self._swap(version)
+            else:
+                with self._lock:
+                    version = self._retrain_locked(activate=activate, **params)
+        return self.model_summary(version)
+
+    def activate(self, version: str) -> dict[str, Any]:
+        """Verify a version, point ``current`` at it and swap the live model in one assignment."""
+        with self._lock:
+            self._swap(version)
+        return self.model_summary(version)
+
+    def model_summary(self, version: str, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        meta = self.registry.meta(version) if meta is None else meta
+        keys = ("created_at", "runs", "queries", "rows", "fingerprint", "train_seconds")
+        return {"version": version, "current": version == self.registry.current(),
+                **{k: meta.get(k) for k in keys}, "calibration": meta.get("calibration"),
+                "evaluation": self.registry.evaluation(version)}
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every registered version, oldest first; a version whose meta.json is unreadable is flagged."""
+        out = []
+        for version in self.registry.versions():
+            try:
+                out.append(self.model_summary(version))
+            except StepstoneError as exc:
+                out.append({"version": version, "current": version == self.registry.current(), "error": str(exc)})
+        return out
+
+    def current_model(self) -> dict[str, Any]:
+        live = self.live()
+        return self.model_summary(live.version, live.meta)
+
+    # -- answers --------------------------------------------------------------------------------
+    def _rank(self, code: str, task: str, k: int, candidates: str) -> tuple[dict[str, Any], Ranking]:
         target = registry().get(task)
         live = self.live()
-        pool, priors, warnings = self.candidate_pool(target, code, candidates)
-        ann = self.annotator(live)
-        items = self._score(live, ann, target, code, pool, priors, k) if pool else []
-        items = _merge_priors(items, priors)
-        warnings = ann.coverage(code, target.id) + warnings + _claims_warnings(target)
-        for rank, item in enumerate(items[:k], start=1):
-            item["rank"] = rank
-        return {"query": {"language": code, "language_name": language_name(code), "task": target.id,
-                          "k": k, "candidates": candidates},
-                "model_version": live.version, "recommendations": items[:k], **ann.advice(items, target.id),
-                "warnings": warnings}
+        revision = self.store.revision()
+        ann = self.annotator(live, revision)
+        pool, priors, warnings = candidate_pool(self.catalogue(revision), target, code, candidates)
+        ranking = rank_query(live.model, ann, self.builder, target, code, pool, priors, k)
+        answer = {"query": {"language": code, "language_name": language_name(code), "task": target.id,
+                            "k": k, "candidates": candidates},
+                  "model_version": live.version, "recommendations": ranking.items,
+                  **ann.advice(ranking.best_high, target.id),
+                  "warnings": ann.coverage(code, target.id) + warnings + list(published_findings(target))}
+        return answer, ranking
 
-    def candidate_pool(self, target: Task, code: str, candidates: str = "all",
-                       ) -> tuple[list[tuple[Source, str]], list[Prior], list[str]]:
-        """(scored sources with their kind, literature priors, warnings) for one query."""
-        cat = self.catalogue()
-        warnings: list[str] = []
-        pool: list[tuple[Source, str]] = []
-        if candidates in ("all", "language"):
-            sources = cat.language.get(target.id)
-            if not sources:
-                warnings.append(f"no runs of task {target.id} in the store: source-language gains are "
-                                "extrapolated from other tasks' runs")
-                sources = [Source(target.id, lang) for lang in cat.all_source_languages]
-            pool += [(s, "language") for s in sources if s.language != code]
-        priors: list[Prior] = []
-        if candidates in ("all", "intermediate"):
-            inter = cat.intermediate.get(target.id)
-            if inter:
-                pool += [(s, "intermediate") for s in inter]
-            else:
-                priors = literature_priors()
-                warnings.append(f"no intermediate-task runs for {target.id} in the store: intermediate "
-                                "tasks are ranked by the published average gains of X-STILTs "
-                                "(Phang et al. 2020), not by the model")
-        return pool, priors, warnings
+    def recommend(self, language: str, task: str, k: int = 3, candidates: str = "all") -> dict[str, Any]:
+        """Ranked sources for one (target task, target language)."""
+        _check_k(k)
+        check_kind(candidates)
+        return self._rank(resolve(language), task, k, candidates)[0]
 
-    def annotator(self, live: LoadedModel) -> Any:
-        """Intervals, explanations, advice and coverage warnings for the live model (cached)."""
-        from recommender.annotate import Annotator
+    def recommend_many(self, task: str, languages: Sequence[str] | None = None, *, k: int = 3,
+                       candidates: str = "all", progress: Progress | None = None,
+                       ) -> list[tuple[dict[str, Any], Ranking]]:
+        """``recommend`` for many target languages (default: every measured target of ``task``)."""
+        _check_k(k)
+        check_kind(candidates)
+        target = registry().get(task)
+        codes = list(dict.fromkeys(resolve(x) for x in languages)) if languages else \
+            self.catalogue().measured.get(target.id, [])
+        if not codes:
+            raise InvalidRequest(f"no target languages for {target.id}: pass --languages, or import runs of it")
+        out = []
+        for n, code in enumerate(codes, start=1):
+            out.append(self._rank(code, target.id, k, candidates))
+            if progress:
+                progress("languages", n, len(codes))
+        return out
 
-        key = f"{live.version}@{self.store.revision()}"
-        ann = self._annotators.get(key)
-        if ann is None:
-            ann = Annotator.for_model(self, live)
-            self._annotators = {key: ann}
-        return ann
+    def recommend_batch(self, queries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """One result per query, in order: ``{"index", "result", "error"}``; a bad query fails alone."""
+        out: list[dict[str, Any]] = []
+        for i, q in enumerate(queries):
+            try:
+                result = self.recommend(q["language"], q["task"], k=q.get("k", 3),
+                                        candidates=q.get("candidates", "all"))
+                out.append({"index": i, "result": result, "error": None})
+            except StepstoneError as exc:
+                err: dict[str, Any] = {"detail": str(exc), "type": type(exc).__name__}
+                if hasattr(exc, "suggestions"):
+                    err.update(value=getattr(exc, "value", None), suggestions=exc.suggestions)
+                out.append({"index": i, "result": None, "error": err})
+        return out
 
-    def _score(self, live: LoadedModel, ann: Any, target: Task, code: str, pool: list[tuple[Source, str]],
-               priors: Sequence[Prior] = (), k: int | None = None) -> list[dict[str, Any]]:
-        """Model items in ranker order, with intervals; explanations for those the answer returns."""
-        sources = [s for s, _ in pool]
-        X = self.builder.build(target.id, code, sources)
-        Z = live.model.design(X, target.id, sources)
-        scores = live.model.score(Z)
-        gains = live.model.predict_gain(Z)
-        order = np.argsort(-scores, kind="stable")
-        items = [{"rank": 0, "source_task": sources[i].task, "source_language": sources[i].language,
-                  "source_language_name": language_name(sources[i].language), "kind": pool[i][1],
-                  "predicted_gain": None if not np.isfinite(gains[i]) else round(float(gains[i]), 3),
-                  "score": round(float(scores[i]), 4), "basis": "model"} for i in order]
-        explain = None
-        if k is not None:  # the model rows that stay in the top k once the priors are merged in
-            kept = _merge_priors([dict(it, row=int(i)) for it, i in zip(items, order, strict=True)], priors)[:k]
-            explain = [it["row"] for it in kept if it["basis"] == "model"]
-        return ann.annotate(items, order, Z, scores, gains, target.id, code, sources, explain_rows=explain,
-                            max_peers=ONLINE_PEERS)
+    def explain(self, language: str, task: str, source: str) -> dict[str, Any]:
+        """Every feature contribution behind one candidate's rank and predicted gain."""
+        target = registry().get(task)
+        code = resolve(language)
+        live = self.live()
+        revision = self.store.revision()
+        pool, _, _ = candidate_pool(self.catalogue(revision), target, code, "all")
+        out = explain_candidate(live.model, self.annotator(live, revision), self.builder, target, code, pool,
+                                source)
+        return {**out, "model_version": live.version}
+
+    def report(self, task: str, languages: Sequence[str] | None = None, *, k: int = 3,
+               candidates: str = "all", progress: Progress | None = None) -> Any:
+        """A ranking report (``evaluation.report.Report``) built from exactly what ``recommend`` answers."""
+        from recommender.evaluation.report import build_report
+
+        t0 = time.perf_counter()
+        answers = self.recommend_many(task, languages, k=k, candidates=candidates, progress=progress)
+        live = self.live()
+        meta = {**live.meta, "evaluation": self.registry.evaluation(live.version)}
+        provenance = self.store.counts("dataset", "model", "target_task")
+        return build_report(registry().get(task), k, live.version, meta, answers, provenance,
+                            time.perf_counter() - t0)
+
+    def evaluate(self, runs: Sequence[Run] | None = None, **options: Any) -> dict[str, Any]:
+        """Cross-validated ranking quality on ``runs`` (default: the whole store); see ``evaluation.crossval``."""
+        from recommender.evaluation.crossval import evaluate_runs
+
+        return evaluate_runs(self.store.query() if runs is None else runs, **options)
 
     # -- runs -----------------------------------------------------------------------------------
     def import_file(self, path: str | Path) -> ImportResult:
         return self.store.insert(read_runs(path))
 
+    def import_text(self, text: str, fmt: str, source: str | None = None) -> ImportResult:
+        """Validate a CSV or JSONL upload whole (the same rules as ``stepstone runs import``)."""
+        if fmt == "csv":
+            return self.store.insert(parse_csv_text(text, source))
+        if fmt == "jsonl":
+            return self.store.insert(parse_jsonl_text(text, source))
+        raise InvalidRequest(f"unsupported upload format {fmt!r} (use {', '.join(UPLOAD_FORMATS)})")
+
+    def import_records(self, records: Sequence[Mapping[str, Any]]) -> ImportResult:
+        return self.store.insert(parse_records(records))
+
     def import_runs(self, runs: Sequence[Run]) -> ImportResult:
         return self.store.insert(runs)
 
+    def list_runs(self, *, limit: int = 100, offset: int = 0, **filters: str | None) -> dict[str, Any]:
+        """One page of runs matching the filters (exact match, languages resolved), in import order."""
+        limit = max(1, min(int(limit), MAX_PAGE))
+        offset = max(0, int(offset))
+        total = self.store.count(**filters)  # the store rejects unknown filters and skips empty ones
+        runs = self.store.query(limit=limit, offset=offset, **filters)
+        nxt = offset + len(runs)
+        return {"total": total, "limit": limit, "offset": offset,
+                "next_offset": nxt if nxt < total else None, "runs": [r.as_dict() for r in runs]}
+
+    def export_runs(self, out: Any, **filters: str | None) -> int:
+        """Write the matching runs as CSV in the run schema to a text stream; returns how many."""
+        return runs_to_csv(self.store.iter(limit=None, offset=0, **filters), out)
+
     # -- listings -------------------------------------------------------------------------------
+    def _listing(self, name: str, build: Callable[[], Any]) -> Any:
+        key = (name, self.store.revision())
+        if key not in self._listings:
+            self._listings = {k: v for k, v in self._listings.items() if k[1] == key[1]}
+            self._listings[key] = build()
+        return self._listings[key]
+
     def languages(self) -> list[dict[str, Any]]:
-        """Languages with runs in the store: codes, names, roles and CC-100 size."""
-        targets: Counter[str] = Counter()
-        sources: Counter[str] = Counter()
-        for r in self.store.iter():
-            targets[r.target_language] += 1
-            sources[r.source_language] += 1
+        """Languages with runs in the store: codes, names, roles and CC-100 size (cached per revision)."""
+        return list(self._listing("languages", self._languages))
+
+    def _languages(self) -> list[dict[str, Any]]:
+        import math
+
+        targets = {lang: n for lang, n in self.store.counts("target_language")}
+        sources = {lang: n for lang, n in self.store.counts("source_language")}
         lf = self.builder.languages
         out = []
         for code in sorted(set(targets) | set(sources)):
             cc, present = lf.cc100_log_gib(code)
-            out.append({"code": code, "name": language_name(code), "target_runs": targets[code],
-                        "source_runs": sources[code], "cc100_gib": round(float(np.expm1(cc)), 2)
-                        if present else None, "uriel": lf.known(code)})
+            out.append({"code": code, "name": language_name(code), "target_runs": targets.get(code, 0),
+                        "source_runs": sources.get(code, 0),
+                        "cc100_gib": round(math.expm1(cc), 2) if present else None, "uriel": lf.known(code)})
         return out
 
     def tasks(self) -> list[dict[str, Any]]:
-        counts = Counter(canonical_task(r.target_task) for r in self.store.iter())
+        """The task registry with run counts (cached per revision)."""
+        return list(self._listing("tasks", self._tasks))
+
+    def _tasks(self) -> list[dict[str, Any]]:
+        counts: dict[str, int] = {}
+        for task, n in self.store.counts("target_task"):
+            key = canonical_task(task)
+            counts[key] = counts.get(key, 0) + int(n)
         return [{**t.as_dict(), "runs": counts.get(t.id, 0)} for t in registry()]
 
+    def gauges(self) -> dict[str, Any]:
+        """Figures for ``/metrics``: runs in the store, the live and registered model versions."""
+        live = self._live
+        return {"runs": self.store.count(), "model_version": live.version if live else None,
+                "models": len(self.registry.versions()), "store_revision": self.store.revision()}
 
-def _fits_features(loaded: LoadedModel) -> bool:
-    """Whether a stored model takes the features this version of the code builds."""
-    from feature_store.features import FEATURE_NAMES
-
-    probe = loaded.model.design(np.zeros((1, len(FEATURE_NAMES))), "xnli", [Source("xnli", ENGLISH)])
-    return int(probe.shape[1]) == int(loaded.model.ranker_.num_feature())
-
-
-def _merge_priors(items: list[dict[str, Any]], priors: Sequence[Prior]) -> list[dict[str, Any]]:
-    """Insert literature-prior entries before the first model entry with a lower predicted gain."""
-    out = list(items)
-    for prior in priors:
-        entry = {"rank": 0, "source_task": prior.source_task, "source_language": ENGLISH,
-                 "source_language_name": language_name(ENGLISH), "kind": "intermediate",
-                 "predicted_gain": prior.gain, "score": None, "basis": "literature-prior",
-                 "evidence": prior.claim, "gain_low": None, "gain_high": None, "why": [prior.claim]}
-        pos = next((i for i, it in enumerate(out) if it["basis"] == "model"
-                    and (it["predicted_gain"] is None or it["predicted_gain"] < prior.gain)), len(out))
-        while pos < len(out) and out[pos]["basis"] == "literature-prior" \
-                and out[pos]["predicted_gain"] >= prior.gain:
-            pos += 1
-        out.insert(pos, entry)
-    return out
+    def health(self) -> dict[str, Any]:
+        """The version serving now (following ``current``) and the runs in the store."""
+        return {"status": "ok", "model_version": self.live().version, "runs": self.store.count()}
 
 
-@functools.lru_cache(maxsize=64)
-def _claims_warnings_cached(target: Task) -> tuple[str, ...]:
-    return tuple(_read_claims(target))
+def _check_k(k: object) -> None:
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+        raise InvalidRequest(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
 
 
-def _claims_warnings(target: Task) -> list[str]:
-    return list(_claims_warnings_cached(target))
-
-
-def _read_claims(target: Task) -> list[str]:
-    """Published qualitative findings about this target task (facts/xstilts_claims.csv)."""
-    text = resources.files("feature_store").joinpath("data/xstilts_claims.csv").read_text(encoding="utf-8")
-    out = []
-    for row in csv.DictReader(text.splitlines()):
-        if row["claim"] == "qualitative" and target.name.lower() in row["target_task"].lower().split(";"):
-            out.append(f"published finding for {target.name}: {row['source'].split(': ', 1)[-1]}")
-    return out
-
-
-__all__ = ["Service", "literature_priors", "train_model", "build_catalogue", "MAX_K"]
+__all__ = ["Service", "MAX_K", "MAX_PAGE", "NoModel"]

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from feature_store.paths import store_path
 from feature_store.runs import Run
 from recommender.cli import app
-from recommender.dataset import group_queries
-from recommender.evaluate import evaluate_runs, fold_key, folds, write_report
-from recommender.metrics import METRICS
+from recommender.evaluation.crossval import evaluate_runs, fold_key, folds, write_report
+from recommender.evaluation.metrics import METRICS
+from recommender.model.dataset import group_queries
 from tests.conftest import write_csv
 
 runner = CliRunner()

@@ -1,4 +1,4 @@
-"""Tests for recommender.explain: TreeSHAP contributions and the reasons built from them."""
+"""Tests for recommender.answers.explain: TreeSHAP contributions and the reasons built from them."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from feature_store.features import FEATURE_NAMES, FeatureBuilder, Source
 from feature_store.runs import Run
-from recommender.dataset import assemble, group_queries
-from recommender.explain import Explainer, contributions, reason_of, why
-from recommender.model import PRIOR_NAMES, TransferRanker
+from recommender.answers.explain import Explainer, contributions, reason_of, why
+from recommender.model.dataset import assemble, group_queries
+from recommender.model.ranker import PRIOR_NAMES, TransferRanker
 
 LANGS = ("deu", "nld", "swe", "fra", "spa", "ita", "rus", "pol", "fin", "hun")
 

@@ -1,4 +1,4 @@
-"""Tests for recommender.intervals: conformal gain intervals, persistence, advice."""
+"""Tests for recommender.model.calibration: conformal gain intervals, persistence, advice."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ import pytest
 
 from feature_store.errors import InvalidRequest
 from feature_store.runs import Run
-from recommender.dataset import TrainingSet, assemble, group_queries
-from recommender.intervals import (
+from recommender.answers.advice import advice
+from recommender.model.calibration import (
     POOLED,
     Calibration,
-    advice,
     calibrate,
     calibrate_residuals,
     empirical_coverage,
-    language_folds,
 )
+from recommender.model.dataset import TrainingSet, assemble, group_queries
+from recommender.model.ranks import language_folds
 
 LANGS = ("deu", "nld", "swe", "fra", "spa", "ita", "rus", "pol", "fin", "hun")
 
@@ -112,7 +112,7 @@ def test_advice_skips_only_below_zero() -> None:
 
 
 def test_held_out_coverage_per_setting(tiny_ts: TrainingSet) -> None:
-    from recommender.intervals import held_out_coverage
+    from recommender.evaluation.intervals import held_out_coverage
 
     out = held_out_coverage(tiny_ts, level=0.8, n_estimators=20)
     assert set(out) == {"tiny · m · udpos", POOLED}
@@ -123,7 +123,7 @@ def test_held_out_coverage_per_setting(tiny_ts: TrainingSet) -> None:
 @pytest.mark.slow
 def test_held_out_coverage_on_the_shipped_data_is_within_five_points(trained: Path) -> None:
     """Leave-one-target-language-out on every shipped setting (about 20 s)."""
-    from recommender.intervals import held_out_coverage
+    from recommender.evaluation.intervals import held_out_coverage
     from recommender.service import Service
 
     svc = Service()

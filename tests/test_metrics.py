@@ -9,9 +9,8 @@ import pytest
 from sklearn.metrics import ndcg_score
 
 from feature_store.features import FEATURE_NAMES, Source
-from recommender import baselines as bl
-from recommender.dataset import Query, relevance
-from recommender.metrics import (
+from recommender.evaluation import baselines as bl
+from recommender.evaluation.metrics import (
     expected_topk_max,
     mean_metrics,
     ndcg_at_3,
@@ -20,6 +19,7 @@ from recommender.metrics import (
     spearman,
     top1_loss_pct,
 )
+from recommender.model.dataset import Query, relevance
 
 # Four sources A, B, C, D scored 50, 40, 30, 20; the ranking puts C first, then A, B, D.
 SCORES = np.array([50.0, 40.0, 30.0, 20.0])

@@ -9,10 +9,11 @@ import pytest
 
 from feature_store.errors import ModelCorrupted, NoModel
 from feature_store.seed import shipped_runs
-from recommender.dataset import group_queries, relevance
-from recommender.model import TransferRanker, percentiles
-from recommender.registry import ModelRegistry
-from recommender.service import train_model
+from recommender.model.dataset import group_queries, relevance
+from recommender.model.ranker import TransferRanker
+from recommender.model.ranks import percentiles
+from recommender.model.registry import ModelRegistry
+from recommender.model.training import train_model
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from feature_store.runs import Run
-from recommender.coverage import coverage_warnings, distance_warnings, pretraining_warnings, uriel_warnings
+from recommender.answers.coverage import coverage_warnings, distance_warnings, pretraining_warnings, uriel_warnings
 
 
 class StubLanguages:
@@ -121,7 +121,7 @@ def test_skip_advice_when_all_gains_are_negative(home: Path) -> None:
 def test_calibration_file_is_checksummed_with_the_model(trained: Path) -> None:
     import json
 
-    from recommender.registry import ModelRegistry
+    from recommender.model.registry import ModelRegistry
 
     reg = ModelRegistry()
     version = reg.current()
@@ -138,10 +138,10 @@ def test_calibration_file_is_checksummed_with_the_model(trained: Path) -> None:
 def test_report_files_exist_and_png_has_the_expected_size(trained: Path, tmp_path: Path) -> None:
     from PIL import Image
 
-    from recommender.report import DPI, build_report, heatmap_size, write_report
+    from recommender.evaluation.report import DPI, heatmap_size, write_report
     from recommender.service import Service
 
-    report = build_report(Service(), "udpos", ["yo", "deu", "Finnish"], k=2)
+    report = Service().report("udpos", ["yo", "deu", "Finnish"], k=2)
     assert [lang.code for lang in report.languages] == ["yor", "deu", "fin"]
     assert all(len(lang.recommendations) == 2 for lang in report.languages)
     assert report.gain.shape == (3, len(report.columns))
@@ -177,30 +177,30 @@ def test_report_command(trained: Path, tmp_path: Path) -> None:
 def test_report_for_all_udpos_languages_is_fast(trained: Path, tmp_path: Path) -> None:
     import time
 
-    from recommender.report import build_report, write_report
+    from recommender.evaluation.report import write_report
     from recommender.service import Service
 
     svc = Service()
     svc.live()
     t0 = time.process_time()
-    report = build_report(svc, "udpos")
+    report = svc.report("udpos")
     write_report(report, tmp_path / "all")
     assert len(report.languages) == 105
     assert time.process_time() - t0 < 10
 
 
 def test_skip_only_when_no_candidates_interval_reaches_zero() -> None:
-    from recommender.annotate import Annotator
+    """Advice looks at the highest interval end over every candidate, not at the ranker's first."""
+    import numpy as np
 
-    ann = Annotator(None, None, None, {})  # type: ignore[arg-type]
-    ranked_first_negative = [{"basis": "model", "gain_high": -1.0, "predicted_gain": -5.0},
-                             {"basis": "model", "gain_high": 3.0, "predicted_gain": 1.0}]
-    assert ann.advice(ranked_first_negative, "udpos")["advice"] == "train"
-    all_negative = [{"basis": "model", "gain_high": -1.0, "predicted_gain": -5.0},
-                    {"basis": "model", "gain_high": -0.5, "predicted_gain": -4.0}]
-    out = ann.advice(all_negative, "udpos")
-    assert out["advice"] == "skip" and "(-0.50)" in out["advice_detail"]
-    assert ann.advice(all_negative, "udpos", best_high=2.0)["advice"] == "train"
-    prior = [{"basis": "literature-prior", "gain_high": None, "predicted_gain": 8.7}, *all_negative]
-    assert ann.advice(prior, "xnli")["advice"] == "train"
-    assert ann.advice([], "xnli")["advice"] is None
+    from feature_store.evidence import Prior
+    from recommender.answers.advice import advice
+    from recommender.answers.answer import merge_order
+
+    assert advice(3.0, "udpos")[0] == "train"  # the ranker's first may be negative: another reaches +3
+    verdict, detail = advice(-0.5, "udpos")
+    assert verdict == "skip" and "(-0.50)" in detail
+    assert advice(None, "xnli") == (None, None)
+    # a prior is inserted before the first model row whose predicted gain is lower than its own
+    order = merge_order(np.array([2, 0, 1]), np.array([1.0, -2.0, 5.0]), [Prior("mnli", 3.0, "")])
+    assert [r if isinstance(r, int) else r.source_task for r in order] == [2, "mnli", 0, 1]

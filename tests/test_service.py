@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from feature_store.errors import InvalidRequest, UnknownLanguage, UnknownTask
-from recommender.service import Service, literature_priors
+from feature_store.evidence import literature_priors
+from recommender.service import Service
 from tests.conftest import write_csv, xstilts_rows
 
 
@@ -65,11 +66,23 @@ def test_languages_and_tasks_listings(trained: Path) -> None:
     assert tasks["udpos"]["runs"] == 6825 and tasks["mnli"]["runs"] == 0
 
 
-def test_a_model_built_on_other_features_is_detected(trained: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from recommender.service import _fits_features
+def test_a_model_built_on_other_features_is_refused_with_a_retrain_error(trained: Path) -> None:
+    import json
 
-    live = Service().live()
-    assert _fits_features(live)
-    # a model from a stepstone version that built one feature fewer
-    monkeypatch.setattr(live.model.ranker_, "num_feature", lambda: len(live.model.feature_names_) - 1)
-    assert not _fits_features(live)
+    from feature_store.errors import ModelIncompatible
+    from feature_store.paths import models_dir
+
+    svc = Service()
+    version = svc.live().version
+    params = models_dir() / "versions" / version / "params.json"
+    data = json.loads(params.read_text())
+    data["feature_names"] = data["feature_names"][:-1]  # a stepstone that built one feature fewer
+    params.write_text(json.dumps(data))
+    meta = params.with_name("meta.json")
+    m = json.loads(meta.read_text())
+    import hashlib
+    m["files"]["params.json"] = hashlib.sha256(params.read_bytes()).hexdigest()
+    meta.write_text(json.dumps(m))
+    with pytest.raises(ModelIncompatible, match="stepstone retrain"):
+        Service().live()
+    assert Service().ensure_model().version != version  # `stepstone init` rebuilds it

@@ -25,5 +25,4 @@ def get_tasks(service: ServiceDep) -> list[dict[str, object]]:
 
 @health_router.get("/healthz", response_model=Health)
 def healthz(service: ServiceDep) -> dict[str, object]:
-    live = service._live
-    return {"status": "ok", "model_version": live.version if live else None, "runs": service.store.count()}
+    return service.health()

@@ -8,7 +8,6 @@ from fastapi import APIRouter
 
 from api.deps import ServiceDep, SettingsDep, WriteAuth
 from api.schemas import ErrorOut, ModelOut, Version
-from recommender import admin
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}}
@@ -20,19 +19,19 @@ def post_model(service: ServiceDep, settings: SettingsDep) -> dict[str, Any]:
 
     Answers the version and an in-sample evaluation summary. A failed retrain changes nothing.
     """
-    return admin.retrain(service, isolated=settings.retrain_in_subprocess)
+    return service.retrain(isolated=settings.retrain_in_subprocess)
 
 
 @router.get("", response_model=list[ModelOut])
 def get_models(service: ServiceDep) -> list[dict[str, Any]]:
     """Registered versions, oldest first."""
-    return admin.list_models(service)
+    return service.models()
 
 
 @router.get("/current", response_model=ModelOut)
 def get_current(service: ServiceDep) -> dict[str, Any]:
     """The version serving requests now."""
-    return admin.current_model(service)
+    return service.current_model()
 
 
 @router.post("/{version}/activate", response_model=ModelOut, dependencies=[WriteAuth],
@@ -40,4 +39,4 @@ def get_current(service: ServiceDep) -> dict[str, Any]:
                         "description": "the version's files fail verification; nothing changed"}})
 def activate(service: ServiceDep, version: Version) -> dict[str, Any]:
     """Roll back or forward: verify a version, then swap it in atomically."""
-    return admin.activate(service, version)
+    return service.activate(version)

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 from api.deps import ServiceDep, SettingsDep, WriteAuth
 from api.schemas import NO_CONTROL, BatchIn, BatchOut, ErrorOut, RecommendationList
 from feature_store.errors import InvalidRequest
-from recommender import admin
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
@@ -35,4 +34,4 @@ def post_batch(service: ServiceDep, settings: SettingsDep, body: BatchIn) -> dic
     """Up to 1,000 queries in one call; a bad query gets its own error, the others their answers."""
     if len(body.queries) > settings.max_batch:
         raise InvalidRequest(f"at most {settings.max_batch} queries per batch, got {len(body.queries)}")
-    return {"results": admin.recommend_batch(service, [q.model_dump() for q in body.queries])}
+    return {"results": service.recommend_batch([q.model_dump() for q in body.queries])}

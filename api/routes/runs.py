@@ -11,7 +11,7 @@ from api.bodies import RUNS_BODY, read_runs_body
 from api.deps import CacheDep, ServiceDep, WriteAuth
 from api.schemas import NO_CONTROL, ErrorOut, ImportOut, RunErrorOut, RunPage
 from feature_store.runs import ImportResult
-from recommender import admin
+from recommender.service import MAX_PAGE
 
 router = APIRouter(prefix="/v1", tags=["runs"])
 Filter = Annotated[str | None, Query(max_length=128, pattern=NO_CONTROL)]
@@ -25,9 +25,9 @@ async def post_runs(request: Request, service: ServiceDep, cache: CacheDep) -> I
     """Import runs, all or nothing; runs already in the store count as duplicates."""
     upload = await read_runs_body(request)
     if upload.records is not None:
-        result = await run_in_threadpool(admin.import_records, service, upload.records)
+        result = await run_in_threadpool(service.import_records, upload.records)
     else:
-        result = await run_in_threadpool(admin.import_text, service, upload.text, upload.fmt, upload.name)
+        result = await run_in_threadpool(service.import_text, upload.text, upload.fmt, upload.name)
     cache.refresh()
     return result
 
@@ -35,9 +35,9 @@ async def post_runs(request: Request, service: ServiceDep, cache: CacheDep) -> I
 @router.get("/runs", response_model=RunPage, responses={404: {"model": ErrorOut}})
 def get_runs(service: ServiceDep, target_task: Filter = None, target_language: Filter = None,
              source_task: Filter = None, source_language: Filter = None, dataset: Filter = None,
-             model: Filter = None, limit: Annotated[int, Query(ge=1, le=admin.MAX_PAGE)] = 100,
+             model: Filter = None, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
              offset: Annotated[int, Query(ge=0, le=2**62)] = 0) -> dict[str, Any]:
     """Runs in import order, filtered by exact match (languages by any code or name)."""
-    return admin.list_runs(service, limit=limit, offset=offset, target_task=target_task,
+    return service.list_runs(limit=limit, offset=offset, target_task=target_task,
                            target_language=target_language, source_task=source_task,
                            source_language=source_language, dataset=dataset, model=model)

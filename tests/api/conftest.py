@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from recommender import admin
 from recommender.service import Service
 
 
@@ -37,7 +36,7 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         service = Service()
         service.live()
-        admin.retrain(service, activate=False, n_estimators=50)  # a second, different model
+        service.retrain(activate=False, n_estimators=50)  # a second, different model
         service.store.close()
     finally:
         restore()

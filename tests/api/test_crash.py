@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from feature_store.runs import RunStore
-from recommender.registry import ModelRegistry
+from recommender.model.registry import ModelRegistry
 from recommender.service import Service
 
 CHILD = textwrap.dedent('''
@@ -35,8 +35,7 @@ CHILD = textwrap.dedent('''
             time.sleep(1)
 
     from feature_store.runs import Run
-    from recommender import admin
-    from recommender.model import TransferRanker
+    from recommender.model.ranker import TransferRanker
     from recommender.service import Service
 
     service = Service()
@@ -51,7 +50,7 @@ CHILD = textwrap.dedent('''
             return 0
 
         conn.set_progress_handler(handler, 20_000)
-        admin.import_runs(service, runs)
+        service.import_runs(runs)
     else:
         if point == "retrain-fitted":  # the model is trained in memory, nothing written yet
             fit = TransferRanker.fit
@@ -60,7 +59,7 @@ CHILD = textwrap.dedent('''
                 pause()
             TransferRanker.fit = paused_fit
         elif point == "retrain-rename":  # version files written and fsynced, folder not renamed in
-            import recommender.registry as registry
+            import recommender.model.registry as registry
             registry.os.rename = pause
         elif point == "retrain-switch":  # version registered; `current` about to be replaced
             replace = os.replace
@@ -69,7 +68,7 @@ CHILD = textwrap.dedent('''
                     pause()
                 replace(src, dst)
             os.replace = paused_replace
-        admin.retrain(service, n_estimators=10)
+        service.retrain(n_estimators=10)
     print("DONE", flush=True)
 ''')
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from recommender import admin
+from recommender import jobs
+from recommender.evaluation import metrics
 
 Q = {"language": "swa", "task": "xnli"}
 
@@ -89,13 +90,13 @@ def test_failing_retrain_keeps_the_current_model(client: TestClient, monkeypatch
 def test_retrain_that_registers_a_bad_version_keeps_serving(client: TestClient, home: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """A version that fails verification after it was written is never switched to."""
-    real = admin.evaluate_in_sample
+    real = metrics.in_sample_summary
 
     def tamper_then_evaluate(model, ts):  # type: ignore[no-untyped-def]
         (home / "models" / "versions" / "v0003" / "ranker.txt").write_text("tree\n")
         return real(model, ts)
 
-    monkeypatch.setattr(admin, "evaluate_in_sample", tamper_then_evaluate)
+    monkeypatch.setattr(metrics, "in_sample_summary", tamper_then_evaluate)
     r = client.post("/v1/models")
     assert r.status_code == 409
     assert client.get("/v1/models/current").json()["version"] == "v0001"
@@ -128,7 +129,7 @@ def test_child_retrain_failure_keeps_the_current_model(make_client: Callable[...
                                                        monkeypatch: pytest.MonkeyPatch, script: str,
                                                        status: int, text: str | None) -> None:
     client = make_client(retrain_in_subprocess=True)
-    monkeypatch.setattr(admin, "child_command", lambda params: [sys.executable, "-c", f"import sys; {script}"])
+    monkeypatch.setattr(jobs, "child_command", lambda params: [sys.executable, "-c", f"import sys; {script}"])
     r = client.post("/v1/models")
     assert r.status_code == status
     if text:

@@ -1,9 +1,9 @@
 """Reports people want to read: many target languages of one task, ranked, explained and plotted.
 
-``build_report`` ranks every candidate source for many target languages of one task in one
-batch (one design matrix, one prediction call); ``write_report`` writes it as Markdown or HTML
-with a heatmap of predicted gain (``heatmap.png``; embedded in the HTML, so that file stands
-alone). Run it as ``stepstone report --task udpos --all-known --out reports/udpos``.
+``build_report`` turns ``Service.recommend_many`` answers (exactly what ``recommend`` says for
+each language) into a ``Report``; ``write_report`` writes it as Markdown or HTML with a heatmap
+of predicted gain (``heatmap.png``; embedded in the HTML, so that file stands alone). Run it as
+``stepstone report --task udpos --all-known --out reports/udpos``.
 """
 
 from __future__ import annotations
@@ -11,28 +11,19 @@ from __future__ import annotations
 import base64
 import html
 import re
-import time
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from feature_store.errors import InvalidRequest
 from feature_store.features import Source
-from feature_store.languages import language_name, resolve
 from feature_store.paths import atomic_write_bytes
-from feature_store.tasks import canonical_task, registry
-from recommender.annotate import _r
-from recommender.explain import why
-
-if TYPE_CHECKING:
-    from recommender.service import Service
-
-Progress = Callable[[str, int, int], None]  # (phase, done, total)
+from feature_store.tasks import Task
+from recommender.answers.answer import Ranking
 
 
 # -- reports ------------------------------------------------------------------------------------
@@ -65,111 +56,43 @@ def _label(source: Source, kind: str) -> str:
     return source.task if kind == "intermediate" else source.language
 
 
-def known_targets(svc: Service, task: str) -> list[str]:
-    """Target languages with runs of ``task`` in the store."""
-    return sorted({r.target_language for r in svc.store.iter() if canonical_task(r.target_task) == task})
-
-
-def build_report(svc: Service, task: str, languages: Sequence[str] | None = None, *, k: int = 3,
-                 candidates: str = "all", progress: Progress | None = None) -> Report:
-    """Rank every candidate for each language (default: all measured targets of ``task``) in one batch."""
-    from recommender.service import _claims_warnings
-
-    t0 = time.perf_counter()
-    target = registry().get(task)
-    codes = list(dict.fromkeys(resolve(x) for x in languages)) if languages else known_targets(svc, target.id)
-    if not codes:
-        raise InvalidRequest(f"no target languages for {target.id}: pass --languages, or import runs of it")
-    live = svc.live()
-    ann = svc.annotator(live)
-    blocks: list[np.ndarray] = []
-    all_sources: list[Source] = []
-    kinds: list[str] = []
-    spans: list[tuple[int, int]] = []
+def build_report(target: Task, k: int, version: str, meta: dict[str, Any],
+                 answers: Sequence[tuple[dict[str, Any], Ranking]], provenance_counts: Sequence[tuple[Any, ...]],
+                 seconds: float) -> Report:
+    """A report from ``recommend`` answers (with every candidate's gain, for the heatmap)."""
     notes: list[str] = []
-    priors: list[Any] = []
-    for n, code in enumerate(codes):
-        pool, priors, pool_warnings = svc.candidate_pool(target, code, candidates)
-        notes += [w for w in pool_warnings if w not in notes]
-        start = len(all_sources)
-        sources = [s for s, _ in pool]
-        blocks.append(svc.builder.build(target.id, code, sources))
-        all_sources += sources
-        kinds += [kind for _, kind in pool]
-        spans.append((start, len(all_sources)))
-        if progress:
-            progress("features", n + 1, len(codes))
-    if priors:  # the same for every language: listed once instead of topping every table
-        notes.append("published average gains of English intermediate tasks (X-STILTs), the same for every "
-                     "target language: " + "; ".join(p.claim for p in priors))
-    notes += _claims_warnings(target)
-    model = live.model
-    width = len(blocks[0][0]) if blocks and len(blocks[0]) else 0
-    X = np.vstack(blocks) if all_sources else np.zeros((0, width))
-    results: list[LanguageResult] = []
-    labels = list(dict.fromkeys(_label(s, kd) for s, kd in zip(all_sources, kinds, strict=True)))
-    gain = np.full((len(codes), len(labels)), np.nan)
-    if all_sources:
-        Z = model.design(X, target.id, all_sources)
-        scores, gains = model.score(Z), model.predict_gain(Z)
-        pools = [np.arange(a, b) for a, b in spans for _ in range(b - a)]
-        top_rows = []
-        orders = []
-        for a, b in spans:
-            order = a + np.argsort(-scores[a:b], kind="stable")
-            orders.append(order)
-            top_rows += order[:k].tolist()
-        targets = [c for c, (a, b) in zip(codes, spans, strict=True) for _ in range(b - a)]
-        reasons = why(ann.explainer, model.ranker_, Z, target.id, targets, all_sources, pools, top_rows,
-                      scores=scores)
-        col = {lab: j for j, lab in enumerate(labels)}
-        for i, (s, kd) in enumerate(zip(all_sources, kinds, strict=True)):
-            gain[codes.index(targets[i]), col[_label(s, kd)]] = gains[i]
-        cal = ann.calibration
-        lo, hi = cal.intervals(gains, target.id) if cal else (gains * np.nan, gains * np.nan)
-    for li, code in enumerate(codes):
-        items = []
-        if all_sources:
-            for i in orders[li][:k].tolist():
-                s = all_sources[i]
-                items.append({"source_task": s.task, "source_language": s.language,
-                              "source_language_name": language_name(s.language), "kind": kinds[i],
-                              "predicted_gain": _r(gains[i]), "gain_low": _r(lo[i]), "gain_high": _r(hi[i]),
-                              "score": round(float(scores[i]), 4), "basis": "model", "why": reasons[i]})
-        for rank, item in enumerate(items, start=1):
-            item["rank"] = rank
-        pool_high = None
-        if all_sources and len(orders[li]) and np.isfinite(hi[orders[li]]).any():
-            pool_high = float(np.nanmax(hi[orders[li]]))
-        results.append(LanguageResult(code, language_name(code), items, ann.advice(items, target.id, pool_high),
-                                      ann.coverage(code, target.id)))
-        if progress:
-            progress("explanations", li + 1, len(codes))
-    return Report(task=target.id, task_name=target.name, k=k, model_version=live.version,
-                  model_meta={**live.meta, **_evaluation(svc, live.version)}, languages=results, columns=labels,
-                  gain=gain, notes=notes, provenance=provenance(svc), seconds=time.perf_counter() - t0)
+    labels: list[str] = []
+    for _, ranking in answers:
+        labels += [_label(s, kd) for s, kd in zip(ranking.sources, ranking.kinds, strict=True)]
+    labels = list(dict.fromkeys(labels))
+    col = {lab: j for j, lab in enumerate(labels)}
+    gain = np.full((len(answers), len(labels)), np.nan)
+    results = []
+    for li, (answer, ranking) in enumerate(answers):
+        for s, kd, g in zip(ranking.sources, ranking.kinds, ranking.gains, strict=True):
+            gain[li, col[_label(s, kd)]] = g
+        code = answer["query"]["language"]
+        own = [w for w in answer["warnings"] if _per_language(w, code)]
+        notes += [w for w in answer["warnings"] if w not in own and w not in notes]
+        results.append(LanguageResult(code, answer["query"]["language_name"], answer["recommendations"],
+                                      {key: answer[key] for key in ("interval_level", "advice", "advice_detail",
+                                                                    "baseline")}, own))
+    return Report(task=target.id, task_name=target.name, k=k, model_version=version, model_meta=meta,
+                  languages=results, columns=labels, gain=gain, notes=notes,
+                  provenance=provenance(provenance_counts), seconds=seconds)
 
 
-def _evaluation(svc: Service, version: str) -> dict[str, Any]:
-    """The evaluation stored beside a version by ``recommender.admin`` (``evaluation.json``), if any."""
-    import json
-
-    path = svc.registry.versions_dir / version / "evaluation.json"
-    try:
-        return {"evaluation": dict(json.loads(path.read_text(encoding="utf-8")))}
-    except (OSError, ValueError, TypeError):
-        return {}
+def _per_language(warning: str, code: str) -> bool:
+    """Whether a warning is about this target language (else it is the same for every language)."""
+    return f"({code})" in warning
 
 
-def provenance(svc: Service) -> list[str]:
-    """Where the runs in the store come from: datasets with run counts, and their published source."""
-    counts: dict[tuple[str, str, str], int] = defaultdict(int)
-    for r in svc.store.iter():
-        counts[(r.dataset, r.model, r.target_task)] += 1
+def provenance(counts: Sequence[tuple[Any, ...]]) -> list[str]:
+    """Where the runs come from: ``(dataset, model, target_task, n)`` rows with their published source."""
     text = resources.files("feature_store").joinpath("data/PROVENANCE.md").read_text(encoding="utf-8")
     rows = [line for line in text.splitlines() if line.startswith("| `")]
     out = []
-    for (dataset, model, task), n in sorted(counts.items()):
+    for dataset, model, task, n in counts:
         prefix = re.split(r"[:_]", dataset)[0]
         source = next((row.split("|")[4].strip() for row in rows if row.split("`")[1].startswith(prefix)), "")
         out.append(f"{dataset} · {model} · {task}: {n:,} runs" + (f" — {source}" if source else ""))
@@ -190,11 +113,9 @@ def heatmap_size(n_rows: int, n_cols: int) -> tuple[float, float]:
 
 def plot_heatmap(report: Report, path: Path) -> tuple[int, int]:
     """Write the gain heatmap PNG; returns its (width, height) in pixels."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
     from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.figure import Figure
 
     gain = report.gain
     # columns by mean predicted gain, best first; rows as given (sorted by name)
@@ -207,8 +128,9 @@ def plot_heatmap(report: Report, path: Path) -> tuple[int, int]:
     low = min(float(np.percentile(finite, 2)), -0.1) if finite.size else -1.0
     high = max(float(np.percentile(finite, 98)), 0.1) if finite.size else 1.0
     w, h = heatmap_size(*g.shape)
-    fig, ax = plt.subplots(figsize=(w, h), dpi=DPI, layout="constrained")
-    cmap = plt.get_cmap("RdBu").with_extremes(bad="#dddddd")
+    fig = Figure(figsize=(w, h), dpi=DPI, layout="constrained")
+    ax = fig.subplots()
+    cmap = colormaps["RdBu"].with_extremes(bad="#dddddd")
     im = ax.imshow(np.ma.masked_invalid(g), cmap=cmap, norm=TwoSlopeNorm(0.0, low, high), aspect="auto",
                    interpolation="nearest")
     small = 6 if max(g.shape) > 40 else 8
@@ -231,7 +153,6 @@ def plot_heatmap(report: Report, path: Path) -> tuple[int, int]:
     bar.set_label("predicted gain (points), white = 0", fontsize=8)
     bar.ax.tick_params(labelsize=7)
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
     return int(round(w * DPI)), int(round(h * DPI))
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy.stats import rankdata
 
 from feature_store.features import Source
 from feature_store.tasks import canonical_task
-from recommender.dataset import Query, TrainingSet
+from recommender.model.dataset import Query, TrainingSet
+from recommender.model.ranks import percentiles
 
 PRIOR_NAMES = ("prior_percentile", "prior_gain", "prior_count")
 PriorKey = tuple[str, str, str]  # (target task id, source task id, source language)
@@ -24,14 +24,6 @@ PriorKey = tuple[str, str, str]  # (target task id, source task id, source langu
 def prior_key(target_task: str, source: Source) -> PriorKey:
     return (canonical_task(target_task), "+".join(canonical_task(p) for p in source.task.split("+")),
             source.language)
-
-
-def percentiles(scores: np.ndarray) -> np.ndarray:
-    """Within-query percentile of each score: 1 for the best, 0 for the worst (ties averaged)."""
-    n = len(scores)
-    if n < 2:
-        return np.ones(n)
-    return (rankdata(scores, method="average") - 1.0) / (n - 1)
 
 
 def _query_parts(q: Query) -> tuple[list[PriorKey], np.ndarray]:

@@ -22,13 +22,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from feature_store.features import ENGLISH, Source
+from feature_store.errors import InvalidRequest, StepstoneError
+from feature_store.features import ENGLISH, FeatureBuilder, Source
 from feature_store.lang_features import LanguageFeatures
 from feature_store.languages import language_name, resolve
-from feature_store.tasks import FORMATS, LEVELS, registry
+from feature_store.tasks import FORMATS, LEVELS, Task, registry
 
 if TYPE_CHECKING:
-    from recommender.service import Service
+    from recommender.answers.annotate import Annotator
+    from recommender.model.ranker import TransferRanker
 
 class Booster(Protocol):
     """``lightgbm.Booster`` or anything predicting like it (the model's blended ranker)."""
@@ -74,6 +76,11 @@ class Reason:
 
     def arrow(self) -> str:
         return f"{'↑' if self.contribution > 0 else '↓'} {self.text}"
+
+
+def rounded(x: float) -> float | None:
+    """A figure as an answer shows it: 3 decimals, None for NaN or infinity."""
+    return None if not math.isfinite(x) else round(float(x), 3)
 
 
 def contributions(booster: Booster, Z: np.ndarray) -> np.ndarray:
@@ -238,14 +245,9 @@ def why(explainer: Explainer, booster: Booster, Z: np.ndarray, target_task: str,
     return out
 
 
-def explain_candidate(svc: Service, language: str, task: str, source: str) -> dict[str, Any]:
+def explain_candidate(model: TransferRanker, ann: Annotator, builder: FeatureBuilder, target: Task, code: str,
+                      pool: Sequence[tuple[Source, str]], source: str) -> dict[str, Any]:
     """Every reason for one candidate ``source`` (``mnli``, ``deu`` or ``udpos/deu``), ranker and gain model."""
-    from feature_store.errors import InvalidRequest
-
-    target = registry().get(task)
-    code = resolve(language)
-    live = svc.live()
-    pool, _, _ = svc.candidate_pool(target, code, "all")
     if not pool:
         raise InvalidRequest(f"no candidate sources for {target.id} in the store")
     want = source.strip()
@@ -255,17 +257,14 @@ def explain_candidate(svc: Service, language: str, task: str, source: str) -> di
         known = ", ".join(sorted({s.task if kd == "intermediate" else s.language for s, kd in pool}))
         raise InvalidRequest(f"{want!r} is not a candidate source for {target.id} → {code}; candidates: {known}")
     sources = [s for s, _ in pool]
-    X = svc.builder.build(target.id, code, sources)
-    Z = live.model.design(X, target.id, sources)
+    Z = model.design(builder.build(target.id, code, sources), target.id, sources)
     i = matches[0]
-    ann = svc.annotator(live)
     exp = ann.explainer
-    scores, gains = live.model.score(Z), live.model.predict_gain(Z)
-    rank = int((scores > scores[i]).sum()) + 1
+    scores, gains = model.score(Z), model.predict_gain(Z)
     out: dict[str, Any] = {"query": {"language": code, "language_name": language_name(code), "task": target.id},
                            "source_task": sources[i].task, "source_language": sources[i].language,
-                           "kind": pool[i][1], "rank": rank, "candidates": len(pool), "model_version": live.version}
-    for name, booster in (("ranker", live.model.ranker_), ("gain", live.model.gain_)):
+                           "kind": pool[i][1], "rank": int((scores > scores[i]).sum()) + 1, "candidates": len(pool)}
+    for name, booster in (("ranker", model.ranker_), ("gain", model.gain_)):
         if booster is None:
             continue
         c = contributions(booster, Z)
@@ -275,22 +274,17 @@ def explain_candidate(svc: Service, language: str, task: str, source: str) -> di
                      "pool_mean": float(c[:, :-1].sum(axis=1).mean() + c[0, -1]),
                      "reasons": [{"reason": r.key, "contribution": round(r.contribution, 4), "text": r.text}
                                  for r in reasons]}
-    out["predicted_gain"] = _r(gains[i])
-    if ann.calibration is not None:
-        lo, hi = ann.calibration.interval(float(gains[i]), target.id)
-        out["gain_low"], out["gain_high"] = _r(lo), _r(hi)
+    out["predicted_gain"] = rounded(gains[i])
+    lo, hi = ann.intervals(gains[i:i + 1], target.id)
+    out["gain_low"], out["gain_high"] = rounded(lo[0]), rounded(hi[0])
     out["warnings"] = ann.coverage(code, target.id)
     return out
-
-
-def _r(x: float) -> float | None:
-    return None if not math.isfinite(x) else round(float(x), 3)
 
 
 def _resolves_to(name: str, code: str) -> bool:
     try:
         return resolve(name) == code
-    except Exception:  # not a language name at all
+    except StepstoneError:  # not a language name at all
         return False
 
 

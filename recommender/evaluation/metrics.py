@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
-from recommender.dataset import relevance
+from recommender.model.dataset import TrainingSet, relevance
+from recommender.model.ranks import rankdata
 
 METRICS: tuple[str, ...] = ("ndcg@3", "top1_loss_pct", "regret@1", "regret@3", "spearman", "gain_mae")
 
@@ -139,3 +140,17 @@ def mean_metrics(per_query: Iterable[Mapping[str, float]], names: Sequence[str] 
         values = values[np.isfinite(values)]
         out[name] = round(float(values.mean()), digits) if len(values) else None
     return out
+
+
+def in_sample_summary(model: Any, ts: TrainingSet) -> dict[str, Any]:
+    """A cheap summary over the training queries: in-sample, so optimistic; not a held-out estimate.
+
+    ``model`` is a fitted ``TransferRanker``; the metrics are this module's, averaged over queries.
+    ``stepstone evaluate`` gives the cross-validated figures.
+    """
+    per_query = []
+    for qi, q in enumerate(ts.queries):
+        Z = model.design(ts.X[ts.rows(qi)], q.target_task, q.sources)
+        per_query.append(query_metrics(q.scores, model.score(Z), q.gains, model.predict_gain(Z)))
+    return {"kind": "in-sample", "queries": len(ts.queries), "rows": int(len(ts.X)),
+            "metrics": mean_metrics(per_query)}

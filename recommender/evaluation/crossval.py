@@ -24,10 +24,11 @@ from feature_store.errors import InvalidRequest
 from feature_store.features import FEATURE_GROUPS
 from feature_store.lang_features import get_language_features
 from feature_store.runs import Run
-from recommender import baselines as bl
-from recommender.dataset import Query, TrainingSet, assemble, group_queries
-from recommender.metrics import METRICS, mean_metrics, query_metrics
-from recommender.model import TransferRanker
+from recommender.evaluation import baselines as bl
+from recommender.evaluation.metrics import METRICS, mean_metrics, query_metrics
+from recommender.model.calibration import DEFAULT_LEVEL, calibrate_residuals
+from recommender.model.dataset import Query, TrainingSet, assemble, group_queries
+from recommender.model.ranker import TransferRanker
 
 SPLITS: tuple[str, ...] = ("lolo", "lofo", "loto")
 ABLATIONS: tuple[str, ...] = ("linguistic", "task", "resource", "all")
@@ -135,14 +136,9 @@ def interval_coverage(queries: list[Query], records: list[dict[str, Any]],
                       split: str) -> dict[tuple[str, str, str], tuple[float, float]]:
     """Share of held-out gains inside their prediction interval, and the mean width, per setting.
 
-    CV+ style (``recommender.intervals``): the intervals of a held-out group are calibrated on the
+    CV+ style (``recommender.model.calibration``): the intervals of a held-out group are calibrated on the
     out-of-fold residuals of every *other* group, so no held-out gain calibrates its own interval.
-    Empty when the intervals module is not installed.
     """
-    try:
-        from recommender.intervals import DEFAULT_LEVEL, calibrate_residuals
-    except ImportError:
-        return {}
     preds, gains, tasks, groups, settings = [], [], [], [], []
     for r in records:
         q = queries[r["query"]]
@@ -233,13 +229,11 @@ def _fmt(value: float | None) -> str:
 
 def plot_top1(result: dict[str, Any], path: Path) -> Path:
     """Top-1 loss per setting, one panel each (own scale): the ranker against the baselines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     settings = result["settings"]
-    fig, axes = plt.subplots(1, len(settings), figsize=(2.9 * len(settings) + 0.6, 3.9), dpi=120, squeeze=False)
+    fig = Figure(figsize=(2.9 * len(settings) + 0.6, 3.9), dpi=120)
+    axes = fig.subplots(1, len(settings), squeeze=False)
     colors = {"ranker": "#1f77b4", "best_on_average": "#ff7f0e", "english": "#2ca02c", "random": "#9a9a9a"}
     published_shown = False
     for ax, s in zip(axes[0], settings, strict=True):
@@ -272,7 +266,6 @@ def plot_top1(result: dict[str, Any], path: Path) -> Path:
                  f"{'excluded' if result['exclude_self'] else 'included'})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 

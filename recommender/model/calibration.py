@@ -43,7 +43,8 @@ import numpy as np
 
 from feature_store.errors import InvalidRequest
 from feature_store.tasks import canonical_task
-from recommender.dataset import TrainingSet
+from recommender.model.dataset import TrainingSet
+from recommender.model.ranks import language_folds
 
 POOLED = "*"
 DEFAULT_LEVEL = 0.8
@@ -138,22 +139,9 @@ def calibrate_residuals(residuals: Sequence[float] | np.ndarray, task_ids: Seque
     return Calibration(level=level, quantiles=quantiles, counts=counts, meta=dict(meta or {}))
 
 
-def language_folds(languages: Sequence[str], folds: int, seed: int = 0) -> dict[str, int]:
-    """Assign each distinct language to one of ``folds`` folds (deterministic, balanced)."""
-    distinct = sorted(set(languages))
-    order = np.random.default_rng(seed).permutation(len(distinct))
-    return {distinct[j]: i % folds for i, j in enumerate(order)}
-
-
-def _gain_only(params: dict[str, Any]) -> dict[str, Any]:
-    """Fit parameters for models whose only use is ``predict_gain``: the ranker's blend is skipped."""
-    import inspect
-
-    from recommender.model import TransferRanker
-
-    if "blend" in inspect.signature(TransferRanker.__init__).parameters:
-        return {**params, "blend": False}  # the blend changes the ranking score, never the gain
-    return params
+def gain_only(params: dict[str, Any]) -> dict[str, Any]:
+    """Fit parameters for models whose only use is ``predict_gain``: the blend changes the ranking, never the gain."""
+    return {**params, "blend": False}
 
 
 def cv_residuals(ts: TrainingSet, *, folds: int = DEFAULT_FOLDS, seed: int = 0, **params: Any) -> np.ndarray:
@@ -161,9 +149,9 @@ def cv_residuals(ts: TrainingSet, *, folds: int = DEFAULT_FOLDS, seed: int = 0, 
 
     Rows without a measured gain, or whose fold's model has no gain regressor, are NaN.
     """
-    from recommender.model import TransferRanker
+    from recommender.model.ranker import TransferRanker
 
-    params = _gain_only(params)
+    params = gain_only(params)
     fold_of = language_folds([q.target_language for q in ts.queries], folds, seed)
     qfold = np.array([fold_of[q.target_language] for q in ts.queries])
     out = np.full(len(ts.gains), np.nan)
@@ -212,90 +200,5 @@ def empirical_coverage(cal: Calibration, task_ids: Sequence[str], preds: np.ndar
     return out
 
 
-def held_out_coverage(ts: TrainingSet, *, level: float = DEFAULT_LEVEL, nested: bool = False,
-                      inner_folds: int = DEFAULT_FOLDS, **params: Any) -> dict[str, dict[str, float]]:
-    """Empirical interval coverage on held-out queries, leave-one-target-language-out.
-
-    Each target language in turn is held out (all its settings); a model is fitted on the other
-    languages and the held-out gains are checked against their intervals. ``nested=True``
-    calibrates each outer fold with ``calibrate(train)`` (``inner_folds`` extra fits per
-    language: honest, slow); the default calibrates fold ``L`` from the out-of-fold residuals of
-    all the *other* languages (CV+ style: one fit per language). Returns, per setting
-    ``"dataset · model · task"`` and pooled (``"*"``): ``coverage``, ``rows``, ``mean_width``.
-    """
-    from recommender.model import TransferRanker
-
-    langs = sorted({q.target_language for q in ts.queries})
-    preds = np.full(len(ts.gains), np.nan)
-    lo = np.full(len(ts.gains), np.nan)
-    hi = np.full(len(ts.gains), np.nan)
-    for lang in langs:
-        held = [i for i, q in enumerate(ts.queries) if q.target_language == lang]
-        train = [i for i, q in enumerate(ts.queries) if q.target_language != lang]
-        if not train:
-            continue
-        sub = ts.subset(train)
-        model = TransferRanker(**_gain_only(params)).fit(sub)
-        cal = calibrate(sub, level=level, folds=inner_folds, **params) if nested else None
-        for qi in held:
-            q = ts.queries[qi]
-            rows = ts.rows(qi)
-            preds[rows] = model.predict_gain(model.design(ts.X[rows], q.target_task, q.sources))
-            if cal is not None:
-                lo[rows], hi[rows] = cal.intervals(preds[rows], q.task_id)
-    tasks = [ts.queries[q].task_id for q in ts.query_of_row]
-    row_lang = np.array([ts.queries[q].target_language for q in ts.query_of_row])
-    if not nested:
-        residuals = ts.gains - preds
-        for lang in langs:
-            rows = row_lang == lang
-            cal = calibrate_residuals(np.where(rows, np.nan, residuals), tasks, level=level)
-            for task in {t for t, r in zip(tasks, rows, strict=True) if r}:
-                idx = rows & np.array([t == task for t in tasks])
-                lo[idx], hi[idx] = cal.intervals(preds[idx], task)
-    ok = np.isfinite(preds) & np.isfinite(ts.gains)
-    hit = (lo <= ts.gains) & (ts.gains <= hi)
-    settings = np.array([" · ".join(ts.queries[q].setting) for q in ts.query_of_row])
-    out = {}
-    for key in [*sorted(set(settings.tolist())), POOLED]:
-        idx = ok & ((settings == key) if key != POOLED else True)
-        if idx.any():
-            out[key] = {"coverage": float(hit[idx].mean()), "rows": int(idx.sum()),
-                        "mean_width": float((hi[idx] - lo[idx]).mean())}
-    return out
-
-
-def advice(best_high: float | None, target_task: str) -> tuple[str | None, str | None]:
-    """("skip", why) when the best candidate's interval ends below zero gain, else ("train", None)."""
-    if best_high is None or not math.isfinite(best_high):
-        return None, None
-    if best_high < 0:
-        return "skip", (f"even the best candidate's interval ends below zero gain ({best_high:+.2f}): "
-                        f"use the baseline instead, fine-tune on {target_task} in English and transfer "
-                        "zero-shot")
-    return "train", None
-
-
 __all__ = ["Calibration", "calibrate", "calibrate_residuals", "cv_residuals", "empirical_coverage",
-           "held_out_coverage", "language_folds", "advice", "POOLED", "DEFAULT_LEVEL"]
-
-
-def main() -> None:
-    """``python -m recommender.intervals [--nested]``: held-out coverage on the run store's data."""
-    import sys
-    import time
-
-    from recommender.dataset import assemble, group_queries
-    from recommender.service import Service
-
-    svc = Service()
-    ts = assemble(group_queries(svc.store.query()), svc.builder)
-    t0 = time.perf_counter()
-    result = held_out_coverage(ts, nested="--nested" in sys.argv)
-    for key, v in result.items():
-        print(f"{key:60s} coverage {v['coverage']:.3f}  rows {v['rows']:5d}  mean width {v['mean_width']:.2f}")
-    print(f"({time.perf_counter() - t0:.0f} s)")
-
-
-if __name__ == "__main__":
-    main()
+           "POOLED", "DEFAULT_LEVEL", "DEFAULT_FOLDS"]

@@ -32,23 +32,36 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from feature_store.errors import NoModel
+from feature_store.errors import ModelIncompatible, NoModel
 from feature_store.features import CATEGORICAL, FEATURE_NAMES, Source
-from recommender.blend import (
+from feature_store.tasks import FORMATS, LEVELS, canonical_task, registry
+from recommender.model.blend import (
     CANDIDATES,
     INNER_FOLDS,
     NDCG_WEIGHT,
     RULE_DISTANCES,
     TASK_CODE,
     BlendedBooster,
-    _language_folds,
     _Padded,
     _query_spread,
 )
-from recommender.dataset import TrainingSet
-from recommender.prior import PRIOR_NAMES, fit_prior, loo_prior_rows, percentiles, prior_key
+from recommender.model.dataset import TrainingSet
+from recommender.model.prior import PRIOR_NAMES, fit_prior, loo_prior_rows, prior_key
+from recommender.model.ranks import language_folds
 
-__all__ = ["TransferRanker", "BlendedBooster", "PRIOR_NAMES", "percentiles", "prior_key", "fit_prior"]
+__all__ = ["TransferRanker", "BlendedBooster", "PRIOR_NAMES", "prior_key", "fit_prior", "code_vocabularies"]
+
+
+def code_vocabularies() -> dict[str, list[str]]:
+    """The vocabularies of the categorical codes the feature builder writes (formats, levels)."""
+    return {"format": list(FORMATS), "level": list(LEVELS)}
+
+
+def task_vocabulary(ts: TrainingSet) -> list[str]:
+    """The model's target-task vocabulary: registry ids at training time, then unknown training ids."""
+    known = [t.id for t in registry()]
+    extra = sorted({q.task_id for q in ts.queries} - set(known))
+    return known + extra
 
 
 class TransferRanker:
@@ -78,6 +91,10 @@ class TransferRanker:
     def _design(self, X: np.ndarray, target_tasks: Sequence[str], sources: Sequence[Source]) -> np.ndarray:
         """Static features (selected) + prior features: shape (n_rows, len(self.feature_names_))."""
         cols = X[:, self._columns()]
+        names = self.feature_names_
+        if TASK_CODE in names:
+            index = self._task_index
+            cols[:, names.index(TASK_CODE)] = [index.get(canonical_task(t), np.nan) for t in target_tasks]
         if not self.use_prior:
             return cols
         prior = np.full((len(sources), len(PRIOR_NAMES)), np.nan)
@@ -119,12 +136,12 @@ class TransferRanker:
         if not ts.queries:
             raise NoModel("no queries to train on: the run store has no query with two or more sources")
         self.prior_ = fit_prior(ts) if self.use_prior else {}
-        names = [FEATURE_NAMES[i] for i in self._columns()] + (list(PRIOR_NAMES) if self.use_prior else [])
-        self.feature_names_ = names
+        self.feature_names_ = self.expected_feature_names()
+        self.vocabularies_ = {"target_task": task_vocabulary(ts), **code_vocabularies()}
         Z = self._train_rows(ts)
         booster, data = self._fit_booster(Z, ts, self.n_estimators)
         blend = self._fit_blend(ts, booster, Z, data) if self.blend else {}
-        self.ranker_ = BlendedBooster(booster, blend)
+        self.ranker_ = BlendedBooster(booster, blend, self.feature_names_, self.vocabularies_["target_task"])
         finite = np.isfinite(ts.gains)
         self.gain_: lgb.Booster | None = None
         if self.gain and finite.sum() >= 10:
@@ -132,6 +149,18 @@ class TransferRanker:
             gdata = self._dataset(Z[finite], ts.gains[finite], reference=data)
             self.gain_ = lgb.train(params, gdata, num_boost_round=self.n_estimators)
         return self
+
+    def expected_feature_names(self) -> list[str]:
+        """The model's input columns under this code's features and these parameters."""
+        return [FEATURE_NAMES[i] for i in self._columns()] + (list(PRIOR_NAMES) if self.use_prior else [])
+
+    @property
+    def _task_index(self) -> dict[str, int]:
+        index = self.__dict__.get("_task_index_cache")
+        if index is None:
+            index = {t: i for i, t in enumerate(self.vocabularies_["target_task"])}
+            self.__dict__["_task_index_cache"] = index
+        return index
 
     # -- the blend, tuned by inner cross-validation ----------------------------------------------
     def _rule_columns(self) -> dict[str, int]:
@@ -148,10 +177,9 @@ class TransferRanker:
         rules = self._rule_columns()
         if TASK_CODE not in names or "prior" not in rules or len(ts.queries) < 2 * INNER_FOLDS:
             return {}
-        code_col = names.index(TASK_CODE)
         # Out-of-fold tree scores for every training query.
         oof_model = np.full(len(Z), np.nan)
-        fold_of = _language_folds([q.target_language for q in ts.queries], INNER_FOLDS)
+        fold_of = language_folds([q.target_language for q in ts.queries], INNER_FOLDS)
         qfold = np.array([fold_of[q.target_language] for q in ts.queries])
         for f in range(INNER_FOLDS):
             train_ids = np.flatnonzero(qfold != f).tolist()
@@ -164,22 +192,20 @@ class TransferRanker:
             sub = ts.subset(train_ids)
             inner.prior_ = fit_prior(sub)
             inner.feature_names_ = names
+            inner.vocabularies_ = self.vocabularies_
             b, _ = inner._fit_booster(inner._train_rows(sub), sub, self.inner_estimators, reference)
             rows = np.flatnonzero(np.isin(ts.query_of_row, test_ids))
             tasks = [ts.queries[q].target_task for q in ts.query_of_row[rows]]
             srcs = [ts.queries[q].sources[i] for q in test_ids for i in range(len(ts.queries[q].sources))]
             Zt = inner._design(ts.X[rows], tasks, srcs)
             oof_model[rows] = b.predict(Zt, num_threads=1)
-        fill = {rules["prior"]: 0.0, **{rules[d]: 1.0 for d in RULE_DISTANCES if d in rules}}
+        fill = {names[rules["prior"]]: 0.0, **{names[rules[d]]: 1.0 for d in RULE_DISTANCES if d in rules}}
         spread_model_final = _query_spread(np.asarray(booster.predict(Z, num_threads=1)), ts.group)
-        codes = Z[:, code_col]
-        by_task: dict[float, list[int]] = defaultdict(list)
-        for qi in range(len(ts.queries)):
-            by_task[float(codes[ts.rows(qi)[0]])].append(qi)
+        by_task: dict[str, list[int]] = defaultdict(list)
+        for qi, q in enumerate(ts.queries):
+            by_task[q.task_id].append(qi)
         tasks_out: dict[str, Any] = {}
-        for code, qids in sorted(by_task.items()):
-            if not np.isfinite(code):
-                continue
+        for task_id, qids in sorted(by_task.items()):
             rows = np.flatnonzero(np.isin(ts.query_of_row, qids))
             group = np.array([len(ts.queries[q].sources) for q in qids])
             # The prior column of Z already leaves each query's own target language out (loo_prior_rows).
@@ -204,21 +230,20 @@ class TransferRanker:
             # that inner CV cannot tell apart from the best share the weight.
             top = per_query[min(objective, key=objective.__getitem__)]
             temperature = max(float(top.std(ddof=1) / math.sqrt(len(top))) if len(top) > 1 else 1.0, 0.05)
-            tasks_out[str(int(code))] = self._soft_entry(objective, spread, spread_model_final, rules,
+            tasks_out[task_id] = self._soft_entry(objective, spread, spread_model_final, rules,
                                                          temperature)
         # A task without training queries (a new task; the held-out task under loto) gets the trees alone.
-        return {"code_column": code_col, "tasks": tasks_out, "default": None,
-                "fill": {str(k): v for k, v in fill.items()}}
+        return {"tasks": tasks_out, "fill": fill}
 
-    @staticmethod
-    def _blend_entry(candidate: tuple[float, float, str | None, float], spread: dict[str, float],
+    def _blend_entry(self, candidate: tuple[float, float, str | None, float], spread: dict[str, float],
                      spread_model: float, rules: dict[str, int]) -> list[Any]:
         wm, wp, d, wd = candidate
+        names = self.feature_names_
         coef: dict[str, float] = {}
         if wp:
-            coef[str(rules["prior"])] = wp / spread.get("prior", 0.2)
+            coef[names[rules["prior"]]] = wp / spread.get("prior", 0.2)
         if d is not None and wd:
-            coef[str(rules[d])] = -wd / spread.get(d, 0.1)
+            coef[names[rules[d]]] = -wd / spread.get(d, 0.1)
         return [wm / spread_model, coef, {"candidate": [wm, wp, d, wd]}]
 
     def _soft_entry(self, objective: dict[int, float], spread: dict[str, float], spread_model: float,
@@ -278,20 +303,31 @@ class TransferRanker:
         (folder / "prior.json").write_text(json.dumps(prior, allow_nan=True))
         (folder / "blend.json").write_text(json.dumps(self.ranker_.blend, indent=1))
         init = {k: v for k, v in self.get_params().items() if k not in ("features", "n_jobs")}
-        params = {"init": init, "features": self.features, "feature_names": self.feature_names_}
+        params = {"init": init, "features": self.features, "feature_names": self.feature_names_,
+                  "vocabularies": self.vocabularies_}
         (folder / "params.json").write_text(json.dumps(params, indent=2))
         return files
 
     @classmethod
     def load(cls, folder: Path) -> TransferRanker:
+        """Load a saved model; ``ModelIncompatible`` when it was built on other features or codes."""
         params = json.loads((folder / "params.json").read_text())
         model = cls(features=params["features"], **params["init"])
+        names, vocab = params.get("feature_names"), params.get("vocabularies")
+        if names != model.expected_feature_names() or not isinstance(vocab, dict) \
+                or {k: vocab.get(k) for k in code_vocabularies()} != code_vocabularies() \
+                or not isinstance(vocab.get("target_task"), list):
+            raise ModelIncompatible(
+                f"model in {folder.name} was trained on other features or category codes than this "
+                "version of stepstone builds; run `stepstone retrain`")
+        model.feature_names_ = names
+        model.vocabularies_ = vocab
         blend_path = folder / "blend.json"
         blend = json.loads(blend_path.read_text()) if blend_path.exists() else {}
-        model.ranker_ = BlendedBooster(lgb.Booster(model_file=str(folder / "ranker.txt")), blend)
+        model.ranker_ = BlendedBooster(lgb.Booster(model_file=str(folder / "ranker.txt")), blend, names,
+                                       vocab["target_task"])
         gain = folder / "gain.txt"
         model.gain_ = lgb.Booster(model_file=str(gain)) if gain.exists() else None
         model.prior_ = {(a, b, c): (p, g, int(n)) for a, b, c, p, g, n in
                         json.loads((folder / "prior.json").read_text())}
-        model.feature_names_ = params["feature_names"]
         return model

@@ -24,21 +24,11 @@ import numpy as np
 from feature_store.features import ENGLISH, FEATURE_NAMES, Source
 from feature_store.lang_features import DISTANCES
 from feature_store.tasks import canonical_task
-from recommender.dataset import Query, Setting
+from recommender.model.dataset import Query, Setting
+from recommender.model.ranks import percentiles
 
 BASELINES: tuple[str, ...] = ("random", "english", "best_on_average",
                               *(f"nearest_{d}" for d in DISTANCES), "oracle")
-
-
-def _percentiles(scores: np.ndarray) -> np.ndarray:
-    n = len(scores)
-    if n < 2:
-        return np.ones(n)
-    ranks = np.argsort(np.argsort(scores, kind="stable"), kind="stable").astype(float)
-    for value in np.unique(scores):  # ties share their mean rank
-        tie = scores == value
-        ranks[tie] = ranks[tie].mean()
-    return ranks / (n - 1)
 
 
 def _general_key(query: Query, source: Source) -> tuple[bool, str, str]:
@@ -54,7 +44,7 @@ class BestOnAverage:
         by_setting: dict[tuple[Setting, Source], list[float]] = defaultdict(list)
         general: dict[tuple[bool, str, str], list[float]] = defaultdict(list)
         for q in queries:
-            for s, score, pct in zip(q.sources, q.scores, _percentiles(q.scores), strict=True):
+            for s, score, pct in zip(q.sources, q.scores, percentiles(q.scores), strict=True):
                 by_setting[(q.setting, s)].append(float(score))
                 general[_general_key(q, s)].append(float(pct))
         self.mean_ = {k: float(np.mean(v)) for k, v in by_setting.items()}

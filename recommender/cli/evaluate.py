@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from recommender.cli import app, console, err_console, handle_errors, print_json
+from recommender.cli.common import app, console, err_console, handle_errors, print_json, service
 
 
 class Split(StrEnum):
@@ -44,23 +44,20 @@ def evaluate(
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Folds run in parallel on this many processes.")] = 2,
 ) -> None:
     """Cross-validate the ranker against the baselines (ndcg@3, top-1 loss, regret, spearman, gain MAE)."""
-    from recommender.evaluate import evaluate_runs
-
-    if runs:
+    options: dict[str, Any] = {"split": split.value, "exclude_self": exclude_self, "ablations": ablations,
+                               "n_jobs": jobs}
+    if runs:  # files only: the store is not opened
         from feature_store.runs import read_runs
+        from recommender.evaluation.crossval import evaluate_runs
 
-        data = [r for path in runs for r in read_runs(path)]
+        result = evaluate_runs([r for path in runs for r in read_runs(path)], **options)
     else:
-        from recommender.service import Service
-
-        data = Service().store.query()
-    result = evaluate_runs(data, split=split.value, exclude_self=exclude_self, ablations=ablations,
-                           n_jobs=jobs)
+        result = service().evaluate(**options)
     if fmt is ReportFormat.json:
         print_json(result)
         return
     if fmt is ReportFormat.md:
-        from recommender.evaluate import write_report
+        from recommender.evaluation.crossval import write_report
 
         path = write_report(result, out)
         err_console.print(f"wrote {path} and {path.with_name('top1_loss.png')}")

@@ -1,4 +1,4 @@
-"""The per-task blend on top of the trees (see ``recommender.model``'s docstring).
+"""The per-task blend on top of the trees (see ``recommender.model.ranker``'s docstring).
 
 ``BlendedBooster`` wraps a LightGBM booster and adds ``Σ_j c_j · Z[:, j]`` over a few rule
 columns per target task, keeping exact per-feature contributions (``pred_contrib``).
@@ -41,51 +41,58 @@ def _query_spread(values: np.ndarray, group: np.ndarray) -> float:
 class BlendedBooster:
     """A LightGBM booster plus a per-task linear blend over columns of its input (see module doc).
 
+    ``blend["tasks"]`` maps a target task id to ``[w_trees, {column name: coefficient}, notes]``;
+    ``tasks`` is the model's task vocabulary, the meaning of the ``target_task_code`` column (an
+    index into it; NaN for a task the model never saw, which gets the trees alone).
     ``predict(Z)`` and ``predict(Z, pred_contrib=True)`` behave like ``lgb.Booster.predict``; the
     contributions of the blend are ``c_j · Z[:, j]`` (missing values filled), added to column j.
     """
 
-    def __init__(self, booster: lgb.Booster, blend: dict[str, Any] | None = None) -> None:
+    def __init__(self, booster: lgb.Booster, blend: dict[str, Any] | None, feature_names: Sequence[str],
+                 tasks: Sequence[str]) -> None:
         self.booster = booster
         self.blend = blend or {}
-
-    def _weights(self, Z: np.ndarray) -> tuple[np.ndarray, dict[int, np.ndarray], dict[int, float]]:
-        """Per row: the trees' weight, and the coefficient of each rule column; fill values."""
-        n = len(Z)
-        per_task: dict[str, list[Any]] = self.blend.get("tasks", {})
-        default = self.blend.get("default")
-        code_col = self.blend.get("code_column")
-        w = np.ones(n)
-        coef: dict[int, np.ndarray] = {}
-        fill = {int(k): float(v) for k, v in dict(self.blend.get("fill", {})).items()}
-        if not self.blend:
-            return w, coef, fill
-        codes = Z[:, int(code_col)] if code_col is not None else np.full(n, np.nan)
-        for i in range(n):
-            c = codes[i]
-            entry = per_task.get(str(int(c))) if np.isfinite(c) else None
-            entry = entry if entry is not None else default
+        names = list(feature_names)
+        entries: dict[str, list[Any]] = dict(self.blend.get("tasks", {}))
+        used = sorted({names.index(c) for e in entries.values() for c in dict(e[1])})
+        self._cols = np.array(used, dtype=int)
+        self._task_col = names.index(TASK_CODE) if TASK_CODE in names else None
+        # one row per vocabulary entry, plus a last row (trees alone) for unknown tasks
+        self._w = np.ones(len(tasks) + 1)
+        self._coef = np.zeros((len(tasks) + 1, len(used)))
+        for i, task in enumerate(tasks):
+            entry = entries.get(task)
             if entry is None:
                 continue
-            w[i] = float(entry[0])
-            for j, value in dict(entry[1]).items():
-                coef.setdefault(int(j), np.zeros(n))[i] = float(value)
-        return w, coef, fill
+            self._w[i] = float(entry[0])
+            for name, value in dict(entry[1]).items():
+                self._coef[i, used.index(names.index(name))] = float(value)
+        fill = dict(self.blend.get("fill", {}))
+        self._fill = np.array([float(fill.get(names[c], 0.0)) for c in used])
+
+    def _rows(self, Z: np.ndarray) -> np.ndarray:
+        unknown = len(self._w) - 1
+        if self._task_col is None:
+            return np.full(len(Z), unknown)
+        codes = Z[:, self._task_col]
+        ok = np.isfinite(codes) & (codes >= 0) & (codes < unknown)
+        return np.where(ok, np.nan_to_num(codes), unknown).astype(int)
 
     def predict(self, Z: np.ndarray, pred_contrib: bool = False, num_threads: int = 1,
                 **kwargs: Any) -> np.ndarray:
         Z = np.asarray(Z, dtype=float)
         base = np.asarray(self.booster.predict(Z, pred_contrib=pred_contrib, num_threads=num_threads, **kwargs))
-        w, coef, fill = self._weights(Z)
+        if not len(self._cols) and not self.blend:
+            return base
+        rows = self._rows(Z)
+        w, coef = self._w[rows], self._coef[rows]
+        values = Z[:, self._cols]
+        values = np.where(np.isnan(values), self._fill, values)
         if pred_contrib:
             out = base * w[:, None]
-            for j, c in coef.items():
-                out[:, j] += c * np.where(np.isnan(Z[:, j]), fill.get(j, 0.0), Z[:, j])
+            out[:, self._cols] += coef * values
             return out
-        out = base * w
-        for j, c in coef.items():
-            out += c * np.where(np.isnan(Z[:, j]), fill.get(j, 0.0), Z[:, j])
-        return out
+        return base * w + (coef * values).sum(axis=1)
 
     def num_feature(self) -> int:
         return int(self.booster.num_feature())
@@ -105,7 +112,7 @@ class _Padded:
     """
 
     def __init__(self, scores: Sequence[np.ndarray]) -> None:
-        from recommender.dataset import relevance
+        from recommender.model.dataset import relevance
 
         self.n = np.array([len(s) for s in scores])
         width = int(self.n.max())
@@ -133,8 +140,3 @@ class _Padded:
         dcg = (self.rel[rows[:, None], order] * self.disc[:order.shape[1]]).sum(axis=1)
         ndcg = np.where(self.ideal > 0, dcg / np.where(self.ideal > 0, self.ideal, 1.0), 1.0)
         return loss, ndcg
-
-
-def _language_folds(languages: Sequence[str], k: int) -> dict[str, int]:
-    """Target languages dealt round-robin into ``k`` folds (sorted: deterministic)."""
-    return {lang: i % k for i, lang in enumerate(sorted(set(languages)))}

@@ -24,9 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from feature_store.errors import ModelCorrupted, NoModel
+from feature_store.errors import ModelCorrupted, NoModel, StepstoneError
 from feature_store.paths import atomic_write_bytes, models_dir
-from recommender.model import TransferRanker
+from recommender.model.calibration import Calibration
+from recommender.model.ranker import TransferRanker
+
+CALIBRATION_FILE = "calibration.json"  # checksummed with the model: part of the version
+EVALUATION_FILE = "evaluation.json"  # informational, written after registration: not checksummed
 
 _VERSION = re.compile(r"^v(\d{4,})$")
 
@@ -38,17 +42,18 @@ def _sha256(path: Path) -> str:
 def library_versions() -> dict[str, str]:
     import lightgbm
     import numpy
-    import sklearn
 
-    return {"python": platform.python_version(), "lightgbm": lightgbm.__version__,
-            "numpy": numpy.__version__, "scikit-learn": sklearn.__version__}
+    return {"python": platform.python_version(), "lightgbm": lightgbm.__version__, "numpy": numpy.__version__}
 
 
 @dataclass(frozen=True)
 class LoadedModel:
+    """A verified model version: the ranker, its interval calibration (if any) and its metadata."""
+
     version: str
     model: TransferRanker
     meta: dict[str, Any]
+    calibration: Calibration | None = None
 
 
 class ModelRegistry:
@@ -136,9 +141,25 @@ class ModelRegistry:
             raise ModelCorrupted(f"model {version}: meta.json lists no files")
         try:
             model = TransferRanker.load(folder)
+            cal = None
+            if CALIBRATION_FILE in meta["files"]:
+                cal = Calibration.from_json((folder / CALIBRATION_FILE).read_text(encoding="utf-8"))
+        except StepstoneError:
+            raise
         except Exception as exc:  # LightGBM raises its own error types on unparsable files
             raise ModelCorrupted(f"model {version}: cannot be parsed ({exc})") from None
-        return LoadedModel(version=version, model=model, meta=meta)
+        return LoadedModel(version=version, model=model, meta=meta, calibration=cal)
+
+    def evaluation(self, version: str) -> dict[str, Any] | None:
+        """The evaluation summary stored beside a version, if any."""
+        try:
+            return dict(json.loads((self.versions_dir / version / EVALUATION_FILE).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def write_evaluation(self, version: str, summary: dict[str, Any]) -> None:
+        atomic_write_bytes(self.versions_dir / version / EVALUATION_FILE,
+                           json.dumps(summary, allow_nan=True).encode())
 
     def cleanup(self) -> None:
         """Remove temporary folders left by a crashed register()."""

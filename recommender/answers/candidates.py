@@ -1,0 +1,87 @@
+"""The candidates of a query: which sources the store knows for a target task, split by kind.
+
+Two kinds, ranked separately by nothing but their order in an answer: ``intermediate`` (train
+on another task first, X-STILTs) and ``language`` (fine-tune on the target task in another
+language). The catalogue is built from one aggregate query over the store per store revision.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from feature_store.errors import InvalidRequest
+from feature_store.evidence import Prior, literature_priors
+from feature_store.features import Source
+from feature_store.tasks import Task, canonical_task
+
+Candidates = Literal["all", "intermediate", "language"]
+CANDIDATE_KINDS: tuple[str, ...] = ("all", "intermediate", "language")
+
+
+def check_kind(candidates: str) -> str:
+    if candidates not in CANDIDATE_KINDS:
+        raise InvalidRequest(f"candidates must be one of {', '.join(CANDIDATE_KINDS)}, got {candidates!r}")
+    return candidates
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Known sources per target task id, split by kind, and the measured target languages per task."""
+
+    language: dict[str, list[Source]]
+    intermediate: dict[str, list[Source]]
+    all_source_languages: list[str]
+    measured: dict[str, list[str]]
+
+
+def build_catalogue(source_counts: Sequence[tuple[Any, ...]], target_counts: Sequence[tuple[Any, ...]]) -> Catalogue:
+    """From ``(target_task, source_task, source_language, source_size, n)`` and ``(target_task, target_language, n)``.
+
+    A source's size is the one most of its runs have (the smallest of equally common sizes).
+    """
+    sizes: dict[tuple[str, str, str], dict[float | None, int]] = defaultdict(dict)
+    for target_task, source_task, lang, size, n in source_counts:
+        per = sizes[(canonical_task(target_task), source_task, lang)]
+        per[size] = per.get(size, 0) + int(n)
+    language: dict[str, list[Source]] = defaultdict(list)
+    intermediate: dict[str, list[Source]] = defaultdict(list)
+    for (task, source_task, lang), per in sorted(sizes.items(), key=lambda kv: str(kv[0])):
+        size = min(per, key=lambda s: (-per[s], s is not None, s or 0.0))
+        source = Source(source_task, lang, size)
+        (language if canonical_task(source_task) == task else intermediate)[task].append(source)
+    measured: dict[str, set[str]] = defaultdict(set)
+    for target_task, target_language, _ in target_counts:
+        measured[canonical_task(target_task)].add(target_language)
+    langs = sorted({lang for (_, _, lang) in sizes})
+    return Catalogue(dict(language), dict(intermediate), langs, {k: sorted(v) for k, v in measured.items()})
+
+
+def candidate_pool(cat: Catalogue, target: Task, code: str, candidates: str = "all",
+                   ) -> tuple[list[tuple[Source, str]], tuple[Prior, ...], list[str]]:
+    """(scored sources with their kind, literature priors, warnings) for one query."""
+    warnings: list[str] = []
+    pool: list[tuple[Source, str]] = []
+    if candidates in ("all", "language"):
+        sources = cat.language.get(target.id)
+        if not sources:
+            warnings.append(f"no runs of task {target.id} in the store: source-language gains are "
+                            "extrapolated from other tasks' runs")
+            sources = [Source(target.id, lang) for lang in cat.all_source_languages]
+        pool += [(s, "language") for s in sources if s.language != code]
+    priors: tuple[Prior, ...] = ()
+    if candidates in ("all", "intermediate"):
+        inter = cat.intermediate.get(target.id)
+        if inter:
+            pool += [(s, "intermediate") for s in inter]
+        else:
+            priors = literature_priors()
+            warnings.append(f"no intermediate-task runs for {target.id} in the store: intermediate "
+                            "tasks are ranked by the published average gains of X-STILTs "
+                            "(Phang et al. 2020), not by the model")
+    return pool, priors, warnings
+
+
+__all__ = ["Candidates", "CANDIDATE_KINDS", "Catalogue", "build_catalogue", "candidate_pool", "check_kind"]
