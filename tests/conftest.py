@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import clone_home
 
 
 @pytest.fixture(scope="session")
@@ -30,14 +31,6 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-def clone_home(src: Path, dst: Path) -> Path:
-    """Copy a home; the language-feature cache (read-only, 30 MB) is linked, not copied."""
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("cache"))
-    if (src / "cache").exists():
-        (dst / "cache").symlink_to(src / "cache", target_is_directory=True)
-    return dst
-
-
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trained_home: Path) -> Iterator[Path]:
     """An empty home (sharing the language-feature cache)."""
@@ -54,29 +47,3 @@ def trained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trained_home: Path)
     path = clone_home(trained_home, tmp_path / "trained")
     monkeypatch.setenv("STEPSTONE_HOME", str(path))
     yield path
-
-
-def write_csv(path: Path, rows: list[dict[str, object]]) -> Path:
-    import csv
-
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def xstilts_rows(languages: tuple[str, ...] = ("swa", "yor", "deu", "hin"),
-                 sources: tuple[str, ...] = ("mnli", "squad", "hellaswag")) -> list[dict[str, object]]:
-    """Tiny intermediate-task runs for XNLI: a baseline and three intermediate tasks per language."""
-    rows: list[dict[str, object]] = []
-    for i, lang in enumerate(languages):
-        base = 70.0 + i
-        rows.append(dict(dataset="lab", model="xlmr-large", target_task="xnli", target_language=lang,
-                         source_task="xnli", source_language="eng", score=base, metric="accuracy",
-                         baseline_score=base, seed=1))
-        for j, src in enumerate(sources):
-            rows.append(dict(dataset="lab", model="xlmr-large", target_task="xnli", target_language=lang,
-                             source_task=src, source_language="eng", score=base + 3.0 - j + 0.1 * i,
-                             metric="accuracy", baseline_score=base, seed=1))
-    return rows

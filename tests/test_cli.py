@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from recommender.cli import app
 from recommender.service import Service
-from tests.conftest import write_csv, xstilts_rows
+from tests.helpers import write_csv, xstilts_rows
 
 runner = CliRunner()
 

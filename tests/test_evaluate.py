@@ -14,7 +14,7 @@ from recommender.cli import app
 from recommender.evaluation.crossval import evaluate_runs, fold_key, folds, write_report
 from recommender.evaluation.metrics import METRICS
 from recommender.model.dataset import group_queries
-from tests.conftest import write_csv
+from tests.helpers import write_csv
 
 runner = CliRunner()
 LANGS = ("deu", "fra", "spa", "ita", "rus", "hin", "swa", "yor")

@@ -11,7 +11,7 @@ import pytest
 
 from feature_store.errors import InvalidRequest, InvalidRun
 from feature_store.runs import Run, RunStore, read_runs, runs_to_csv
-from tests.conftest import write_csv
+from tests.helpers import write_csv
 
 ROW = dict(dataset="d", model="m", target_task="XNLI", target_language="sw", source_task="mnli",
            source_language="English", score="71.5", metric="accuracy", baseline_score="70", seed="1")

@@ -9,7 +9,7 @@ import pytest
 from feature_store.errors import InvalidRequest, UnknownLanguage, UnknownTask
 from feature_store.evidence import literature_priors
 from recommender.service import Service
-from tests.conftest import write_csv, xstilts_rows
+from tests.helpers import write_csv, xstilts_rows
 
 
 def test_recommend_ranks_k_sources_with_model_version(trained: Path) -> None:

@@ -31,6 +31,7 @@ class Annotator:
         self.calibration = calibration
         self.explainer = explainer
         self.measured = measured
+        self._coverage: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def interval_level(self) -> float | None:
         return None if self.calibration is None else self.calibration.level
@@ -62,7 +63,15 @@ class Annotator:
                              "source_language_name": language_name(ENGLISH)}}
 
     def coverage(self, code: str, task: str) -> list[str]:
-        return coverage_warnings(code, task, self.measured.get(task, []), self.explainer.lf)
+        """The coverage warnings of a target language (cached: they change with the store only)."""
+        key = (code, task)
+        hit = self._coverage.get(key)
+        if hit is None:
+            if len(self._coverage) >= 4096:
+                self._coverage.clear()
+            hit = self._coverage[key] = tuple(coverage_warnings(code, task, self.measured.get(task, []),
+                                                                self.explainer.lf))
+        return list(hit)
 
 
 __all__ = ["Annotator", "rounded"]

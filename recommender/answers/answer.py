@@ -87,7 +87,8 @@ def rank_query(model: TransferRanker, ann: Annotator, builder: FeatureBuilder, t
                     "gain_low": rounded(lo[ref]), "gain_high": rounded(hi[ref]), "why": reasons.get(ref, [])}
         item["rank"] = rank
         items.append(item)
-    highs = [h for h in (rounded(x) for x in hi) if h is not None] + [p.gain for p in priors]
+    finite = hi[np.isfinite(hi)]
+    highs = ([round(float(finite.max()), 3)] if len(finite) else []) + [p.gain for p in priors]
     return Ranking(items, max(highs) if highs else None, sources, kinds, gains)
 
 

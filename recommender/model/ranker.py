@@ -52,6 +52,9 @@ from recommender.model.ranks import language_folds
 __all__ = ["TransferRanker", "BlendedBooster", "PRIOR_NAMES", "prior_key", "fit_prior", "code_vocabularies"]
 
 
+_NO_PRIOR = (np.nan, np.nan, 0.0)  # a source never measured for another target of the task
+
+
 def code_vocabularies() -> dict[str, list[str]]:
     """The vocabularies of the categorical codes the feature builder writes (formats, levels)."""
     return {"format": list(FORMATS), "level": list(LEVELS)}
@@ -92,16 +95,32 @@ class TransferRanker:
         """Static features (selected) + prior features: shape (n_rows, len(self.feature_names_))."""
         cols = X[:, self._columns()]
         names = self.feature_names_
+        one_task = len(set(target_tasks)) == 1
         if TASK_CODE in names:
             index = self._task_index
-            cols[:, names.index(TASK_CODE)] = [index.get(canonical_task(t), np.nan) for t in target_tasks]
+            cols[:, names.index(TASK_CODE)] = index.get(canonical_task(target_tasks[0]), np.nan) if one_task else \
+                [index.get(canonical_task(t), np.nan) for t in target_tasks]
         if not self.use_prior:
             return cols
-        prior = np.full((len(sources), len(PRIOR_NAMES)), np.nan)
-        for i, (t, s) in enumerate(zip(target_tasks, sources, strict=True)):
-            hit = self.prior_.get(prior_key(t, s))
-            prior[i] = hit if hit is not None else (np.nan, np.nan, 0.0)
+        if one_task:  # one query: its pool's prior rows are reused
+            prior = self._prior_rows(target_tasks[0], tuple(sources))
+        else:
+            prior = np.array([self.prior_.get(prior_key(t, s), _NO_PRIOR) for t, s in
+                              zip(target_tasks, sources, strict=True)], dtype=float).reshape(-1, len(PRIOR_NAMES))
         return np.hstack([cols, prior])
+
+    def _prior_rows(self, target_task: str, sources: tuple[Source, ...]) -> np.ndarray:
+        """The prior features of one query's candidates, cached (a pool repeats across requests)."""
+        cache: dict[tuple[str, tuple[Source, ...]], np.ndarray] = self.__dict__.setdefault("_prior_cache", {})
+        key = (target_task, sources)
+        rows = cache.get(key)
+        if rows is None:
+            rows = np.array([self.prior_.get(prior_key(target_task, s), _NO_PRIOR) for s in sources],
+                            dtype=float).reshape(-1, len(PRIOR_NAMES))
+            if len(cache) >= 512:
+                cache.clear()
+            cache[key] = rows
+        return rows
 
     def _params(self) -> dict[str, object]:
         return dict(learning_rate=self.learning_rate, num_leaves=self.num_leaves,
