@@ -7,6 +7,7 @@ with a ``detail`` that names the bad value. Serve with ``python -m api`` (127.0.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.cache import AnswerCache, CachedAnswers
+from api.guard import WriteGuard
 from api.observe import EdgeMiddleware, Metrics, configure_logging
 from api.routes import catalog, metrics, models, recommendations, runs
 from api.settings import Settings, get_settings
@@ -32,6 +34,7 @@ from feature_store.errors import (
 )
 from recommender.service import Service
 
+log = logging.getLogger("stepstone")
 STATUS: list[tuple[type[StepstoneError], int]] = [
     (UnknownLanguage, 404), (UnknownTask, 404), (NoModel, 404), (ModelCorrupted, 409), (ModelIncompatible, 409),
     (InvalidRun, 422), (InvalidData, 422), (InvalidRequest, 422), (StepstoneError, 400),
@@ -66,15 +69,19 @@ def create_app(service: Service | None = None, settings: Settings | None = None)
             app.state.service = Service()
         app.state.service.registry.cleanup()  # temporary folders of a register() that crashed
         app.state.service.live()  # load (or build) the model once, before the first request
-        app.state.cache = AnswerCache(app.state.service, entries=settings.cache_entries,
+        if not settings.api_token:
+            log.warning("writes are open to clients on this machine (STEPSTONE_API_TOKEN is not set); "
+                        "cross-origin and remote writes are refused")
+        app.state.cache = AnswerCache(app.state.service, entries=settings.cache_entries, max_bytes=settings.cache_bytes,
                                       revision_ttl=settings.revision_ttl)
         yield
         app.state.cache.revision.close()
 
     app = FastAPI(title="stepstone", version="0.1.0", lifespan=lifespan,
                   description="Which intermediate task or source language to train on before zero-shot "
-                              "cross-lingual transfer. Writes (POST) need `Authorization: Bearer <token>` "
-                              "when the server runs with STEPSTONE_API_TOKEN set.")
+                              "cross-lingual transfer. Writes (POST, DELETE) need `Authorization: Bearer "
+                              "<token>` when the server runs with STEPSTONE_API_TOKEN set; without it, "
+                              "writes are accepted from this machine only, never cross-origin.")
     app.state.service = service
     app.state.settings = settings
     app.state.metrics = Metrics(lambda: app.state.service.gauges(),
@@ -82,6 +89,7 @@ def create_app(service: Service | None = None, settings: Settings | None = None)
     if settings.log_requests:
         configure_logging()
     app.add_middleware(CachedAnswers, cache=lambda: getattr(app.state, "cache", None))
+    app.add_middleware(WriteGuard, token=lambda: settings.api_token)
     app.add_middleware(EdgeMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes,
                        log=settings.log_requests)
 

@@ -94,8 +94,10 @@ async def read_runs_body(request: Request) -> Upload:
         raw = await request.body()
         try:
             data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidRun(f"invalid JSON ({exc})") from None
+        except RecursionError:
+            raise InvalidRun("invalid JSON (nested too deeply)") from None
+        except ValueError as exc:  # malformed, not UTF-8, or a number with more than 4,300 digits
+            raise InvalidRun(f"invalid JSON ({str(exc)[:200]})") from None
         return Upload(records=validate_records(data))
     raise HTTPException(415, f"unsupported content type {content_type!r}: send application/json, text/csv, "
                              "application/x-ndjson or a multipart/form-data file")

@@ -65,14 +65,22 @@ class Revision:
             self._conn = None
 
 
-class AnswerCache:
-    """A bounded LRU of answer bodies; thread-safe."""
+# A query string longer than this is answered but never cached (real queries are < 100 bytes):
+# junk parameters cannot grow the cache.
+MAX_KEY_BYTES = 512
 
-    def __init__(self, service: Service, *, entries: int = 4096, revision_ttl: float = 1.0) -> None:
+
+class AnswerCache:
+    """An LRU of answer bodies bounded by entries and by bytes (keys included); thread-safe."""
+
+    def __init__(self, service: Service, *, entries: int = 4096, max_bytes: int = 64 << 20,
+                 revision_ttl: float = 1.0) -> None:
         self.service = service
         self.entries = entries
+        self.max_bytes = max_bytes
         self.revision = Revision(service.store.path, revision_ttl)
         self._data: OrderedDict[Key, bytes] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -95,18 +103,25 @@ class AnswerCache:
 
     def put(self, key: Key, body: bytes) -> None:
         """Keep an answer if it came from the model version of its key (a swap may have come between)."""
-        if not key[0] or key[1] < 0 or self.entries <= 0:
+        if not key[0] or key[1] < 0 or self.entries <= 0 or len(key[2]) > MAX_KEY_BYTES:
             return
         if f'"model_version":"{key[0]}"'.encode() not in body:
             return
+        size = len(body) + len(key[2])
+        if size > self.max_bytes:
+            return
         with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old) + len(key[2])
             self._data[key] = body
-            self._data.move_to_end(key)
-            while len(self._data) > self.entries:
-                self._data.popitem(last=False)
+            self._bytes += size
+            while len(self._data) > self.entries or self._bytes > self.max_bytes:
+                k, v = self._data.popitem(last=False)
+                self._bytes -= len(v) + len(k[2])
 
     def stats(self) -> dict[str, int]:
-        return {"hits": self.hits, "misses": self.misses, "entries": len(self._data)}
+        return {"hits": self.hits, "misses": self.misses, "entries": len(self._data), "bytes": self._bytes}
 
 
 class CachedAnswers:

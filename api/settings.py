@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"  # `python -m api` binds here: loopback unless asked otherwise
     port: int = 8000
     cache_entries: int = 4096  # serialised recommendation answers kept per process
+    cache_bytes: int = 64 << 20  # and at most this many bytes of them
     revision_ttl: float = 1.0  # seconds between checks for imports made by other processes
     log_requests: bool = True  # one JSON line per request on stderr
     retrain_in_subprocess: bool = True  # train in a child process: serving keeps the GIL meanwhile

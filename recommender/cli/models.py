@@ -61,9 +61,14 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
           workers: Annotated[int, typer.Option(help="Worker processes; each follows the `current` pointer.")] = 1,
           ) -> None:
     """Serve the REST API (OpenAPI docs at /docs)."""
+    import os
+
     import uvicorn
 
     service().live()  # build the default model before the server takes requests
+    if not os.environ.get("STEPSTONE_API_TOKEN"):
+        console.print("writes are open to clients on this machine (STEPSTONE_API_TOKEN is not set); "
+                      "cross-origin and remote writes are refused", highlight=False)
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False)
 

@@ -12,13 +12,18 @@ SHA-256 is in ``meta.json`` and checked on load: a tampered file is refused, nev
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import platform
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +36,9 @@ from recommender.model.ranker import TransferRanker
 
 CALIBRATION_FILE = "calibration.json"  # checksummed with the model: part of the version
 EVALUATION_FILE = "evaluation.json"  # informational, written after registration: not checksummed
+VERIFIED_FILE = ".verified"  # the meta.json checksum of a version that loaded in a child process
+REQUIRED_FILES = frozenset({"ranker.txt", "prior.json", "params.json", "blend.json"})
+UNLISTED_FILES = frozenset({"meta.json", EVALUATION_FILE, VERIFIED_FILE})
 
 _VERSION = re.compile(r"^v(\d{4,})$")
 
@@ -66,12 +74,35 @@ class ModelRegistry:
         names = [p.name for p in self.versions_dir.iterdir() if p.is_dir() and _VERSION.match(p.name)]
         return sorted(names, key=lambda n: int(n[1:]))
 
-    def current(self) -> str | None:
+    def pointer(self) -> str | None:
+        """The version the ``current`` file names, validated; None when it is absent, empty or bad.
+
+        Only a registered version's name (``v0001``) is accepted: never a path, so a pointer
+        holding ``../../elsewhere/v0001`` or garbage bytes cannot make anything load.
+        """
         try:
-            name = (self.root / "current").read_text().strip()
-        except FileNotFoundError:
+            raw = (self.root / "current").read_bytes()[:64]
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
-        return name or None
+        try:
+            name = raw.decode("ascii").strip()
+        except UnicodeDecodeError:
+            return None
+        if not _VERSION.match(name) or not (self.versions_dir / name / "meta.json").is_file():
+            return None
+        return name
+
+    def current(self) -> str | None:
+        """The live version: the pointer's, or (pointer missing, empty or bad) the newest registered one.
+
+        A damaged pointer then never stops a start-up, nor makes a read command train a model,
+        while a usable version exists; ``stepstone activate`` rewrites it.
+        """
+        name = self.pointer()
+        if name is not None:
+            return name
+        versions = self.versions()
+        return versions[-1] if versions else None
 
     def meta(self, version: str) -> dict[str, Any]:
         path = self.versions_dir / version / "meta.json"
@@ -99,18 +130,21 @@ class ModelRegistry:
                     "libraries": library_versions(), "feature_names": model.feature_names_,
                     "files": {f: _sha256(tmp / f) for f in files}}
             (tmp / "meta.json").write_text(json.dumps(full, indent=2, allow_nan=True))
-            for f in [*files, "meta.json"]:
+            TransferRanker.load(tmp)  # our own LightGBM output parses here: no child process needed
+            (tmp / VERIFIED_FILE).write_text(_sha256(tmp / "meta.json") + "\n", encoding="ascii")
+            for f in [*files, "meta.json", VERIFIED_FILE]:
                 with open(tmp / f, "rb") as fh:
                     os.fsync(fh.fileno())
-            existing = self.versions()
-            number = int(existing[-1][1:]) + 1 if existing else 1
-            while True:
-                version = f"v{number:04d}"
-                try:
-                    os.rename(tmp, self.versions_dir / version)  # fails if another writer took it
-                    break
-                except OSError:
-                    number += 1
+            with self._locked():
+                existing = self.versions()
+                number = int(existing[-1][1:]) + 1 if existing else 1
+                while True:
+                    version = f"v{number:04d}"
+                    try:
+                        os.rename(tmp, self.versions_dir / version)  # fails if another writer took it
+                        break
+                    except OSError:
+                        number += 1
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -119,18 +153,81 @@ class ModelRegistry:
         return version
 
     def activate(self, version: str) -> None:
-        """Point ``current`` at a version after verifying it loads."""
-        self.load(version)
-        atomic_write_bytes(self.root / "current", f"{version}\n".encode())
+        """Point ``current`` at a version after verifying it (in a child process, once per version).
 
-    def load(self, version: str | None = None) -> LoadedModel:
-        """Load and verify a version (default: current)."""
+        Activations are serialised across processes by a lock file, and the pointer is replaced
+        through a temporary file with a unique name, so concurrent activations end with the
+        pointer naming one of them, never a mix or an error.
+        """
+        if not _VERSION.match(version):
+            raise NoModel(f"no model version {version!r}; known: {', '.join(self.versions()) or 'none'}")
+        self.load(version)  # checksums first, then the parse in a child process, then here
+        with self._locked():
+            fd, tmp = tempfile.mkstemp(prefix=".current.", suffix=".tmp", dir=self.root)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(f"{version}\n".encode())
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, self.root / "current")
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """An exclusive lock on the registry across processes (``fcntl.flock`` on ``.lock``)."""
+        with open(self.root / ".lock", "a+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def verify_isolated(self, version: str) -> None:
+        """Load ``version`` in a child process first: a file that crashes LightGBM's parser (SIGABRT)
+        kills the child, not this process. Done once per version: ``.verified`` records it,
+        keyed by the checksum of its ``meta.json`` (which holds every file's checksum).
+        """
+        folder = self.versions_dir / version
+        stamp = _sha256(folder / "meta.json")
+        marker = folder / VERIFIED_FILE
+        try:
+            if marker.read_text(encoding="ascii").strip() == stamp:
+                return
+        except (OSError, UnicodeDecodeError):
+            pass
+        code = ("import sys; from pathlib import Path; from recommender.model.registry import ModelRegistry; "
+                "ModelRegistry(Path(sys.argv[1])).load(sys.argv[2], isolated=False)")
+        proc = subprocess.run([sys.executable, "-c", code, str(self.root), version], capture_output=True,
+                              text=True, check=False, timeout=300)
+        if proc.returncode != 0:
+            how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
+            last = (proc.stderr.strip().splitlines() or [""])[-1][:300]
+            raise ModelCorrupted(f"model {version}: failed to load in a verification process ({how}): {last}")
+        with contextlib.suppress(OSError):
+            marker.write_text(stamp + "\n", encoding="ascii")
+
+    def load(self, version: str | None = None, *, isolated: bool = True) -> LoadedModel:
+        """Load and verify a version (default: current).
+
+        Checksums of the full file set first; then, unless ``isolated=False`` (the verifying
+        child itself), the parse in a child process once per version (``verify_isolated``).
+        """
         version = version or self.current()
         if version is None:
             raise NoModel("no model has been trained yet; run `stepstone retrain`")
+        if not _VERSION.match(version):
+            raise NoModel(f"no model version {version!r}; known: {', '.join(self.versions()) or 'none'}")
         meta = self.meta(version)
         folder = self.versions_dir / version
-        for name, digest in dict(meta.get("files", {})).items():
+        listed = dict(meta.get("files", {}))
+        present = {p.name for p in folder.iterdir() if p.is_file()} - UNLISTED_FILES
+        missing_from_list = sorted((present | REQUIRED_FILES) - set(listed))
+        if missing_from_list:
+            raise ModelCorrupted(f"model {version}: meta.json does not list {', '.join(missing_from_list)}; "
+                                 "refusing to load files without a checksum")
+        for name, digest in listed.items():
             path = folder / name
             if not path.is_file():
                 raise ModelCorrupted(f"model {version}: file {name} is missing")
@@ -139,6 +236,8 @@ class ModelRegistry:
                                      "refusing to load it")
         if not meta.get("files"):
             raise ModelCorrupted(f"model {version}: meta.json lists no files")
+        if isolated:
+            self.verify_isolated(version)
         try:
             model = TransferRanker.load(folder)
             cal = None
@@ -162,6 +261,8 @@ class ModelRegistry:
                            json.dumps(summary, allow_nan=True).encode())
 
     def cleanup(self) -> None:
-        """Remove temporary folders left by a crashed register()."""
+        """Remove temporary folders and pointer files left by a crashed register() or activate()."""
         for p in self.versions_dir.glob(".tmp-*"):
             shutil.rmtree(p, ignore_errors=True)
+        for p in self.root.glob(".current.*"):
+            p.unlink(missing_ok=True)

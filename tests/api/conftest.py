@@ -15,6 +15,8 @@ from api.app import create_app
 from api.settings import Settings
 from recommender.service import Service
 
+LOCAL = ("127.0.0.1", 50000)  # a client on this machine (writes without a token need one)
+
 
 def _with_home(path: Path) -> Callable[[], None]:
     old = os.environ.get("STEPSTONE_HOME")
@@ -68,7 +70,8 @@ def make_client(home: Path) -> Iterator[Callable[..., TestClient]]:
     clients: list[TestClient] = []
 
     def make(**overrides: Any) -> TestClient:
-        client = TestClient(create_app(Service(), settings(**overrides)), raise_server_exceptions=False)
+        client = TestClient(create_app(Service(), settings(**overrides)), raise_server_exceptions=False,
+                            client=LOCAL)
         client.__enter__()
         clients.append(client)
         return client
@@ -93,7 +96,8 @@ def module_client(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) 
     def make(**overrides: Any) -> TestClient:
         restore = _with_home(path)
         try:
-            client = TestClient(create_app(Service(), settings(**overrides)), raise_server_exceptions=False)
+            client = TestClient(create_app(Service(), settings(**overrides)), raise_server_exceptions=False,
+                            client=LOCAL)
             client.__enter__()
         finally:
             restore()
@@ -110,7 +114,7 @@ def ro_client(trained_home: Path) -> Iterator[TestClient]:
     """A client shared by read-only tests (never write through it)."""
     restore = _with_home(trained_home)  # only while the service opens its files
     try:
-        client = TestClient(create_app(Service(), settings()))
+        client = TestClient(create_app(Service(), settings()), client=LOCAL)
         client.__enter__()
         client.get("/v1/recommendations", params={"language": "swa", "task": "xnli"})
     finally:
