@@ -50,9 +50,9 @@ FEATURE_NAMES: tuple[str, ...] = tuple(LINGUISTIC + RESOURCE + TASK)
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "linguistic": tuple(LINGUISTIC), "resource": tuple(RESOURCE), "task": tuple(TASK),
 }
+INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}
 # Categorical columns hold small integer codes (LightGBM is told they are categorical).
 CATEGORICAL = ("source_format", "source_level", "target_format", "target_level")
-_N_DIST = len(DISTANCES)
 
 
 def _task_parts(task_id: str) -> list[Task | None]:
@@ -123,35 +123,26 @@ class FeatureBuilder:
         if n == 0:
             return out
         src_langs = [s.language for s in sources]
-        dist = self.languages.distance_matrix([target_language], src_langs)[0]  # (n, 6)
+        dist = self.languages.distance_matrix([target_language], src_langs)[0]  # (n, 6), DISTANCES order
         tgt_eng = self.languages.distance_matrix([target_language], [ENGLISH])[0, 0]  # (6,)
-        col = 0
-        out[:, col:col + _N_DIST] = dist
-        col += _N_DIST
-        out[:, col:col + _N_DIST] = tgt_eng
-        col += _N_DIST
-        out[:, col:col + _N_DIST] = tgt_eng[None, :] - dist
-        col += _N_DIST
+        out[:, _cols("dist_")] = dist
+        out[:, _cols("target_eng_")] = tgt_eng
+        out[:, _cols("closer_than_eng_")] = tgt_eng[None, :] - dist
         t_imp, t_missing, t_cc, t_present = self._lang_row(target_language)
         s_rows = np.array([self._lang_row(lang) for lang in src_langs])
-        out[:, col] = t_imp
-        out[:, col + 1] = s_rows[:, 0]
-        out[:, col + 2] = t_missing
-        out[:, col + 3] = s_rows[:, 1]
-        col += 4
         sizes = np.array([np.nan if s.size is None else s.size for s in sources], dtype=float)
-        out[:, col] = t_cc
-        out[:, col + 1] = t_present
-        out[:, col + 2] = s_rows[:, 2]
-        out[:, col + 3] = s_rows[:, 3]
-        out[:, col + 4] = np.log10(1.0 + sizes)
-        out[:, col + 5] = np.isnan(sizes).astype(float)
-        col += 6
-        out[:, col:] = np.array([self._task_features(s.task, target_task) for s in sources])
-        out[:, col + 3] = np.array([lang == ENGLISH for lang in src_langs], dtype=float)
+        for name, value in (("target_imputed", t_imp), ("source_imputed", s_rows[:, 0]),
+                            ("target_uriel_missing", t_missing), ("source_uriel_missing", s_rows[:, 1]),
+                            ("target_cc100", t_cc), ("target_cc100_present", t_present),
+                            ("source_cc100", s_rows[:, 2]), ("source_cc100_present", s_rows[:, 3]),
+                            ("log_source_size", np.log10(1.0 + sizes)),
+                            ("source_size_missing", np.isnan(sizes).astype(float))):
+            out[:, INDEX[name]] = value
+        out[:, [INDEX[name] for name in TASK]] = np.array([self._task_features(s.task, target_task) for s in sources])
+        out[:, INDEX["source_is_english"]] = np.array([lang == ENGLISH for lang in src_langs], dtype=float)
         return out
 
 
-def feature_index(names: Sequence[str]) -> list[int]:
-    """Column indices of the given feature names."""
-    return [FEATURE_NAMES.index(n) for n in names]
+def _cols(prefix: str) -> list[int]:
+    """The six distance columns that start with ``prefix``, in ``DISTANCES`` order."""
+    return [INDEX[f"{prefix}{d}"] for d in DISTANCES]

@@ -7,7 +7,6 @@ the registry, and returns ``None`` for unknown ids, which get "unknown" features
 from __future__ import annotations
 
 import difflib
-import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -54,10 +53,6 @@ class Task:
         if self.english_score is None:
             return None
         return max(0.0, 1.0 - (self.english_score - self.chance) / (100.0 - self.chance))
-
-    @property
-    def log_train_size(self) -> float | None:
-        return None if self.train_size is None else math.log10(1.0 + self.train_size)
 
     def as_dict(self) -> dict[str, object]:
         return {
