@@ -157,8 +157,8 @@ def chance_score(fmt: str, metric: str, gold: Sequence[object], n_choices: int =
 
 
 def near_chance(score: float, chance: float) -> bool:
-    """Less than a tenth of the way from chance to a perfect score."""
-    return score - chance < 0.1 * (100.0 - chance)
+    """Less than a tenth of the way from chance to a perfect score (and at least one point above it)."""
+    return score - chance < max(0.1 * (100.0 - chance), 1.0)
 
 
 # --- retrieval --------------------------------------------------------------------------------
