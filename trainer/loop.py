@@ -50,18 +50,19 @@ def per_device_batch(cfg: TrainConfig, batch_size: int) -> int:
     return batch_size // split
 
 
-def precision(cfg: TrainConfig) -> dict[str, bool]:
-    """bf16 where the GPU has it, fp16 (with loss scaling) where it does not, fp32 on the CPU."""
+def precision(cfg: TrainConfig) -> tuple[bool, bool]:
+    """(bf16, fp16): bf16 where the GPU has it, fp16 (with loss scaling) where not, fp32 on the CPU."""
     if not use_gpu(cfg) or not cfg.bf16:
-        return {"bf16": False, "fp16": False}
+        return False, False
     bf16 = torch.cuda.is_bf16_supported()
-    return {"bf16": bf16, "fp16": not bf16}
+    return bf16, not bf16
 
 
 def training_args(
     cfg: TrainConfig, out_dir: Path, seed: int, *, epochs: float, batch_size: int, multi_task: bool
 ) -> TrainingArguments:
     gpu = use_gpu(cfg)
+    bf16, fp16 = precision(cfg)
     return TrainingArguments(
         output_dir=str(out_dir),
         per_device_train_batch_size=per_device_batch(cfg, batch_size),
@@ -72,7 +73,8 @@ def training_args(
         warmup_steps=cfg.warmup_ratio,  # transformers 5: a float below 1 is a share of the steps
         num_train_epochs=epochs,
         max_steps=cfg.max_steps,
-        **precision(cfg),
+        bf16=bf16,
+        fp16=fp16,
         optim="adamw_torch_fused" if gpu else "adamw_torch",
         torch_compile=cfg.torch_compile,
         # Multi-task batches come from ProportionalBatchSampler, not the Trainer's sampler.

@@ -177,3 +177,20 @@ def test_freeze_embeddings(model_dir: Path, data_dir: Path, tmp_path: Path, tiny
     after = load_encoder(tmp_path / result.cell_id / "phase2" / "model", "sdpa").get_input_embeddings().weight
     assert torch.equal(before, after)
     assert list((tmp_path / "_features").glob("*.pkl"))  # tokenised training data cached for other cells
+
+
+def test_fp16_where_the_gpu_has_no_bf16_and_no_per_step_syncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trainer import loop
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert loop.precision(TrainConfig()) == (False, True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert loop.precision(TrainConfig()) == (True, False)
+    assert loop.precision(TrainConfig(use_cpu=True)) == (False, False)
+    monkeypatch.undo()
+    args = training_args(TrainConfig(use_cpu=True), tmp_path, 1, epochs=1, batch_size=32, multi_task=False)
+    assert not args.include_num_input_tokens_seen or args.include_num_input_tokens_seen == "no"
+    assert args.logging_nan_inf_filter is False
