@@ -135,35 +135,52 @@ def read_squad(path: Path) -> tuple[list[dict[str, Any]], list[int | None]]:
     return examples, [None] * len(examples)
 
 
+def _rows(path: Path, delimiter: str) -> list[tuple[int, list[str]]]:
+    """(line, cells) of a TSV / CSV file. Quoted fields (Hugging Face exports, XTREME, SIB-200) are
+    unquoted; GLUE's own TSVs are not quoted but hold stray quote characters: when strict CSV
+    quoting fails on a TSV, or changes its column count, it is read without quoting, as GLUE's
+    loaders read it."""
+
+    def read(quoting: int) -> list[tuple[int, list[str]]]:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, delimiter=delimiter, quoting=quoting, strict=quoting != csv.QUOTE_NONE)
+            return [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+
+    try:
+        rows = read(csv.QUOTE_MINIMAL)
+    except csv.Error:
+        if delimiter != "\t":
+            raise InvalidData("malformed CSV quoting", path=str(path)) from None
+        return read(csv.QUOTE_NONE)
+    if delimiter == "\t" and len({len(row) for _, row in rows}) > 1:
+        plain = read(csv.QUOTE_NONE)
+        if len({len(row) for _, row in plain}) == 1:
+            return plain
+    return rows
+
+
 def read_table(path: Path, fmt: str, delimiter: str) -> tuple[list[dict[str, Any]], list[int | None]]:
     """TSV / CSV rows: by header when the first row names known columns, else by position."""
     names = ("text_a", "text_b", "label") if fmt == "pair" else ("text", "label")
     examples: list[dict[str, Any]] = []
     lines: list[int | None] = []
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        header: list[str] | None = None
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            if header is None and not examples and is_header(row):
-                header = [c.strip() for c in row]
-                continue
-            if header is not None:
-                record = canonical(dict(zip(header, row, strict=False)), fmt)
-            elif fmt == "classification" and len(row) == 4:  # CoLA raw: source, label, mark, sentence
-                record = {"text": row[3], "label": row[1]}
-            else:
-                if len(row) < len(names):
-                    raise InvalidData(
-                        f"expected {len(names)} columns, found {len(row)}",
-                        path=str(path),
-                        line=reader.line_num,
-                        field=names[len(row)],
-                    )
-                record = dict(zip(names, row, strict=False))
-            examples.append(record)
-            lines.append(reader.line_num)
+    header: list[str] | None = None
+    for line, row in _rows(path, delimiter):
+        if header is None and not examples and is_header(row):
+            header = [c.strip() for c in row]
+            continue
+        if header is not None:
+            record = canonical(dict(zip(header, row, strict=False)), fmt)
+        elif fmt == "classification" and len(row) == 4:  # CoLA raw: source, label, mark, sentence
+            record = {"text": row[3], "label": row[1]}
+        else:
+            if len(row) < len(names):
+                raise InvalidData(
+                    f"expected {len(names)} columns, found {len(row)}", path=str(path), line=line, field=names[len(row)]
+                )
+            record = dict(zip(names, row, strict=False))
+        examples.append(record)
+        lines.append(line)
     return examples, lines
 
 

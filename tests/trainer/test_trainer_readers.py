@@ -141,3 +141,10 @@ def test_blank_gold_answers_are_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidData, match="XTREME's preprocessing stripped") as info:
         refuse_blank_answers(read_split(path, "qa"))
     assert info.value.field == "data[0].paragraphs[0].qas[0]"
+
+
+def test_glue_tsv_with_stray_quotes_is_read_unquoted(tmp_path: Path) -> None:
+    mnli = tmp_path / "train.tsv"  # GLUE's own TSVs are not CSV-quoted
+    mnli.write_text('sentence1\tsentence2\tgold_label\n"Hi," he said.\tHe spoke.\tentailment\nA b.\tC "d\tneutral\n')
+    split = read_split(mnli, "pair")
+    assert [e["text_a"] for e in split.examples] == ['"Hi," he said.', "A b."] and split.lines == [2, 3]
