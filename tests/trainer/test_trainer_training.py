@@ -194,3 +194,20 @@ def test_fp16_where_the_gpu_has_no_bf16_and_no_per_step_syncs(
     args = training_args(TrainConfig(use_cpu=True), tmp_path, 1, epochs=1, batch_size=32, multi_task=False)
     assert not args.include_num_input_tokens_seen or args.include_num_input_tokens_seen == "no"
     assert args.logging_nan_inf_filter is False
+
+
+def test_phase1_heads_are_evaluated_on_their_english_dev(
+    model_dir: Path, data_dir: Path, tmp_path: Path, tiny_train: TrainConfig
+) -> None:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data)
+    shutil.copy(data / "sst2" / "train-eng.jsonl", data / "sst2" / "dev-eng.jsonl")
+    shutil.copy(data / "hellaswag" / "train-eng.jsonl", data / "hellaswag" / "dev-eng.jsonl")
+    result = run_cell(CellConfig(model=model_dir, data=data, target_task="udpos", languages=["swa"],
+                                 source_task="sst2+hellaswag", out=tmp_path / "out", train=tiny_train))
+    assert set(result.dev) == {"phase1:sst2", "phase1:hellaswag"}
+    assert result.dev["phase1:hellaswag"]["chance"] == 25.0 and result.dev["phase1:sst2"]["examples"] == 8
+    selection = json.loads(result.artefact.read_text())["phases"]["phase1"]["dev_selection"]  # type: ignore[union-attr]
+    assert selection["metric"] == "mean" and {"sst2", "hellaswag"} <= set(selection["history"][0])
