@@ -24,8 +24,10 @@ from feature_store.paths import store_path
 
 REQUIRED = ("target_task", "target_language", "source_task", "source_language", "score")
 OPTIONAL = ("dataset", "model", "source_size", "metric", "baseline_score", "seed")
+# Run identity written by the trainer (empty for runs from elsewhere and older files and stores).
+IDENTITY = ("model_hash", "config_hash", "split")
 COLUMNS = ("dataset", "model", "target_task", "target_language", "source_task", "source_language",
-           "source_size", "score", "metric", "baseline_score", "seed")
+           "source_size", "score", "metric", "baseline_score", "seed", *IDENTITY, "flags")
 FILTERS = ("target_task", "target_language", "source_task", "source_language", "dataset", "model")
 LANGUAGE_COLUMNS = ("target_language", "source_language")
 
@@ -45,12 +47,22 @@ class Run:
     metric: str = ""
     baseline_score: float | None = None
     seed: int | None = None
+    model_hash: str = ""  # content hash of the model folder (`model` keeps the readable name)
+    config_hash: str = ""  # hash of the training configuration that produced the score
+    split: str = ""  # the evaluated split: test, dev
+    flags: str = ""  # comma-separated warnings, e.g. near_chance (not part of the key)
 
     @property
     def key(self) -> str:
-        """The identity of a cell: a re-import of the same key is a duplicate."""
-        return json.dumps([self.dataset, self.model, self.target_task, self.target_language,
-                           self.source_task, self.source_language, self.source_size, self.seed])
+        """The identity of a cell: a re-import of the same key is a duplicate.
+
+        The identity columns join the key only when set, so runs without them keep their keys.
+        """
+        key: list[object] = [self.dataset, self.model, self.target_task, self.target_language,
+                             self.source_task, self.source_language, self.source_size, self.seed]
+        if self.model_hash or self.config_hash or self.split:
+            key += [self.model_hash, self.config_hash, self.split]
+        return json.dumps(key)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,6 +126,8 @@ def parse_record(record: Mapping[str, Any], row: int, source: str | None = None)
     values["dataset"] = _text(record.get("dataset"), "dataset", row, source, required=False)
     values["model"] = _text(record.get("model"), "model", row, source, required=False)
     values["metric"] = _text(record.get("metric"), "metric", row, source, required=False)
+    for column in (*IDENTITY, "flags"):
+        values[column] = _text(record.get(column), column, row, source, required=False)
     values["source_size"] = _number(record.get("source_size"), "source_size", row, source)
     values["baseline_score"] = _number(record.get("baseline_score"), "baseline_score", row, source)
     values["seed"] = _number(record.get("seed"), "seed", row, source, integer=True)
@@ -200,7 +214,9 @@ CREATE TABLE IF NOT EXISTS runs (
     target_task TEXT NOT NULL, target_language TEXT NOT NULL,
     source_task TEXT NOT NULL, source_language TEXT NOT NULL,
     source_size REAL, score REAL NOT NULL, metric TEXT NOT NULL,
-    baseline_score REAL, seed INTEGER
+    baseline_score REAL, seed INTEGER,
+    model_hash TEXT NOT NULL DEFAULT '', config_hash TEXT NOT NULL DEFAULT '',
+    split TEXT NOT NULL DEFAULT '', flags TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_target ON runs (target_task, target_language);
 -- covers the catalogue's aggregate (RunStore.counts): 3 ms instead of 28 ms on the shipped data
@@ -221,6 +237,10 @@ class RunStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        have = {row[1] for row in self._conn.execute("PRAGMA table_info(runs)")}
+        for column in (*IDENTITY, "flags"):  # stores made before these columns existed
+            if column not in have:
+                self._conn.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         with self._lock:

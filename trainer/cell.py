@@ -4,16 +4,18 @@
   phase 2  fine-tuning a fresh head of the target task on English -> out/<cell>/phase2/model
   phase 3  zero-shot evaluation in every target language -> runs in the store, result.json
 
-Baseline cells (``--source-task none``) skip phase 1; retrieval targets skip phase 2. A phase-1
-encoder is trained once per (model, source, language, size, seed) and reused by every target
-while its fingerprint (data, knobs) matches. With ``resume`` a finished phase 2 is reused and an
-unfinished phase restarts from its last checkpoint.
+Baseline cells (``--source-task none``) skip phase 1; retrieval targets skip phase 2. Each
+training phase follows the X-STILTs recipe (``trainer/recipe.py``), selects its best weights on
+English dev, and is itself evaluated on English dev when it ends: a phase that ends near chance
+is reported loudly and its runs carry the ``near_chance`` flag. A phase-1 encoder is trained
+once per (model, source, language, size, seed) and reused while its fingerprint matches; with
+``resume`` a finished phase 2 is reused only if it was trained on the same encoder.
 Under ``torchrun`` every process trains (the HF Trainer's DDP); only rank 0 writes.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import platform
 import shutil
@@ -24,27 +26,21 @@ from typing import Any
 
 import torch
 import transformers
-from transformers import AutoTokenizer, PreTrainedTokenizerBase, Trainer, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from feature_store.errors import InvalidData
 from feature_store.runs import Run, RunStore
-from trainer.config import CellConfig, TrainConfig, to_jsonable, write_json
-from trainer.data import encode_labels, head, read_split, require_file
+from trainer import identity
+from trainer.config import CellConfig, to_jsonable, write_json
+from trainer.data import encode_labels, find_files, head, read_files, refuse_blank_answers, require_files
+from trainer.dev import DevSet, dev_check, dev_set
 from trainer.evaluate import evaluate_retrieval, evaluate_split
-from trainer.features import MultiTaskCollator, collator, encode
-from trainer.model import HEAD_CLASSES, MultiTaskModel, MultiTaskTrainer, load_encoder, load_head_model
-from trainer.plan import (
-    Plan,
-    TrainingSet,
-    intermediate_sets,
-    is_done,
-    load_training_set,
-    make_plan,
-    make_runs,
-    source_size,
-)
-from trainer.retrieval import load_retrieval
+from trainer.loop import use_gpu, world_size
+from trainer.phases import phase1, phase2
+from trainer.plan import Plan, intermediate_sets, is_done, load_training_set, make_plan, make_runs, source_size
+from trainer.retrieval import RetrievalSet, load_retrieval
+
+log = logging.getLogger("stepstone.trainer")
 
 
 @dataclass
@@ -54,6 +50,8 @@ class CellResult:
     runs: list[Run] = field(default_factory=list)  # what was written to the store
     skipped: bool = False  # True when --resume found every run already stored
     artefact: Path | None = None  # result.json
+    warnings: list[str] = field(default_factory=list)  # e.g. a phase that ended near chance
+    dev: dict[str, Any] = field(default_factory=dict)  # English dev scores after each phase
 
 
 def is_main_process() -> bool:
@@ -61,202 +59,65 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def use_gpu(cfg: TrainConfig) -> bool:
-    return torch.cuda.is_available() and not cfg.use_cpu
+def config_hash(cfg: CellConfig) -> str:
+    """The runs' ``config_hash``: the knobs that change the numbers, and the world size."""
+    return identity.json_hash({"train": identity.config_knobs(cfg.train), "world_size": world_size()})
 
 
-def training_args(cfg: TrainConfig, out_dir: Path, seed: int, *, multi_task: bool) -> TrainingArguments:
-    gpu = use_gpu(cfg)
-    return TrainingArguments(
-        output_dir=str(out_dir),
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.eval_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate,
-        weight_decay=cfg.weight_decay,
-        warmup_steps=cfg.warmup_ratio,
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        bf16=gpu and cfg.bf16,
-        optim="adamw_torch_fused" if gpu else "adamw_torch",
-        torch_compile=cfg.torch_compile,
-        # Multi-task batches come from ProportionalBatchSampler, not the Trainer's sampler.
-        train_sampling_strategy="group_by_length" if cfg.group_by_length and not multi_task else "random",
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit,
-        logging_steps=cfg.logging_steps,
-        report_to="none",
-        seed=seed,
-        data_seed=seed,
-        use_cpu=not gpu,
-        dataloader_pin_memory=gpu,
-        dataloader_num_workers=cfg.dataloader_num_workers,
-        include_num_input_tokens_seen="non_padding",
-        # Each multi-task step uses one head, so DDP must expect unused parameters.
-        ddp_find_unused_parameters=multi_task,
-        remove_unused_columns=not multi_task,
-    )
+def eval_splits(cfg: CellConfig, plan: Plan) -> dict[str, str]:
+    """The split each target language is evaluated on (test when it exists, under "auto")."""
+    if cfg.train.eval_split != "auto":
+        return {lang: cfg.train.eval_split for lang in plan.languages}
+    out = {}
+    for lang in plan.languages:
+        if plan.target.format == "retrieval":
+            out[lang] = "test"
+            for split in ("test", "dev"):
+                try:
+                    load_retrieval(cfg.data, plan.target.id, (split,), lang)
+                    out[lang] = split
+                    break
+                except InvalidData:
+                    continue
+        else:
+            out[lang] = "test" if find_files(cfg.data, plan.target.id, "test", lang) else "dev"
+    return out
 
 
-def _barrier() -> None:
-    """Under torchrun: wait until every rank is here (TrainingArguments set up the process group)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-
-
-def _fresh_or_resumed(phase_dir: Path, resume: bool) -> str | None:
-    """The checkpoint to resume from; without resume the phase folder starts empty.
-
-    Every rank has read the folder's state before rank 0 changes it, so all ranks decide alike.
-    """
-    checkpoint = get_last_checkpoint(str(phase_dir)) if resume and phase_dir.is_dir() else None
-    _barrier()
-    if not resume and phase_dir.exists() and is_main_process():
-        shutil.rmtree(phase_dir)
-    return checkpoint
-
-
-def _throughput(result: Any, trainer: Trainer, resumed: str | None) -> dict[str, Any]:
-    runtime = float(result.metrics.get("train_runtime", 0.0))
-    tokens = int(trainer.state.num_input_tokens_seen or 0)
-    return {
-        "steps": result.global_step,
-        "train_loss": result.training_loss,
-        "runtime_s": runtime,
-        "samples_per_s": result.metrics.get("train_samples_per_second"),
-        "tokens": tokens,
-        "tokens_per_s": tokens / runtime if runtime else None,
-        "resumed_from": resumed,
-    }
-
-
-# The TrainConfig fields that change what phase 1 learns; a stored encoder is reused only if they match.
-PHASE1_KNOBS = (
-    "epochs",
-    "learning_rate",
-    "batch_size",
-    "gradient_accumulation_steps",
-    "warmup_ratio",
-    "weight_decay",
-    "max_seq_length",
-    "qa_max_seq_length",
-    "doc_stride",
-    "max_steps",
-    "max_train_samples",
-    "bf16",
-)
-
-
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def phase1_fingerprint(cfg: CellConfig, sets: list[TrainingSet]) -> Any:
-    """What phase 1 depends on, as JSON: the model, the data actually used, the seed and the knobs."""
-    fingerprint = {
-        "model": str(Path(cfg.model).resolve()),
-        "data": {s.task.id: [str(s.split.path.resolve()), len(s.split)] for s in sets},
-        "seed": cfg.seed,
-        "train": {k: getattr(cfg.train, k) for k in PHASE1_KNOBS},
-    }
-    return json.loads(json.dumps(fingerprint))
-
-
-def phase1(
-    cfg: CellConfig, plan: Plan, sets: list[TrainingSet], tokenizer: PreTrainedTokenizerBase
-) -> tuple[Path, dict[str, Any]]:
-    """Intermediate training into out/<model>/_phase1/...; every target of the source reuses it."""
-    assert plan.phase1_id is not None
-    phase_dir = Path(cfg.out) / plan.phase1_id
-    encoder_dir = phase_dir / "encoder"
-    args = training_args(cfg.train, phase_dir, cfg.seed, multi_task=True)  # sets up DDP under torchrun
-    fingerprint = phase1_fingerprint(cfg, sets)
-    done = _read_json(phase_dir / "done.json")
-    if done is not None and done.get("fingerprint") == fingerprint and encoder_dir.is_dir():
-        return encoder_dir, {"reused": str(phase_dir)}
-    same_run = _read_json(phase_dir / "fingerprint.json") == fingerprint
-    resumed = _fresh_or_resumed(phase_dir, cfg.resume and same_run)
-    if is_main_process():
-        write_json(phase_dir / "fingerprint.json", fingerprint)
-    features = []
-    for k, s in enumerate(sets):
-        encoded = encode(s.split.examples, s.task.format, tokenizer, cfg.train, train=True)
-        features += [{**f, "task": k} for f in encoded.features]
-    set_seed(cfg.seed)
-    encoder = load_encoder(cfg.model, cfg.train.attn_implementation)
-    model = MultiTaskModel(encoder, [(s.task.format, len(s.task.labels or ())) for s in sets])
-    trainer = MultiTaskTrainer(
-        model=model,
-        args=args,
-        train_dataset=features,  # type: ignore[arg-type]
-        data_collator=MultiTaskCollator([collator(s.task.format, tokenizer, use_gpu(cfg.train)) for s in sets]),
-    )
-    result = trainer.train(resume_from_checkpoint=resumed)
-    if trainer.is_world_process_zero():
-        encoder.save_pretrained(encoder_dir)
-        tokenizer.save_pretrained(encoder_dir)
-    info = {"tasks": {s.task.id: len(s.split) for s in sets}, **_throughput(result, trainer, resumed)}
-    if is_main_process():
-        write_json(phase_dir / "done.json", {**info, "fingerprint": fingerprint})
-    trainer.accelerator.wait_for_everyone()  # phase 2 on every rank loads what rank 0 saved
-    return encoder_dir, info
-
-
-def phase2(
-    cfg: CellConfig,
-    plan: Plan,
-    train_set: TrainingSet,
-    encoder_dir: Path,
-    tokenizer: PreTrainedTokenizerBase,
-    out: Path,
-) -> tuple[Trainer, dict[str, Any]]:
-    """Target-task fine-tuning; returns a Trainer holding the model, ready to predict."""
-    phase_dir, model_dir = out / "phase2", out / "phase2" / "model"
-    fmt = plan.target.format
-    gpu = use_gpu(cfg.train)
-    args = training_args(cfg.train, phase_dir, cfg.seed, multi_task=False)
-    if cfg.resume and (phase_dir / "done.json").is_file():
-        model = HEAD_CLASSES[fmt].from_pretrained(str(model_dir), attn_implementation=cfg.train.attn_implementation)
-        return Trainer(model=model, args=args, data_collator=collator(fmt, tokenizer, gpu)), {"reused": True}
-    resumed = _fresh_or_resumed(phase_dir, cfg.resume)
-    features = encode(train_set.split.examples, fmt, tokenizer, cfg.train, train=True).features
-    set_seed(cfg.seed)
-    model = load_head_model(encoder_dir, fmt, train_set.task.labels, cfg.train.attn_implementation)
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=features,  # type: ignore[arg-type]
-        data_collator=collator(fmt, tokenizer, gpu),
-        processing_class=tokenizer,
-    )
-    result = trainer.train(resume_from_checkpoint=resumed)
-    trainer.save_model(str(model_dir))
-    info = {"examples": len(train_set.split), **_throughput(result, trainer, resumed)}
-    if is_main_process():
-        write_json(phase_dir / "done.json", info)
-    return trainer, info
-
-
-def load_eval_sets(cfg: CellConfig, plan: Plan, labels: tuple[str, ...] | None) -> dict[str, Any]:
-    """Each target language's test (or dev) data, read up front so bad files fail before training."""
-    splits = ("test", "dev") if cfg.train.eval_split == "auto" else (cfg.train.eval_split,)
+def load_eval_sets(
+    cfg: CellConfig, plan: Plan, labels: tuple[str, ...] | None, splits: dict[str, str]
+) -> dict[str, Any]:
+    """Each target language's evaluation data, read up front so bad files fail before training."""
     fmt = plan.target.format
     sets: dict[str, Any] = {}
     for lang in plan.languages:
         if fmt == "retrieval":
-            sets[lang] = load_retrieval(cfg.data, plan.target.id, splits, lang)
+            sets[lang] = load_retrieval(cfg.data, plan.target.id, (splits[lang],), lang)
             continue
-        split = read_split(require_file(cfg.data, plan.target.id, splits, lang), fmt)
-        encode_labels(split, fmt, labels)
+        split_name, paths = require_files(cfg.data, plan.target.id, (splits[lang],), lang)
+        split = read_files(paths, fmt, split_name)
+        if fmt == "qa":
+            refuse_blank_answers(split)
+        encode_labels(split, fmt, labels, other_tags_to_o=plan.target.other_tags_to_o)
         sets[lang] = head(split, cfg.train.max_eval_samples)
     return sets
+
+
+def _retrieval_dev_sets(cfg: CellConfig, plan: Plan) -> dict[str, RetrievalSet | None]:
+    """BUCC's dev gold, to choose the mining threshold on (XTREME); None where there is none."""
+    out: dict[str, RetrievalSet | None] = {}
+    for lang in plan.languages:
+        try:
+            out[lang] = load_retrieval(cfg.data, plan.target.id, ("dev",), lang)
+        except InvalidData:
+            out[lang] = None
+    return out
 
 
 def phase3(
     cfg: CellConfig,
     plan: Plan,
-    trainer: Trainer | None,
+    trainer: Any,
     labels: tuple[str, ...] | None,
     eval_sets: dict[str, Any],
     encoder_dir: Path,
@@ -265,10 +126,13 @@ def phase3(
     """Zero-shot evaluation: the task's metrics per target language."""
     if plan.target.format == "retrieval":
         device = torch.device("cuda" if use_gpu(cfg.train) else "cpu")
-        return evaluate_retrieval(encoder_dir, tokenizer, eval_sets, plan.target.metric, cfg.train, device)
+        dev_sets = _retrieval_dev_sets(cfg, plan) if plan.target.metric == "f1" else {}
+        return evaluate_retrieval(encoder_dir, tokenizer, eval_sets, dev_sets, plan.target.metric, cfg.train, device)
     assert trainer is not None
     return {
-        lang: evaluate_split(trainer, split, plan.target.format, labels, tokenizer, cfg.train)
+        lang: evaluate_split(
+            trainer, split, plan.target.format, labels, tokenizer, cfg.train, task_id=plan.target.id, language=lang
+        )
         for lang, split in eval_sets.items()
     }
 
@@ -279,14 +143,20 @@ def run_cell(cfg: CellConfig, store: RunStore | None = None) -> CellResult:
     plan = make_plan(cfg)
     sets = intermediate_sets(cfg, plan) if plan.sources else []
     size = source_size(sets)
-    if cfg.resume and store is not None and is_done(store, cfg, plan, size):
+    chash = config_hash(cfg)
+    splits = eval_splits(cfg, plan)
+    if cfg.resume and store is not None and is_done(store, cfg, plan, size, chash, splits):
         return CellResult(plan.cell_id, {}, skipped=True)
     # All data is read before any training, so that a bad file fails in seconds, not hours.
     train_set = None
     if plan.target.format != "retrieval":
         train_set = load_training_set(cfg, plan.target, plan.phase2_language)
     labels = train_set.task.labels if train_set is not None else None
-    eval_sets = load_eval_sets(cfg, plan, labels)
+    eval_sets = load_eval_sets(cfg, plan, labels, splits)
+    target_dev: DevSet | None = None
+    if train_set is not None:
+        target_dev = dev_set(cfg, train_set.task, plan.phase2_language)
+    source_devs = [dev_set(cfg, s.task, plan.source_language) for s in sets]
     out = Path(cfg.out) / plan.cell_id
     if is_main_process():
         write_json(out / "config.json", cfg)
@@ -297,23 +167,39 @@ def run_cell(cfg: CellConfig, store: RunStore | None = None) -> CellResult:
         )
     phases: dict[str, Any] = {}
     timings: dict[str, float] = {}
-    encoder_dir = Path(cfg.model)
+    result = CellResult(plan.cell_id, {})
+    encoder_dir, encoder_id = Path(cfg.model), plan.model_hash
     if sets:
         t = time.perf_counter()
-        encoder_dir, phases["phase1"] = phase1(cfg, plan, sets, tokenizer)
+        encoder_dir, encoder_id, phases["phase1"], p1_trainer = phase1(cfg, plan, sets, source_devs, tokenizer)
         timings["phase1_s"] = time.perf_counter() - t
+        if p1_trainer is not None:
+            for k, (s, dev) in enumerate(zip(sets, source_devs, strict=True)):
+                if dev is not None:
+                    result.dev[f"phase1:{s.task.id}"] = dev_check(p1_trainer, dev, tokenizer, cfg.train, k)
+        del p1_trainer
     trainer = None
     if train_set is not None:
         t = time.perf_counter()
-        trainer, phases["phase2"] = phase2(cfg, plan, train_set, encoder_dir, tokenizer, out)
+        trainer, phases["phase2"] = phase2(cfg, plan, train_set, target_dev, encoder_dir, encoder_id, tokenizer, out)
         timings["phase2_s"] = time.perf_counter() - t
+        if target_dev is not None:
+            result.dev["phase2"] = dev_check(trainer, target_dev, tokenizer, cfg.train)
+    for name, check in result.dev.items():
+        if check["near_chance"]:
+            result.warnings.append(
+                f"WARNING: {name} ended near chance on English dev: {check['metric']} {check['score']:.1f} "
+                f"(chance {check['chance']:.1f}); this cell's scores are probably meaningless"
+            )
+    for message in result.warnings:
+        log.warning(message)
     t = time.perf_counter()
     metrics = phase3(cfg, plan, trainer, labels, eval_sets, encoder_dir, tokenizer)
     timings["phase3_s"] = time.perf_counter() - t
-    scores = {lang: m[plan.target.metric] for lang, m in metrics.items()}
-    result = CellResult(plan.cell_id, scores)
+    result.scores = {lang: m[plan.target.metric] for lang, m in metrics.items()}
+    flags = ",".join(f"near_chance:{name}" for name, c in result.dev.items() if c["near_chance"])
     if is_main_process():
-        result.runs = make_runs(store, cfg, plan, scores, size)
+        result.runs = make_runs(store, cfg, plan, result.scores, size, config_hash=chash, splits=splits, flags=flags)
         if store is not None:
             store.insert(result.runs)
         timings["total_s"] = time.perf_counter() - started
@@ -323,12 +209,17 @@ def run_cell(cfg: CellConfig, store: RunStore | None = None) -> CellResult:
             {
                 "cell_id": plan.cell_id,
                 "config": to_jsonable(cfg),
+                "config_hash": chash,
+                "model": {"name": plan.model_name, "hash": plan.model_hash},
                 "target": plan.target,
                 "sources": plan.sources,
                 "source_size": size,
                 "metric": plan.target.metric,
-                "scores": scores,
+                "splits": splits,
+                "scores": result.scores,
                 "metrics": metrics,
+                "english_dev": result.dev,
+                "warnings": result.warnings,
                 "phases": phases,
                 "timings": timings,
                 "runs": [r.as_dict() for r in result.runs],
@@ -337,9 +228,11 @@ def run_cell(cfg: CellConfig, store: RunStore | None = None) -> CellResult:
                     "transformers": transformers.__version__,
                     "python": platform.python_version(),
                     "device": torch.cuda.get_device_name() if use_gpu(cfg.train) else "cpu",
+                    "world_size": world_size(),
                 },
             },
         )
         if not cfg.train.keep_models:  # the phase-1 encoder stays: other targets of the source reuse it
             shutil.rmtree(out / "phase2", ignore_errors=True)
     return result
+

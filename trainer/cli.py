@@ -8,6 +8,8 @@ Errors are ``StepstoneError``s, which the main CLI prints as ``Error: ...`` (exi
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,6 +27,19 @@ app = typer.Typer(
 def _rank_zero() -> bool:
     """Under torchrun only rank 0 reports (torchrun sets RANK)."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+# What `pip install -e ".[train]"` brings and the training commands import.
+TRAIN_MODULES = ("torch", "transformers", "accelerate", "tokenizers", "seqeval")
+
+
+def require_train_extra(modules: tuple[str, ...] = TRAIN_MODULES) -> None:
+    """A clear error instead of an ImportError traceback when the train extra is not installed."""
+    from feature_store.errors import InvalidRequest
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InvalidRequest('the trainer needs the train extra: pip install -e ".[train]"')
 
 
 def _languages(value: str) -> list[str]:
@@ -53,6 +68,8 @@ def cell(
 ) -> None:
     """Phase 1 on SOURCE_TASK, phase 2 on TARGET_TASK in English, phase 3 zero-shot per language."""
     import dataclasses
+
+    require_train_extra()
 
     from trainer.config import CellConfig, load_train_config
 
@@ -87,8 +104,12 @@ def cell(
     if result.skipped:
         typer.echo(f"{result.cell_id}: every run is already in the store; skipped")
         return
+    for name, check in result.dev.items():
+        typer.echo(f"English dev after {name}: {check['metric']} {check['score']:.2f} (chance {check['chance']:.2f})")
     for lang, score in result.scores.items():
         typer.echo(f"{lang}\t{score:.2f}")
+    for message in result.warnings:
+        typer.secho(message, err=True, fg=typer.colors.RED, bold=True)
     typer.echo(f"{len(result.runs)} runs written; artefact {result.artefact}")
 
 
@@ -101,6 +122,7 @@ def matrix(
     """Run every cell of a matrix config (or one shard of it)."""
     from trainer.config import load_matrix, parse_shard
 
+    require_train_extra()
     index, count = parse_shard(shard)
     spec = load_matrix(config)
     from feature_store.runs import RunStore
@@ -114,3 +136,27 @@ def matrix(
         report = run_matrix(spec, index=index, count=count, resume=resume, store=store, on_cell=announce)
     if _rank_zero():
         typer.echo(f"{len(report.ran)} cells run, {len(report.skipped)} skipped, {report.runs} runs written")
+
+
+@app.command()
+def score(
+    task: Annotated[str, typer.Option(help="Task id, e.g. udpos, panx, xquad, mlqa, xnli.")],
+    gold: Annotated[Path, typer.Option(help="Gold file in a layout the trainer reads (CoNLL-U, tsv, SQuAD JSON).")],
+    predictions: Annotated[Path, typer.Option(help="Tags per token line, {id: answer} JSON, or a label per line.")],
+    language: Annotated[str, typer.Option(help="Language of the gold file (MLQA's normalisation).")] = "eng",
+    format: Annotated[str, typer.Option(help="Output: text or json.")] = "text",
+) -> None:
+    """Score a predictions file with exactly the metric the trainer uses (no torch)."""
+    from feature_store.errors import InvalidRequest
+    from trainer.score import score_file
+
+    if format not in ("text", "json"):
+        raise InvalidRequest(f"--format must be text or json, got {format!r}")
+    require_train_extra(("seqeval",))
+    result = score_file(task, gold, predictions, language)
+    if format == "json":
+        typer.echo(json.dumps(result, indent=2))
+        return
+    subs = ", ".join(f"{k} {result[k]:.2f}" for k in ("f1", "exact_match", "accuracy") if k in result)
+    typer.echo(f"{result['task']} {result['language']}: {result['metric']} {result['score']:.2f} ({subs}; "
+               f"{result['examples']} examples)")

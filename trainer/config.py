@@ -12,8 +12,8 @@ A matrix file (``stepstone train matrix --config matrix.toml``)::
     seeds = [1, 2, 3]
     intermediate_sizes = [0]              # 0 = all of the intermediate data
 
-    [train]                               # any TrainConfig field
-    epochs = 3
+    [train]                               # any TrainConfig field; unset = the X-STILTs recipe
+    learning_rate = 1e-5
 
 No torch here: the CLI imports this module to parse its options.
 """
@@ -35,30 +35,39 @@ from feature_store.paths import atomic_write_bytes
 class TrainConfig:
     """Knobs of the Hugging Face Trainer shared by every phase."""
 
-    epochs: float = 3.0  # passes over each phase's training data (X-STILTs: 3)
-    learning_rate: float = 1e-5  # peak AdamW rate; 1e-5 is the usual rate for XLM-R Large
-    batch_size: int = 32  # examples per device per step (before gradient accumulation)
+    # The recipe: None means the X-STILTs default for the phase's task (trainer/recipe.py).
+    epochs: float | None = None  # passes over a phase's training data (X-STILTs: XNLI 2, UD-POS 10, ...)
+    learning_rate: float = 1e-5  # peak AdamW rate (jiant's X-STILTs configs: 1e-5 for XLM-R Large)
+    batch_size: int | None = None  # the GLOBAL batch: all devices x accumulation (X-STILTs: 32, QA 16)
     eval_batch_size: int = 64  # examples per device in prediction
-    gradient_accumulation_steps: int = 1  # steps summed before each optimiser update
+    gradient_accumulation_steps: int = 1  # the global batch is split into this many steps per update
     warmup_ratio: float = 0.1  # share of the update steps with a linear warm-up
     weight_decay: float = 0.01  # AdamW decay (HF leaves biases and LayerNorm out)
-    max_seq_length: int = 128  # tokens per example for classification, MC and tagging
+    max_seq_length: int = 256  # tokens per example: classification, pairs, MC, tagging windows (jiant: 256)
     qa_max_seq_length: int = 384  # tokens per QA window (question + context part)
     doc_stride: int = 128  # overlap between QA windows of a long context
     max_answer_length: int = 30  # longest predicted answer span, in tokens
     max_steps: int = -1  # stop each training phase after this many updates (-1: run the epochs)
-    max_train_samples: int | None = None  # cap each training set (first a seeded sample); for tests
+    max_train_samples: int | None = None  # cap each training set (a seeded sample); for tests and CPUs
     max_eval_samples: int | None = None  # cap each evaluation set (its first examples)
+    max_dev_samples: int | None = None  # cap the English dev sets evaluated during and after phases
     eval_split: str = "auto"  # "test", "dev", or "auto" = test when the file exists, else dev
-    bf16: bool = True  # bf16 mixed precision; only ever used on a GPU
+    dev_selection: bool = True  # evaluate English dev each epoch, keep the best weights (jiant)
+    early_stopping_patience: int = 3  # stop after this many dev evaluations without improvement (0: never)
+    eval_steps: int = 0  # also evaluate English dev every this many updates (0: once per epoch)
+    bf16: bool = True  # mixed precision on a GPU: bf16, or fp16 where the GPU has no bf16
     torch_compile: bool = False  # compile the model with torch.compile (GPU, long phases)
     group_by_length: bool = True  # batch similar lengths together so dynamic padding pads less
+    freeze_embeddings: bool = False  # freeze the word-embedding matrix (about half the CPU time)
     attn_implementation: str = "sdpa"  # attention kernel: PyTorch's scaled_dot_product_attention
-    save_steps: int = 500  # a checkpoint every this many updates, for resuming
-    save_total_limit: int = 1  # checkpoints kept per phase
+    save_steps: int = 5000  # a resume checkpoint every this many updates (one is GBs with Adam state)
+    save_minutes: float = 60.0  # ... and every this many minutes of wall-clock time (0: never)
+    save_total_limit: int = 1  # checkpoints kept per phase; all are deleted when the phase is done
     logging_steps: int = 50  # loss logged every this many updates
     dataloader_num_workers: int = 0  # tokenisation is done up front, so workers rarely help
-    retrieval_layer: int | None = None  # hidden layer mean-pooled for retrieval (None: the middle)
+    retrieval_layer: int | None = None  # hidden layer mean-pooled for retrieval (None: 14 of 24, jiant)
+    retrieval_max_length: int = 512  # tokens per retrieval sentence (jiant's X-STILTs: 512)
+    cache_features: bool = True  # keep tokenised datasets under out/_features/, shared by cells
     keep_models: bool = False  # keep phase weights after a cell finishes (they are GBs each)
     use_cpu: bool = False  # train on the CPU even when a GPU is there
 

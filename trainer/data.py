@@ -3,27 +3,24 @@
 Where a split's file is looked for, in order (``<t>`` = the task's folder, its id or an alias;
 ``<c>`` = the language as ISO 639-3, then ISO 639-1; ``<s>`` = train / dev / test):
 
-- canonical: ``<t>/<s>-<c>.jsonl``, one JSON object per line (fields by format, docs/trainer.md);
-- SQuAD JSON: ``<t>/<s>-<c>.json``; for squad also ``train-v1.1.json`` / ``dev-v1.1.json``
-  (``-v2.0`` for squad_v2) as rajpurkar/SQuAD-explorer ships them;
-- TSV / CoNLL: ``<t>/<s>-<c>.tsv`` (XTREME's XNLI, PAWS-X: ``text_a<TAB>text_b<TAB>label``;
-  XTREME's UD-POS, PAN-X: ``token<TAB>tag`` lines, a blank line between sentences),
-  ``<t>/<s>-<c>.conll`` (token first column, tag last), ``<t>/<s>-<c>.conllu`` (FORM, UPOS);
+- canonical: ``<t>/<s>-<c>.jsonl``, one JSON object per line (fields by format, docs/trainer.md),
+  or the published layouts of ``trainer/readers.py`` under the same names (``.json`` SQuAD,
+  ``.tsv``, ``.csv``, ``.conll``, ``.conllu``, ``.txt`` CoNLL), or a ``save_to_disk`` folder
+  ``<t>/<s>-<c>/`` (or ``<t>/`` holding a DatasetDict, English);
+- the layouts of the original releases (``PUBLISHED`` below: Universal Dependencies treebank
+  folders, CoNLL-2003, MasakhaNER 2.0, SIB-200, GLUE, CosmosQA, HellaSwag, CommonsenseQA);
 - the XTREME download layout (google-research/xtreme ``scripts/download_data.sh``):
   ``xquad/xquad.<c>.json``, ``mlqa/MLQA_V1/<s>/<s>-context-<c>-question-<c>.json``,
   ``tydiqa/tydiqa-goldp-v1.1-train/tydiqa.goldp.<c>.train.json``,
   ``tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.<c>.dev.json`` (TyDiQA-GoldP's dev is its test),
-  and for retrieval the LASER Tatoeba files ``tatoeba/tatoeba.<c>-eng.{<c>,eng}`` (line-aligned)
-  and BUCC 2018 ``bucc2018/<c>-en.<s>.{<c>,en,gold}`` (read by ``trainer/retrieval.py``).
+  and for retrieval the LASER Tatoeba files and BUCC 2018 (read by ``trainer/retrieval.py``).
 
-XQuAD and MLQA have no training split of their own: their English training data is SQuAD v1.1,
-looked for under ``squad/`` when ``xquad/train-eng.*`` is not there.
+Some targets train on another task's English data when they have none of their own (XTREME's
+XQuAD and MLQA: SQuAD v1.1; MasakhaNER: CoNLL-2003), see ``TRAIN_FROM``.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +30,38 @@ import langcodes
 
 from feature_store.errors import InvalidData
 from feature_store.languages import resolve as resolve_language
+from trainer import readers
 from trainer.tasks import folder_names, known_task
+
+# A target without English training data of its own trains on this task's.
+TRAIN_FROM = {"xquad": "squad", "mlqa": "squad", "masakhaner": "conll2003"}
+SPLIT_NAMES = {
+    "train": ("train", "train_full", "in_domain_train"),
+    "dev": ("dev", "valid", "validation", "val", "in_domain_dev", "dev_matched"),
+    "test": ("test",),
+}
+# Original release layouts, relative to the data folder: {c} a language code, {s} a split name.
+# Patterns without {c} are English-only. UD: every treebank of a language is read (as XTREME does).
+PUBLISHED = {
+    "udpos": ("udpos/UD_*/{c}_*-ud-{s}.conllu", "UD_*/{c}_*-ud-{s}.conllu", "ud-treebanks-*/UD_*/{c}_*-ud-{s}.conllu"),
+    "conll2003": ("ner/conll2003_en/{s}.txt", "conll2003/{s}.txt", "conll2003_en/{s}.txt"),
+    "masakhaner": ("ner/masakhaner2/{c}/{s}.txt", "masakhaner2/{c}/{s}.txt", "MasakhaNER2.0/data/{c}/{s}.txt"),
+    "sib200": ("multilingual/sib200/{c}_*/{s}.tsv", "sib200/{c}_*/{s}.tsv", "sib-200/data/annotated/{c}_*/{s}.tsv"),
+    "cola": ("intermediate/cola/{s}.tsv", "CoLA/{s}.tsv"),
+    "sst2": ("intermediate/sst2/{s}.tsv", "SST-2/{s}.tsv"),
+    "rte": ("intermediate/rte/{s}.tsv", "RTE/{s}.tsv"),
+    "mrpc": ("intermediate/mrpc/{s}.tsv", "MRPC/{s}.tsv"),
+    "qnli": ("intermediate/qnli/{s}.tsv", "QNLI/{s}.tsv"),
+    "mnli": ("intermediate/mnli/{s}.tsv", "MNLI/{s}.tsv"),
+    "qqp": ("intermediate/qqp/{s}.tsv", "QQP/{s}.tsv"),
+    "cosmosqa": ("intermediate/cosmosqa/{s}.csv", "cosmosqa/{s}.csv", "cosmosqa/{s}.jsonl"),
+    "hellaswag": ("intermediate/hellaswag/hellaswag_{s}.jsonl", "hellaswag/hellaswag_{s}.jsonl"),
+    "commonsenseqa": ("intermediate/commonsenseqa/{s}_rand_split.jsonl", "commonsenseqa/{s}_rand_split.jsonl"),
+}
+# File names that use an individual language where the ISO 639-3 code is a macrolanguage.
+_INDIVIDUAL = {"swa": "swh", "ara": "arb", "fas": "pes", "msa": "zsm", "est": "ekk", "lav": "lvs", "uzb": "uzn"}
+# ISO 639-1 codes that langcodes would replace by another language (it maps tgl to fil).
+_ISO1 = {"tgl": "tl"}
 
 
 @dataclass
@@ -43,10 +71,16 @@ class Split:
     path: Path
     examples: list[dict[str, Any]]
     lines: list[int | None] = field(default_factory=list)  # source line of each example
+    paths: list[Path] = field(default_factory=list)  # source file of each example, when several
 
     def error(self, index: int, field_name: str | None, reason: str) -> InvalidData:
         line = self.lines[index] if index < len(self.lines) else None
-        return InvalidData(reason, path=str(self.path), line=line, field=field_name)
+        path = self.paths[index] if index < len(self.paths) else self.path
+        return InvalidData(reason, path=str(path), line=line, field=field_name)
+
+    def take(self, keep: list[int]) -> Split:
+        paths = [self.paths[i] for i in keep] if self.paths else []
+        return Split(self.path, [self.examples[i] for i in keep], [self.lines[i] for i in keep], paths)
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -56,10 +90,18 @@ def language_codes(language: str) -> list[str]:
     """File-name spellings of a language: ISO 639-3 first, then ISO 639-1 where there is one."""
     code = resolve_language(language)
     codes = [code]
-    short = langcodes.standardize_tag(code)
+    if code in _INDIVIDUAL:
+        codes.append(_INDIVIDUAL[code])
+    short = iso1(code)
     if short != code:
         codes.append(short)
     return codes
+
+
+def iso1(language: str) -> str:
+    """The ISO 639-1 code of a language where it has one (XTREME's and MLQA's file names), else ISO 639-3."""
+    code = resolve_language(language)
+    return _ISO1.get(code) or langcodes.standardize_tag(code)
 
 
 def _candidates(data_dir: Path, task: str, split: str, language: str) -> list[Path]:
@@ -70,7 +112,10 @@ def _candidates(data_dir: Path, task: str, split: str, language: str) -> list[Pa
     for folder in folder_names(task):
         base = data_dir / folder
         for c in codes:
-            out += [base / f"{split}-{c}.{ext}" for ext in ("jsonl", "json", "tsv", "conll", "conllu")]
+            out += [base / f"{split}-{c}.{ext}" for ext in ("jsonl", "json", "tsv", "csv", "conll", "conllu", "txt")]
+            out.append(base / f"{split}-{c}")  # a save_to_disk folder
+        if codes[0] == "eng":
+            out.append(base)  # a saved DatasetDict
         if task_id in ("squad", "squad_v2") and codes[0] == "eng":
             version = "v1.1" if task_id == "squad" else "v2.0"
             out.append(base / f"{'train' if split == 'train' else 'dev'}-{version}.json")
@@ -82,22 +127,55 @@ def _candidates(data_dir: Path, task: str, split: str, language: str) -> list[Pa
             if task_id == "tydiqa":
                 sub = "train" if split == "train" else "dev"
                 out.append(base / f"tydiqa-goldp-v1.1-{sub}" / f"tydiqa.goldp.{c}.{sub}.json")
-    if task_id in ("xquad", "mlqa") and split == "train":
-        out += _candidates(data_dir, "squad", split, language)  # XTREME trains both on SQuAD v1.1
+    if task_id in TRAIN_FROM and split == "train":
+        out += _candidates(data_dir, TRAIN_FROM[task_id], split, language)
     return out
 
 
+def _published(data_dir: Path, task: str, split: str, language: str) -> list[Path]:
+    spec = known_task(task)
+    patterns = PUBLISHED.get(spec.id if spec else task.lower(), ())
+    codes = language_codes(language)
+    for pattern in patterns:
+        for name in SPLIT_NAMES.get(split, (split,)):
+            if "{c}" not in pattern:
+                found = sorted(data_dir.glob(pattern.format(s=name))) if codes[0] == "eng" else []
+            else:
+                found = next((f for c in codes if (f := sorted(data_dir.glob(pattern.format(c=c, s=name))))), [])
+            if found:
+                return found if pattern.startswith(("udpos", "UD_", "ud-")) else found[:1]
+    return []
+
+
+def _exists(path: Path) -> bool:
+    saved = ("dataset_info.json", "dataset_dict.json")  # what save_to_disk writes
+    return path.is_file() or (path.is_dir() and any((path / n).is_file() for n in saved))
+
+
+def find_files(data_dir: Path, task: str, split: str, language: str) -> list[Path]:
+    """The files of (task, split, language): the first layout that has any, or []."""
+    first = next((p for p in _candidates(data_dir, task, split, language) if _exists(p)), None)
+    if first is not None:
+        return [first]
+    found = _published(data_dir, task, split, language)
+    spec = known_task(task)
+    if not found and split == "train" and spec is not None and spec.id in TRAIN_FROM:
+        found = _published(data_dir, TRAIN_FROM[spec.id], split, language)
+    return found
+
+
 def find_file(data_dir: Path, task: str, split: str, language: str) -> Path | None:
-    """The first existing file for (task, split, language), or None."""
-    return next((p for p in _candidates(data_dir, task, split, language) if p.is_file()), None)
+    """The first file for (task, split, language), or None."""
+    files = find_files(data_dir, task, split, language)
+    return files[0] if files else None
 
 
-def require_file(data_dir: Path, task: str, splits: tuple[str, ...], language: str) -> Path:
-    """The file of the first split in ``splits`` that exists; InvalidData naming where it looked."""
+def require_files(data_dir: Path, task: str, splits: tuple[str, ...], language: str) -> tuple[str, list[Path]]:
+    """The split and files of the first split in ``splits`` that exists; InvalidData naming where it looked."""
     for split in splits:
-        path = find_file(data_dir, task, split, language)
-        if path is not None:
-            return path
+        paths = find_files(data_dir, task, split, language)
+        if paths:
+            return split, paths
     tried = _candidates(data_dir, task, splits[0], language)[0]
     raise InvalidData(
         f"no {'/'.join(splits)} data for task {task!r} in language {language!r} "
@@ -106,21 +184,26 @@ def require_file(data_dir: Path, task: str, splits: tuple[str, ...], language: s
     )
 
 
-def read_split(path: Path, fmt: str | None) -> Split:
-    """Read one file by its extension; ``fmt`` None infers it (canonical JSONL only)."""
-    if not path.is_file():
+def read_split(path: Path, fmt: str | None, split_name: str = "test") -> Split:
+    """Read one file (by its extension) or saved dataset folder; ``fmt`` None infers nothing."""
+    if not path.exists():
         raise InvalidData("file not found", path=str(path))
     suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        split = read_jsonl(path)
+    if path.is_dir():
+        examples, lines = readers.read_saved_dataset(path, split_name, fmt)
+    elif suffix == ".jsonl":
+        examples, lines = readers.read_jsonl(path, fmt)
     elif suffix == ".json":
-        split = _read_squad(path)
-    elif suffix in (".conll", ".conllu") or (suffix == ".tsv" and fmt == "tagging"):
-        split = _read_conll(path, conllu=suffix == ".conllu")
-    elif suffix == ".tsv" and fmt in ("pair", "classification"):
-        split = _read_tsv(path, fmt)
+        examples, lines = readers.read_squad(path)
+    elif suffix in (".conll", ".conllu") or (suffix in (".tsv", ".txt") and fmt == "tagging"):
+        examples, lines = readers.read_conll(path, conllu=suffix == ".conllu")
+    elif suffix in (".tsv", ".csv") and fmt in ("pair", "classification", "mc"):
+        examples, lines = readers.read_table(path, fmt, "\t" if suffix == ".tsv" else ",")
+        if fmt == "mc":
+            examples = [readers.canonical(e, fmt) for e in examples]
     else:
         raise InvalidData(f"cannot read a {suffix or 'extensionless'} file as {fmt or 'unknown'} data", path=str(path))
+    split = Split(path, examples, lines)
     if not split.examples:
         raise InvalidData("no examples in file", path=str(path))
     if fmt is not None:
@@ -128,119 +211,37 @@ def read_split(path: Path, fmt: str | None) -> Split:
     return split
 
 
+def read_files(paths: list[Path], fmt: str | None, split_name: str = "test") -> Split:
+    """Several files of one split (e.g. every UD treebank of a language) as one Split."""
+    parts = [read_split(p, fmt, split_name) for p in paths]
+    if len(parts) == 1:
+        return parts[0]
+    return Split(
+        paths[0],
+        [e for p in parts for e in p.examples],
+        [n for p in parts for n in p.lines],
+        [p.path for p in parts for _ in p.examples],
+    )
+
+
 def read_jsonl(path: Path) -> Split:
-    examples: list[dict[str, Any]] = []
-    lines: list[int | None] = []
-    with open(path, encoding="utf-8") as fh:
-        for n, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise InvalidData(f"not valid JSON ({exc.msg})", path=str(path), line=n) from None
-            if not isinstance(record, dict):
-                raise InvalidData("not a JSON object", path=str(path), line=n)
-            examples.append(record)
-            lines.append(n)
+    examples, lines = readers.read_jsonl(path)
     return Split(path, examples, lines)
 
 
-def _read_squad(path: Path) -> Split:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise InvalidData(f"not valid JSON ({exc.msg})", path=str(path), line=exc.lineno) from None
-    examples: list[dict[str, Any]] = []
-    where = "data"
-    try:
-        for i, article in enumerate(doc["data"]):
-            for j, paragraph in enumerate(article["paragraphs"]):
-                where = f"data[{i}].paragraphs[{j}]"
-                context = paragraph["context"]
-                for k, qa in enumerate(paragraph["qas"]):
-                    where = f"data[{i}].paragraphs[{j}].qas[{k}]"
-                    answers = [] if qa.get("is_impossible") else qa["answers"]
-                    examples.append(
-                        {
-                            "id": str(qa.get("id", f"{i}-{j}-{k}")),
-                            "context": context,
-                            "question": qa["question"],
-                            "answers": {
-                                "text": [a["text"] for a in answers],
-                                "answer_start": [a["answer_start"] for a in answers],
-                            },
-                        }
-                    )
-    except (KeyError, TypeError) as exc:
-        missing = f".{exc.args[0]}" if isinstance(exc, KeyError) else ""
-        raise InvalidData("missing or malformed SQuAD field", path=str(path), field=where + missing) from None
-    return Split(path, examples, [None] * len(examples))
-
-
-def _read_tsv(path: Path, fmt: str) -> Split:
-    names = ("text_a", "text_b", "label") if fmt == "pair" else ("text", "label")
-    examples: list[dict[str, Any]] = []
-    lines: list[int | None] = []
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh, delimiter="\t")
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) < len(names):
-                raise InvalidData(
-                    f"expected {len(names)} tab-separated columns, found {len(row)}",
-                    path=str(path),
-                    line=reader.line_num,
-                    field=names[len(row)],
-                )
-            examples.append(dict(zip(names, row, strict=False)))
-            lines.append(reader.line_num)
-    return Split(path, examples, lines)
-
-
-def _read_conll(path: Path, *, conllu: bool) -> Split:
-    examples: list[dict[str, Any]] = []
-    lines: list[int | None] = []
-    tokens: list[str] = []
-    tags: list[str] = []
-    start = 0
-
-    def flush() -> None:
-        if tokens:
-            examples.append({"tokens": list(tokens), "tags": list(tags)})
-            lines.append(start)
-        tokens.clear()
-        tags.clear()
-
-    with open(path, encoding="utf-8") as fh:
-        for n, raw in enumerate(fh, start=1):
-            text = raw.rstrip("\n")
-            if not text.strip():
-                flush()
-                continue
-            if text.startswith("-DOCSTART-") or (conllu and text.startswith("#")):
-                continue
-            cols = text.split("\t") if "\t" in text else text.split()
-            if conllu:
-                if len(cols) != 10:
-                    raise InvalidData(
-                        f"expected 10 CoNLL-U columns, found {len(cols)}", path=str(path), line=n, field="UPOS"
-                    )
-                if "-" in cols[0] or "." in cols[0]:
-                    continue  # multi-word token ranges and empty nodes carry no UPOS of their own
-                token, tag = cols[1], cols[3]
-            else:
-                if len(cols) < 2:
-                    raise InvalidData("expected a token and a tag", path=str(path), line=n, field="tag")
-                token, tag = cols[0], cols[-1]
-            if not tokens:
-                start = n
-            tokens.append(token)
-            tags.append(tag)
-    flush()
-    return Split(path, examples, lines)
+def refuse_blank_answers(split: Split) -> None:
+    """XTREME's utils_preprocess.py blanks the gold answers of XQuAD, MLQA test and TyDiQA dev
+    (``{"answer_start": 0, "text": ""}``); scored against them every prediction would count 0."""
+    for i, ex in enumerate(split.examples):
+        if any(not t.strip() for t in ex["answers"]["text"]):
+            raise InvalidData(
+                "blank gold answer: this looks like a file whose answers XTREME's preprocessing stripped; "
+                "evaluate on the original release (XQuAD: deepmind/xquad, MLQA: facebookresearch/MLQA, "
+                "TyDiQA-GoldP: google-research-datasets/tydiqa), see docs/trainer.md",
+                path=str(split.path),
+                line=split.lines[i],
+                field=ex.get("where", "answers"),
+            )
 
 
 def _is_str_list(value: object) -> bool:
@@ -313,12 +314,18 @@ def infer_labels(split: Split, fmt: str) -> tuple[str, ...]:
     return tuple(sorted(values))
 
 
-def encode_labels(split: Split, fmt: str, labels: tuple[str, ...] | None) -> None:
-    """Replace labels / tags by their index, in place; an unknown one names its line and field."""
+def encode_labels(split: Split, fmt: str, labels: tuple[str, ...] | None, *, other_tags_to_o: bool = False) -> None:
+    """Replace labels / tags by their index, in place; an unknown one names its line and field.
+
+    ``other_tags_to_o``: entity tags of a type outside the label set become ``O`` (MasakhaNER
+    scored after CoNLL-2003 training: only the shared PER, ORG, LOC are kept, as its paper does).
+    """
     index = {name: i for i, name in enumerate(labels or ())}
     digits = bool(labels) and all(name.isdigit() for name in labels or ())
     for i, ex in enumerate(split.examples):
         if fmt == "tagging":
+            if other_tags_to_o:
+                ex["tags"] = [t if t in index else "O" for t in ex["tags"]]
             try:
                 ex["tags"] = [index[t] for t in ex["tags"]]
             except KeyError as exc:
@@ -344,12 +351,11 @@ def subsample(split: Split, n: int | None, seed: int) -> Split:
     """At most ``n`` examples drawn with a fixed seed, file order kept; the split itself if fewer."""
     if n is None or n >= len(split):
         return split
-    keep = sorted(random.Random(seed).sample(range(len(split)), n))
-    return Split(split.path, [split.examples[i] for i in keep], [split.lines[i] for i in keep])
+    return split.take(sorted(random.Random(seed).sample(range(len(split)), n)))
 
 
 def head(split: Split, n: int | None) -> Split:
     """The first ``n`` examples (evaluation caps take a prefix, so they are comparable)."""
     if n is None or n >= len(split):
         return split
-    return Split(split.path, split.examples[:n], split.lines[:n])
+    return split.take(list(range(n)))

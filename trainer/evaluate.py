@@ -1,4 +1,9 @@
-"""Phase 3: zero-shot evaluation of a trained head model (or a bare encoder) in one language."""
+"""Evaluation of a trained model on one labelled split (phase 3, and English dev after each phase).
+
+Predictions come back from ``trainer.predict`` in dataset order (``trainer.loop.CellTrainer``
+makes sure of it) and are mapped to examples by position: feature f belongs to example
+``enc.example_index[f]``. Retrieval (BUCC, Tatoeba) embeds with a bare encoder instead.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,16 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 
-from trainer import metrics
+from trainer import metrics, mining
 from trainer.config import TrainConfig
-from trainer.data import Split
+from trainer.data import Split, iso1
 from trainer.features import Encoded, encode
 from trainer.model import load_encoder
 from trainer.retrieval import RetrievalSet
+
+
+def predict(trainer: Trainer, features: list[dict[str, Any]]) -> Any:
+    return trainer.predict(features).predictions  # type: ignore[arg-type]
 
 
 def evaluate_split(
@@ -25,46 +34,49 @@ def evaluate_split(
     labels: tuple[str, ...] | None,
     tokenizer: PreTrainedTokenizerBase,
     cfg: TrainConfig,
+    *,
+    task_id: str = "",
+    language: str = "eng",
+    task_index: int | None = None,
 ) -> dict[str, float]:
-    """The task's metrics (0-100) of the phase-2 model on one labelled split."""
+    """The task's metrics (0-100) on one labelled split; ``task_index`` picks a phase-1 head."""
     enc = encode(split.examples, fmt, tokenizer, cfg, train=False)
-    predictions: Any = trainer.predict(enc.features).predictions  # type: ignore[arg-type]
+    features = enc.features if task_index is None else [{**f, "task": task_index} for f in enc.features]
+    return score_predictions(split, enc, predict(trainer, features), fmt, labels, cfg, task_id, language)
+
+
+def score_predictions(
+    split: Split,
+    enc: Encoded,
+    predictions: Any,
+    fmt: str,
+    labels: tuple[str, ...] | None,
+    cfg: TrainConfig,
+    task_id: str,
+    language: str,
+) -> dict[str, float]:
     if fmt == "qa":
         start, end = predictions
         answers = best_answers(split.examples, enc, start, end, cfg.max_answer_length)
         gold = {ex["id"]: ex["answers"]["text"] for ex in split.examples}
+        if task_id == "mlqa":
+            return metrics.mlqa(answers, gold, iso1(language))
         return metrics.squad(answers, gold)
     if fmt == "tagging":
         assert labels is not None
-        return {
-            "f1": _tagging_f1(split, enc, predictions, labels),
-            "accuracy": _tagging_accuracy(split, enc, predictions),
-        }
+        predicted = word_predictions(enc, predictions)
+        return metrics.tagging(
+            [[labels[t] if t >= 0 else "<none>" for t in sent] for sent in predicted],
+            [[labels[t] for t in ex["tags"]] for ex in split.examples],
+        )
     predicted = np.asarray(predictions).argmax(-1).tolist()
     return {"accuracy": metrics.accuracy(predicted, [ex["label"] for ex in split.examples])}
 
 
-def _word_predictions(split: Split, enc: Encoded, logits: np.ndarray, fallback: int) -> list[list[int]]:
+def word_predictions(enc: Encoded, logits: Any) -> list[list[int]]:
+    """Each word's predicted tag index, read at its first sub-token (-1: the word has none)."""
     best = np.asarray(logits).argmax(-1)
-    return [
-        [int(best[i, p]) if p >= 0 else fallback for p in enc.word_positions[i]] for i in range(len(split.examples))
-    ]
-
-
-def _tagging_f1(split: Split, enc: Encoded, logits: np.ndarray, labels: tuple[str, ...]) -> float:
-    # A word cut off by truncation gets "O" (or the first tag): it counts as a miss, not as absent.
-    fallback = labels.index("O") if "O" in labels else 0
-    predicted = _word_predictions(split, enc, logits, fallback)
-    to_names = [[labels[t] for t in sent] for sent in predicted]
-    gold = [[labels[t] for t in ex["tags"]] for ex in split.examples]
-    return metrics.tagging_f1(to_names, gold, labels)
-
-
-def _tagging_accuracy(split: Split, enc: Encoded, logits: np.ndarray) -> float:
-    predicted = _word_predictions(split, enc, logits, -1)
-    flat_p = [t for sent in predicted for t in sent]
-    flat_g = [t for ex in split.examples for t in ex["tags"]]
-    return metrics.accuracy(flat_p, flat_g)
+    return [[int(best[f, p]) if f >= 0 else -1 for f, p in words] for words in enc.word_positions]
 
 
 def best_answers(
@@ -123,26 +135,56 @@ def embed(
     return out
 
 
+def retrieval_layer(cfg: TrainConfig, num_hidden_layers: int) -> int:
+    """jiant's X-STILTs configs pool layer 14 of XLM-R Large's 24; other depths keep that share."""
+    if cfg.retrieval_layer is not None:
+        return cfg.retrieval_layer
+    return round(num_hidden_layers * 14 / 24)
+
+
 def evaluate_retrieval(
     encoder_dir: Path,
     tokenizer: PreTrainedTokenizerBase,
     sets: dict[str, RetrievalSet],
+    dev_sets: dict[str, RetrievalSet | None],
     metric: str,
     cfg: TrainConfig,
     device: torch.device,
 ) -> dict[str, dict[str, float]]:
-    """Per language: accuracy (Tatoeba) or F1 (BUCC) of cosine nearest neighbours."""
+    """Per language: Tatoeba accuracy, or BUCC F1 at the margin threshold chosen on dev."""
     encoder = load_encoder(encoder_dir, cfg.attn_implementation)
     encoder.to(device).eval()  # type: ignore[arg-type]
-    layer = cfg.retrieval_layer if cfg.retrieval_layer is not None else encoder.config.num_hidden_layers // 2
-    results = {}
+    layer = retrieval_layer(cfg, encoder.config.num_hidden_layers)
+    # Position ids of RoBERTa-style models start after the padding index, so 2 positions are taken.
+    max_length = min(cfg.retrieval_max_length, encoder.config.max_position_embeddings - 2)
+
+    def vectors(rs: RetrievalSet, lang: str) -> tuple[np.ndarray, np.ndarray]:
+        args = (layer, cfg.eval_batch_size, max_length, device)
+        return (
+            embed(encoder, tokenizer, rs.sources, *args, f"{lang} source"),  # type: ignore[arg-type]
+            embed(encoder, tokenizer, rs.targets, *args, f"{lang} target"),  # type: ignore[arg-type]
+        )
+
+    results: dict[str, dict[str, float]] = {}
     for lang, rs in sets.items():
-        src = embed(
-            encoder, tokenizer, rs.sources, layer, cfg.eval_batch_size, cfg.max_seq_length, device, f"{lang} source"
-        )
-        tgt = embed(
-            encoder, tokenizer, rs.targets, layer, cfg.eval_batch_size, cfg.max_seq_length, device, f"{lang} target"
-        )
-        score = metrics.bucc_f1(src, tgt, rs.gold) if metric == "f1" else metrics.retrieval_accuracy(src, tgt, rs.gold)
-        results[lang] = {metric: score}
+        src, tgt = vectors(rs, lang)
+        if metric != "f1":
+            results[lang] = {metric: metrics.retrieval_accuracy(src, tgt, rs.gold)}
+            continue
+        cands = mining.candidates(src, tgt, rs.sources, rs.targets)
+        dev = dev_sets.get(lang)
+        if dev is not None and dev.path != rs.path:
+            dev_src, dev_tgt = vectors(dev, lang)
+            dev_cands = mining.candidates(dev_src, dev_tgt, dev.sources, dev.targets)
+            threshold, _ = mining.best_threshold(dev_cands, set(dev.gold))
+            chosen_on = 1.0  # the dev split, as XTREME
+        else:
+            threshold, _ = mining.best_threshold(cands, set(rs.gold))
+            chosen_on = 0.0  # the evaluated split itself (no dev gold): an optimistic upper bound
+        results[lang] = {
+            **mining.f1_at(cands, set(rs.gold), threshold),
+            "threshold": threshold,
+            "threshold_from_dev": chosen_on,
+            "layer": float(layer),
+        }
     return results

@@ -4,7 +4,8 @@ Padding is dynamic (each batch pads to its longest member, rounded up to a multi
 GPU for tensor cores), so features are unpadded lists here. Evaluation keeps what is needed to
 map predictions back: the QA window -> example map and character offsets (Hugging Face's
 ``run_qa.py`` recipe), and each word's first sub-token for tagging (only that token is labelled
-in training, the usual first-subword scheme).
+in training, the usual first-subword scheme). Long tagging sentences become several windows of
+whole words (XTREME splits them rather than truncating), so no word is lost.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ class Encoded:
     features: list[dict[str, Any]]
     example_index: list[int] = field(default_factory=list)  # the example each feature came from
     offsets: list[list[tuple[int, int] | None]] = field(default_factory=list)  # QA: context char spans
-    word_positions: list[list[int]] = field(default_factory=list)  # tagging: first sub-token per word
+    # tagging: per example, per word, the (feature, token) of its first sub-token
+    word_positions: list[list[tuple[int, int]]] = field(default_factory=list)
 
     def tokens(self) -> int:
         return sum(_n_tokens(f["input_ids"]) for f in self.features)
@@ -98,27 +100,56 @@ def _encode_mc(
     return Encoded(features, list(range(len(examples))))
 
 
+def word_windows(counts: list[int], budget: int) -> list[tuple[int, int]]:
+    """Split a sentence into [start, end) word windows of at most ``budget`` sub-tokens each.
+
+    XTREME splits long tagging sentences before tokenisation instead of truncating them; a word
+    longer than the budget on its own gets a window of its own (and is truncated there).
+    """
+    windows: list[tuple[int, int]] = []
+    start, used = 0, 0
+    for i, n in enumerate(counts):
+        if i > start and used + n > budget:
+            windows.append((start, i))
+            start, used = i, 0
+        used += n
+    windows.append((start, len(counts)))
+    return windows
+
+
 def _encode_tagging(
     examples: list[dict[str, Any]], tokenizer: PreTrainedTokenizerBase, cfg: TrainConfig, train: bool
 ) -> Encoded:
-    enc = tokenizer(
-        [e["tokens"] for e in examples], is_split_into_words=True, truncation=True, max_length=cfg.max_seq_length
-    )
-    out = Encoded([], list(range(len(examples))))
+    budget = cfg.max_seq_length - tokenizer.num_special_tokens_to_add(pair=False)
+    bare = tokenizer([e["tokens"] for e in examples], is_split_into_words=True, add_special_tokens=False)
+    windows: list[tuple[int, int, int]] = []  # (example, first word, end word)
     for i, ex in enumerate(examples):
-        positions = [-1] * len(ex["tokens"])  # -1: the word fell off by truncation
-        labels = [IGNORE] * len(enc["input_ids"][i])
+        counts = [0] * len(ex["tokens"])
+        for word in bare.word_ids(i):
+            if word is not None:
+                counts[word] += 1
+        windows += [(i, a, b) for a, b in word_windows(counts, budget)]
+    enc = tokenizer(
+        [examples[i]["tokens"][a:b] for i, a, b in windows],
+        is_split_into_words=True,
+        truncation=True,
+        max_length=cfg.max_seq_length,
+    )
+    out = Encoded([])
+    out.word_positions = [[(-1, -1)] * len(ex["tokens"]) for ex in examples]  # (-1, -1): no sub-token
+    for f, (i, a, _) in enumerate(windows):
+        labels = [IGNORE] * len(enc["input_ids"][f])
         previous = None
-        for j, word in enumerate(enc.word_ids(i)):
+        for j, word in enumerate(enc.word_ids(f)):
             if word is not None and word != previous:
-                positions[word] = j
-                labels[j] = ex["tags"][word] if train else IGNORE
+                out.word_positions[i][a + word] = (f, j)
+                labels[j] = examples[i]["tags"][a + word] if train else IGNORE
             previous = word
-        feat = {"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i]}
+        feat = {"input_ids": enc["input_ids"][f], "attention_mask": enc["attention_mask"][f]}
         if train:
             feat["labels"] = labels
         out.features.append(feat)
-        out.word_positions.append(positions)
+        out.example_index.append(i)
     return out
 
 

@@ -1,41 +1,52 @@
-"""Task metrics, all on a 0-100 scale as XTREME reports them; numpy only, no torch.
+"""Task metrics, all on a 0-100 scale as XTREME reports them; no torch.
 
-- accuracy: classification, pair classification, multiple choice, Tatoeba.
-- SQuAD F1 / exact match: extractive QA (the official SQuAD v1.1 normalisation: lower case,
-  no punctuation, no English articles; MLQA's per-language normalisation is not applied).
-- tagging F1: entity-level micro F1 over BIO chunks when the tag set is BIO (PAN-X, as seqeval
-  scores it); token-level micro F1 (= accuracy) for plain tag sets such as UPOS.
-- BUCC F1: the best F1 over thresholds on the cosine score of each source's nearest target,
-  as XTREME's BUCC evaluation picks its threshold on the gold pairs.
+Each follows a published evaluation script:
+
+- accuracy: classification, pair classification, multiple choice, Tatoeba (XTREME ``evaluate.py``).
+- SQuAD F1 / exact match for XQuAD, TyDiQA-GoldP and SQuAD: the official SQuAD v1.1 script
+  (lower case, ASCII punctuation and English articles removed, whitespace tokens; an empty
+  prediction scores F1 0).
+- MLQA F1 / exact match: MLQA's official ``mlqa_evaluation_v1.py`` (every Unicode punctuation
+  character removed, per-language articles, Chinese split into single CJK characters).
+- tagging F1: XTREME's ``run_tag.py`` scores UD-POS and PAN-X with ``seqeval.metrics.f1_score``
+  in its default, non-strict mode: the first character of a tag is read as its prefix, so a run
+  of one POS tag forms one chunk. Token accuracy is reported beside it, named ``accuracy``.
+- BUCC and margin mining live in ``trainer/mining.py``.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import string
+import sys
+import unicodedata
+import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 
-def accuracy(predictions: Sequence[int], references: Sequence[int]) -> float:
+def accuracy(predictions: Sequence[object], references: Sequence[object]) -> float:
     if not references:
         return 0.0
     return 100.0 * sum(int(p == r) for p, r in zip(predictions, references, strict=True)) / len(references)
 
 
-def _normalize_answer(text: str) -> str:
+# --- SQuAD v1.1 (rajpurkar/SQuAD-explorer, evaluate-v1.1.py) -----------------------------------
+
+_ASCII_PUNCT = set(string.punctuation)
+
+
+def squad_normalize(text: str) -> str:
     text = text.lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = "".join(ch for ch in text if ch not in _ASCII_PUNCT)
     text = re.sub(r"\b(a|an|the)\b", " ", text)
     return " ".join(text.split())
 
 
-def _f1(prediction: str, truth: str) -> float:
-    pred, gold = _normalize_answer(prediction).split(), _normalize_answer(truth).split()
-    if not pred or not gold:
-        return float(pred == gold)
+def _token_f1(pred: list[str], gold: list[str]) -> float:
     common = Counter(pred) & Counter(gold)
     same = sum(common.values())
     if same == 0:
@@ -44,83 +55,120 @@ def _f1(prediction: str, truth: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def squad(predictions: dict[str, str], answers: dict[str, list[str]]) -> dict[str, float]:
-    """F1 and exact match; each question takes its best gold answer (no answer = empty string)."""
+def _qa_scores(
+    predictions: dict[str, str], answers: dict[str, list[str]], normalize: Callable[[str], str]
+) -> dict[str, float]:
     if not answers:
         return {"f1": 0.0, "exact_match": 0.0}
     f1 = em = 0.0
     for qid, golds in answers.items():
-        golds = golds or [""]
-        pred = predictions.get(qid, "")
-        f1 += max(_f1(pred, g) for g in golds)
-        em += max(float(_normalize_answer(pred) == _normalize_answer(g)) for g in golds)
+        pred = normalize(predictions.get(qid, ""))
+        f1 += max(_token_f1(pred.split(), normalize(g).split()) for g in golds)
+        em += max(float(pred == normalize(g)) for g in golds)
     return {"f1": 100.0 * f1 / len(answers), "exact_match": 100.0 * em / len(answers)}
 
 
-def is_bio(tags: Sequence[str]) -> bool:
-    return any(t[:2] in ("B-", "I-") for t in tags) and all(t == "O" or t[:2] in ("B-", "I-") for t in tags)
+def squad(predictions: dict[str, str], answers: dict[str, list[str]]) -> dict[str, float]:
+    """SQuAD v1.1 F1 and exact match; each question takes its best gold answer."""
+    return _qa_scores(predictions, answers, squad_normalize)
 
 
-def _chunks(tags: Sequence[str]) -> set[tuple[int, int, str]]:
-    """(start, end, type) spans of a BIO sequence; an I- without a matching B- opens a span."""
-    spans, start, kind = set(), None, None
-    for i, tag in enumerate([*tags, "O"]):
-        prefix, _, label = tag.partition("-")
-        if start is not None and (tag == "O" or prefix == "B" or label != kind):
-            spans.add((start, i, kind or ""))
-            start, kind = None, None
-        if tag != "O" and start is None:
-            start, kind = i, label
-    return spans
+# --- MLQA (facebookresearch/MLQA, mlqa_evaluation_v1.py) ---------------------------------------
 
 
-def tagging_f1(
-    predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]], label_names: Sequence[str]
-) -> float:
-    """Micro F1 over sentences of tag names (see the module docstring for which kind)."""
-    if is_bio(label_names):
-        tp = n_pred = n_gold = 0
-        for pred, gold in zip(predictions, references, strict=True):
-            p, g = _chunks(pred), _chunks(gold)
-            tp, n_pred, n_gold = tp + len(p & g), n_pred + len(p), n_gold + len(g)
-        if tp == 0:
-            return 0.0
-        precision, recall = tp / n_pred, tp / n_gold
-        return 100.0 * 2 * precision * recall / (precision + recall)
+
+@functools.cache
+def _unicode_punct() -> frozenset[str]:
+    """Every Unicode punctuation character (category P*) and ASCII punctuation, as MLQA's PUNCT."""
+    found = {chr(i) for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P")}
+    return frozenset(found | _ASCII_PUNCT)
+
+_MLQA_ARTICLES = {
+    "en": r"\b(a|an|the)\b",
+    "es": r"\b(un|una|unos|unas|el|la|los|las)\b",
+    "vi": r"\b(của|là|cái|chiếc|những)\b",
+    "de": r"\b(ein|eine|einen|einem|eines|einer|der|die|das|den|dem|des)\b",
+    "ar": r"\sال^|ال",
+}
+_CJK = re.compile(r"[\u4e00-\u9fa5]")
+
+
+def _mixed_segmentation(text: str) -> list[str]:
+    """MLQA's Chinese tokens: every CJK character and punctuation mark alone, the rest by whitespace."""
+    out: list[str] = []
+    buffer = ""
+    punct = _unicode_punct()
+    for ch in text:
+        if _CJK.search(ch) or ch in punct:
+            out += buffer.split()
+            buffer = ""
+            out.append(ch)
+        else:
+            buffer += ch
+    return out + buffer.split()
+
+
+def mlqa_normalize(text: str, lang: str) -> str:
+    """MLQA's normalisation for ``lang`` (ISO 639-1: en, es, de, ar, hi, vi, zh)."""
+    punct = _unicode_punct()
+    text = "".join(ch for ch in text.lower() if ch not in punct)
+    if lang in _MLQA_ARTICLES:
+        text = re.sub(_MLQA_ARTICLES[lang], " ", text)
+    tokens = _mixed_segmentation(text) if lang == "zh" else text.split()
+    return " ".join(t for t in tokens if t.strip())
+
+
+def mlqa(predictions: dict[str, str], answers: dict[str, list[str]], lang: str) -> dict[str, float]:
+    """MLQA F1 and exact match with the language's normalisation."""
+    return _qa_scores(predictions, answers, lambda s: mlqa_normalize(s, lang))
+
+
+# --- tagging (seqeval, as XTREME's run_tag.py) -------------------------------------------------
+
+
+def tagging(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> dict[str, float]:
+    """XTREME's tagging F1 (seqeval, default mode) and token accuracy, both 0-100."""
+    from seqeval.metrics import f1_score
+
+    with warnings.catch_warnings():  # seqeval warns that POS tags "seem not to be NE tags"
+        warnings.simplefilter("ignore")
+        f1 = f1_score([list(s) for s in references], [list(s) for s in predictions], zero_division=0)
     flat_p = [t for sent in predictions for t in sent]
     flat_g = [t for sent in references for t in sent]
-    return accuracy(flat_p, flat_g)  # type: ignore[arg-type]
+    return {"f1": 100.0 * float(f1), "accuracy": accuracy(flat_p, flat_g)}
 
 
-def _normalize_rows(x: np.ndarray) -> np.ndarray:
+# --- chance level -----------------------------------------------------------------------------
+
+
+def chance_score(fmt: str, metric: str, gold: Sequence[object], n_choices: int = 0) -> float:
+    """The score of the best constant guess: the majority label (tagging: the commonest tag, every
+    token), 1/k for multiple choice, 0 for QA. A phase whose dev score is near it learned nothing."""
+    if fmt == "qa" or not gold:
+        return 0.0
+    if fmt == "mc":
+        return 100.0 / max(n_choices, 1)
+    if fmt == "tagging":
+        sents = [list(s) for s in gold]  # type: ignore[call-overload]
+        top = Counter(t for s in sents for t in s).most_common(1)[0][0]
+        return tagging([[top] * len(s) for s in sents], sents)[metric]
+    top = Counter(gold).most_common(1)[0][0]
+    return accuracy([top] * len(gold), gold)
+
+
+def near_chance(score: float, chance: float) -> bool:
+    """Less than a tenth of the way from chance to a perfect score (and at least one point above it)."""
+    return score - chance < max(0.1 * (100.0 - chance), 1.0)
+
+
+# --- retrieval --------------------------------------------------------------------------------
+
+
+def normalize_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def nearest(sources: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each source row its cosine-nearest target row and the cosine. Shapes (n, d), (m, d)."""
-    sims = _normalize_rows(sources) @ _normalize_rows(targets).T
-    best = sims.argmax(axis=1)
-    return best, sims[np.arange(len(best)), best]
-
-
 def retrieval_accuracy(sources: np.ndarray, targets: np.ndarray, gold: Sequence[tuple[int, int]]) -> float:
-    """Tatoeba: the share of gold sources whose nearest target is their translation."""
-    best, _ = nearest(sources, targets)
+    """Tatoeba (XTREME): the share of gold sources whose cosine-nearest target is their translation."""
+    best = (normalize_rows(sources) @ normalize_rows(targets).T).argmax(axis=1)
     return accuracy([int(best[s]) for s, _ in gold], [t for _, t in gold])
-
-
-def bucc_f1(sources: np.ndarray, targets: np.ndarray, gold: Sequence[tuple[int, int]]) -> float:
-    """BUCC: mine (source, nearest target) pairs above a threshold; F1 at the best threshold."""
-    best, score = nearest(sources, targets)
-    gold_set = set(gold)
-    if not gold_set:
-        return 0.0
-    order = np.argsort(-score)
-    tp = 0
-    best_f1 = 0.0
-    for k, s in enumerate(order, start=1):
-        tp += int((int(s), int(best[s])) in gold_set)
-        if tp:
-            precision, recall = tp / k, tp / len(gold_set)
-            best_f1 = max(best_f1, 2 * precision * recall / (precision + recall))
-    return 100.0 * best_f1

@@ -23,10 +23,10 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     PreTrainedModel,
-    Trainer,
 )
 
 from trainer.features import IGNORE
+from trainer.loop import CellTrainer
 
 HEAD_CLASSES = {
     "classification": AutoModelForSequenceClassification,
@@ -38,7 +38,13 @@ HEAD_CLASSES = {
 
 
 def load_head_model(folder: Path, fmt: str, labels: tuple[str, ...] | None, attn: str) -> PreTrainedModel:
-    """A head model of ``fmt`` on the encoder weights in ``folder`` (the head is new)."""
+    """A head model of ``fmt`` on the encoder weights in ``folder`` (the head is new).
+
+    The heads' losses are means that ignore ``num_items_in_batch``, yet their ``forward`` takes
+    ``**kwargs``, from which transformers 5 concludes that the model scales the loss itself and
+    then neither divides it by the accumulation steps nor by the world size. Saying
+    ``accepts_loss_kwargs = False`` makes the Trainer scale it.
+    """
     kwargs: dict[str, Any] = {"attn_implementation": attn}
     if fmt in ("classification", "pair", "tagging"):
         assert labels is not None
@@ -47,7 +53,9 @@ def load_head_model(folder: Path, fmt: str, labels: tuple[str, ...] | None, attn
             id2label=dict(enumerate(labels)),
             label2id={name: i for i, name in enumerate(labels)},
         )
-    return HEAD_CLASSES[fmt].from_pretrained(str(folder), **kwargs)
+    model = HEAD_CLASSES[fmt].from_pretrained(str(folder), **kwargs)
+    model.accepts_loss_kwargs = False
+    return model
 
 
 def load_encoder(folder: Path, attn: str) -> PreTrainedModel:
@@ -90,6 +98,12 @@ class MultiTaskModel(nn.Module):
             else:
                 raise ValueError(f"no training head for format {fmt!r}")
         self.heads = nn.ModuleList(modules)
+        # As the Hugging Face heads: normal(0, initializer_range) weights, zero biases.
+        std = getattr(encoder.config, "initializer_range", 0.02)
+        for module in self.heads.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, mean=0.0, std=std)
+                nn.init.zeros_(module.bias)
 
     def forward(
         self,
@@ -100,6 +114,7 @@ class MultiTaskModel(nn.Module):
         start_positions: torch.Tensor | None = None,
         end_positions: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
+        """Without labels (evaluation) only the logits are returned."""
         fmt, head = self.formats[task], self.heads[task]
         shape = input_ids.shape
         if fmt == "mc":  # (batch, choices, length) -> (batch * choices, length)
@@ -108,18 +123,21 @@ class MultiTaskModel(nn.Module):
         loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE)
         if fmt == "qa":
             start, end = head(hidden).unbind(-1)
+            if start_positions is None or end_positions is None:
+                return {"start_logits": start, "end_logits": end}
             n = start.size(1)
-            assert start_positions is not None and end_positions is not None
             loss = (loss_fn(start, start_positions.clamp(0, n - 1)) + loss_fn(end, end_positions.clamp(0, n - 1))) / 2
             return {"loss": loss, "start_logits": start, "end_logits": end}
         if fmt == "tagging":
             logits = head(hidden)
-            assert labels is not None
+            if labels is None:
+                return {"logits": logits}
             return {"loss": loss_fn(logits.view(-1, logits.size(-1)), labels.view(-1)), "logits": logits}
         logits = head(hidden[:, 0])
         if fmt == "mc":
             logits = logits.view(shape[0], shape[1])
-        assert labels is not None
+        if labels is None:
+            return {"logits": logits}
         return {"loss": loss_fn(logits, labels), "logits": logits}
 
 
@@ -131,8 +149,9 @@ class ProportionalBatchSampler:
     function of (seed, epoch) only, so a resumed run skips the batches it has already seen.
     """
 
-    def __init__(self, tasks: list[int], batch_size: int, seed: int) -> None:
+    def __init__(self, tasks: list[int], batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
         self.tasks, self.batch_size, self.seed, self.epoch = tasks, batch_size, seed, 0
+        self.rank, self.world = rank, world
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -151,17 +170,33 @@ class ProportionalBatchSampler:
         return out
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self.batches()
+        """This rank's share: every world-th batch (the tail cut so that every rank steps alike)."""
+        batches = self.batches()
+        usable = len(batches) - len(batches) % self.world
+        yield from batches[self.rank : usable : self.world]
 
     def __len__(self) -> int:
         counts: dict[int, int] = {}
         for t in self.tasks:
             counts[t] = counts.get(t, 0) + 1
-        return sum(-(-c // self.batch_size) for c in counts.values())
+        return sum(-(-c // self.batch_size) for c in counts.values()) // self.world
 
 
-class MultiTaskTrainer(Trainer):
-    """The HF Trainer with single-task batches from ``ProportionalBatchSampler``."""
+class _EpochLoader(DataLoader):
+    """A DataLoader whose ``set_epoch`` (the Trainer calls it every epoch) reaches its batch sampler."""
+
+    def set_epoch(self, epoch: int) -> None:
+        self.batch_sampler.set_epoch(epoch)  # type: ignore[union-attr]
+
+
+class MultiTaskTrainer(CellTrainer):
+    """The cell's Trainer with single-task batches from ``ProportionalBatchSampler``.
+
+    The sampler shards itself across ranks and gets ``set_epoch`` straight from the Trainer, so
+    each epoch has its own order under DDP too (wrapped by accelerate's ``BatchSamplerShard`` it
+    depended on the Trainer reaching through the wrapper). Batches reach the device through the
+    Trainer's ``_prepare_inputs``.
+    """
 
     def get_train_dataloader(self) -> DataLoader:
         assert self.train_dataset is not None
@@ -169,12 +204,13 @@ class MultiTaskTrainer(Trainer):
             [f["task"] for f in self.train_dataset],  # type: ignore[union-attr]
             self._train_batch_size,
             self.args.seed,
+            rank=self.args.process_index,
+            world=self.args.world_size,
         )
-        loader = DataLoader(
-            self.train_dataset,
+        return _EpochLoader(
+            self.train_dataset,  # type: ignore[arg-type]
             batch_sampler=sampler,
             collate_fn=self.data_collator,  # type: ignore[arg-type]
             num_workers=self.args.dataloader_num_workers,
             pin_memory=self.args.dataloader_pin_memory,
         )
-        return self.accelerator.prepare(loader)

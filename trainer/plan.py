@@ -13,8 +13,9 @@ from pathlib import Path
 from feature_store.errors import InvalidData, InvalidRequest
 from feature_store.languages import resolve as resolve_language
 from feature_store.runs import Run, RunStore
+from trainer import identity
 from trainer.config import CellConfig
-from trainer.data import Split, encode_labels, find_file, infer_labels, read_split, subsample
+from trainer.data import Split, encode_labels, find_file, find_files, infer_labels, read_files, read_split, subsample
 from trainer.tasks import TaskSpec, canonical_id, infer_format, known_task, split_sources
 
 _DEFAULT_METRIC = {"qa": "f1", "tagging": "f1"}
@@ -33,6 +34,7 @@ class Plan:
     cell_id: str  # out/<cell_id>/ holds the artefacts: model/target/source.lang/seedN[.nSIZE]
     phase1_id: str | None  # out/<phase1_id>/: the phase-1 encoder, shared by every target of the source
     model_name: str  # the runs' `model` column: the model folder's name
+    model_hash: str  # the runs' `model_hash`: the folder's content (trainer.identity)
     target: TaskSpec  # the target task, format known
     languages: list[str]  # ISO 639-3 target languages
     sources: list[TaskSpec]  # phase-1 tasks; empty for cells without phase 1
@@ -87,14 +89,17 @@ def make_plan(cfg: CellConfig) -> Plan:
         source_task = "+".join(s.id for s in sources)
         phase2_language = "eng"
     model_name = Path(cfg.model).resolve().name
+    model_hash = identity.model_hash(Path(cfg.model))
+    model_id = f"{model_name}.{model_hash[:8]}"  # two folders both called model/ are two models
     slug = "baseline" if same_task and source_language == "eng" else source_task
     run_key = f"{source_language}/seed{cfg.seed}" + (f".n{cfg.intermediate_size}" if cfg.intermediate_size else "")
-    cell_id = f"{model_name}/{target.id}/{slug}.{run_key}"
-    phase1_id = f"{model_name}/_phase1/{source_task}.{run_key}" if sources else None
+    cell_id = f"{model_id}/{target.id}/{slug}.{run_key}"
+    phase1_id = f"{model_id}/_phase1/{source_task}.{run_key}" if sources else None
     return Plan(
         cell_id,
         phase1_id,
         model_name,
+        model_hash,
         target,
         languages,
         sources,
@@ -106,17 +111,17 @@ def make_plan(cfg: CellConfig) -> Plan:
 
 
 def load_training_set(cfg: CellConfig, task: TaskSpec, language: str) -> TrainingSet:
-    path = find_file(cfg.data, task.id, "train", language)
-    if path is None:
+    paths = find_files(cfg.data, task.id, "train", language)
+    if not paths:
         raise InvalidData(
             f"no training data for task {task.id!r} in {language!r} (expected e.g. {task.id}/train-{language}.jsonl)",
             path=str(cfg.data),
         )
-    split = read_split(path, task.format)
+    split = read_files(paths, task.format, "train")
     labels = task.labels
     if labels is None and task.format in ("classification", "pair", "tagging"):
         labels = infer_labels(split, task.format)
-    encode_labels(split, task.format, labels)
+    encode_labels(split, task.format, labels, other_tags_to_o=task.other_tags_to_o)
     split = subsample(split, cfg.train.max_train_samples, cfg.seed)
     return TrainingSet(replace(task, labels=labels), split)
 
@@ -130,8 +135,7 @@ def intermediate_sets(cfg: CellConfig, plan: Plan) -> list[TrainingSet]:
         union = [(k, i) for k, s in enumerate(sets) for i in range(len(s.split))]
         keep = set(random.Random(cfg.seed).sample(union, cfg.intermediate_size))
         for k, s in enumerate(sets):
-            idx = [i for i in range(len(s.split)) if (k, i) in keep]
-            s.split = Split(s.split.path, [s.split.examples[i] for i in idx], [s.split.lines[i] for i in idx])
+            s.split = s.split.take([i for i in range(len(s.split)) if (k, i) in keep])
     return sets
 
 
@@ -141,8 +145,16 @@ def source_size(sets: list[TrainingSet]) -> float | None:
 
 
 def _runs_for(
-    store: RunStore, cfg: CellConfig, plan: Plan, language: str, source_task: str, source_language: str
+    store: RunStore,
+    cfg: CellConfig,
+    plan: Plan,
+    language: str,
+    source_task: str,
+    source_language: str,
+    config_hash: str,
+    split: str,
 ) -> list[Run]:
+    """Stored runs of the same model content, configuration, evaluated split and seed."""
     found = store.query(
         dataset=cfg.dataset,
         model=plan.model_name,
@@ -151,26 +163,55 @@ def _runs_for(
         source_task=source_task,
         source_language=source_language,
     )
-    return [r for r in found if r.seed == cfg.seed]
+    return [
+        r
+        for r in found
+        if r.seed == cfg.seed and (r.model_hash, r.config_hash, r.split) == (plan.model_hash, config_hash, split)
+    ]
 
 
-def is_done(store: RunStore, cfg: CellConfig, plan: Plan, size: float | None) -> bool:
-    """Every language of the cell already has its run in the store."""
+def is_done(
+    store: RunStore, cfg: CellConfig, plan: Plan, size: float | None, config_hash: str, splits: dict[str, str]
+) -> bool:
+    """Every language of the cell already has its run in the store (same identity, same size)."""
     return all(
-        any(r.source_size == size for r in _runs_for(store, cfg, plan, lang, plan.source_task, plan.source_language))
+        any(
+            r.source_size == size
+            for r in _runs_for(
+                store, cfg, plan, lang, plan.source_task, plan.source_language, config_hash, splits[lang]
+            )
+        )
         for lang in plan.languages
     )
 
 
 def make_runs(
-    store: RunStore | None, cfg: CellConfig, plan: Plan, scores: dict[str, float], size: float | None
+    store: RunStore | None,
+    cfg: CellConfig,
+    plan: Plan,
+    scores: dict[str, float],
+    size: float | None,
+    *,
+    config_hash: str = "",
+    splits: dict[str, str] | None = None,
+    flags: str = "",
 ) -> list[Run]:
-    """One run per language; baseline_score from the same seed's baseline cell when it is stored."""
+    """One run per language; baseline_score from the same seed's baseline cell when it is stored.
+
+    The baseline must share the model content, evaluated split and configuration (the
+    configuration hash of a baseline cell equals that of the intermediate cells of the same knobs).
+    """
+    splits = splits or {}
     runs = []
     for lang, score in scores.items():
+        split = splits.get(lang, "")
         baseline = score if plan.is_baseline else None
         if baseline is None and store is not None:
-            found = [r for r in _runs_for(store, cfg, plan, lang, plan.target.id, "eng") if r.source_size is None]
+            found = [
+                r
+                for r in _runs_for(store, cfg, plan, lang, plan.target.id, "eng", config_hash, split)
+                if r.source_size is None
+            ]
             baseline = found[-1].score if found else None
         runs.append(
             Run(
@@ -185,6 +226,10 @@ def make_runs(
                 metric=plan.target.metric,
                 baseline_score=baseline,
                 seed=cfg.seed,
+                model_hash=plan.model_hash,
+                config_hash=config_hash,
+                split=split,
+                flags=flags,
             )
         )
     return runs

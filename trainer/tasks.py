@@ -8,6 +8,7 @@ infers the format from the fields of the first training record and the labels fr
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from feature_store.errors import InvalidRequest
@@ -36,6 +37,7 @@ UPOS_TAGS = (
     "X",
 )
 PANX_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+CONLL_TAGS = (*PANX_TAGS, "B-MISC", "I-MISC")
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,15 @@ class TaskSpec:
     metric: str  # the score written into runs: "accuracy" or "f1" (both 0-100)
     labels: tuple[str, ...] | None = None  # class / tag names; None = read from the training data
     aliases: tuple[str, ...] = ()  # other spellings, also tried as data folder names
+    other_tags_to_o: bool = False  # tagging: entity types outside `labels` are read as O
 
 
 _TASKS = (
     # X-STILTs intermediate tasks (Phang et al. 2020)
     TaskSpec("mnli", "pair", "accuracy", NLI_LABELS, ("multinli", "multi_nli")),
-    TaskSpec("anli", "pair", "accuracy", NLI_LABELS, ("anli+", "anliplus")),
+    TaskSpec("anli", "pair", "accuracy", NLI_LABELS),
+    # ANLI+ (X-STILTs): ANLI with MNLI and SNLI added, a task of its own with its own data folder
+    TaskSpec("anli+", "pair", "accuracy", NLI_LABELS, ("anliplus", "anli_plus")),
     TaskSpec("snli", "pair", "accuracy", NLI_LABELS),
     TaskSpec("qqp", "pair", "accuracy", BINARY_LABELS),
     TaskSpec("sst2", "classification", "accuracy", BINARY_LABELS, ("sst-2", "sst")),
@@ -62,6 +67,12 @@ _TASKS = (
     TaskSpec("cosmosqa", "mc", "accuracy", None, ("cosmos_qa",)),
     TaskSpec("commonsenseqa", "mc", "accuracy", None, ("csqa", "commonsense_qa")),
     TaskSpec("ccg", "tagging", "accuracy", None, ("ccgbank",)),
+    # GLUE and other English tasks read in their published layouts
+    TaskSpec("cola", "classification", "accuracy", BINARY_LABELS),
+    TaskSpec("rte", "pair", "accuracy", ("entailment", "not_entailment")),
+    TaskSpec("qnli", "pair", "accuracy", ("entailment", "not_entailment")),
+    TaskSpec("mrpc", "pair", "accuracy", BINARY_LABELS),
+    TaskSpec("conll2003", "tagging", "f1", CONLL_TAGS, ("conll03", "conll-2003")),
     # XTREME targets
     TaskSpec("xnli", "pair", "accuracy", NLI_LABELS),
     TaskSpec("pawsx", "pair", "accuracy", BINARY_LABELS, ("paws-x", "paws_x")),
@@ -73,6 +84,9 @@ _TASKS = (
     TaskSpec("bucc", "retrieval", "f1", None, ("bucc2018", "bucc18")),
     TaskSpec("tatoeba", "retrieval", "accuracy"),
     TaskSpec("xcopa", "mc", "accuracy", None, ("copa",)),
+    # other multilingual targets
+    TaskSpec("masakhaner", "tagging", "f1", PANX_TAGS, ("masakhaner2", "masakhaner2.0"), other_tags_to_o=True),
+    TaskSpec("sib200", "classification", "accuracy", None, ("sib-200", "sib")),
 )
 _BY_NAME = {name: t for t in _TASKS for name in (t.id, *t.aliases)}
 
@@ -111,7 +125,8 @@ def infer_format(record: dict[str, object]) -> str | None:
 
 def split_sources(source_task: str) -> list[str]:
     """``"mnli+squad"`` -> ``["mnli", "squad"]``; each part once, order kept."""
-    parts = [p.strip() for p in source_task.split("+") if p.strip()]
+    # "+" joins tasks, but a trailing "+" belongs to the name ("anli+", "anli++mnli").
+    parts = [p.strip() for p in re.split(r"\+(?=[^+])", source_task.strip()) if p.strip()]
     if not parts:
         raise InvalidRequest(f"empty source task {source_task!r}")
     return list(dict.fromkeys(parts))

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from trainer_fixtures import write_jsonl
 
 from feature_store.errors import InvalidData, InvalidRequest
-from trainer import metrics
 from trainer.config import CellConfig, MatrixConfig, TrainConfig, load_matrix, parse_shard
 from trainer.data import encode_labels, find_file, infer_labels, read_split, subsample
 from trainer.matrix import expand, shard
@@ -152,34 +150,13 @@ def test_plan_names_cells_and_runs(data_dir: Path, model_dir: Path) -> None:
     )
     plan = make_plan(cfg)
     assert plan.languages == ["swa", "yor"] and plan.source_task == "mnli+squad"
-    assert plan.cell_id == "tiny-xlmr/xnli/mnli+squad.eng/seed2.n100" and not plan.is_baseline
+    assert plan.cell_id == f"tiny-xlmr.{plan.model_hash[:8]}/xnli/mnli+squad.eng/seed2.n100" and not plan.is_baseline
     base = make_plan(CellConfig(model=model_dir, data=data_dir, target_task="xnli", languages=["swa"]))
     assert base.is_baseline and base.source_task == "xnli" and base.sources == []
     with pytest.raises(InvalidRequest, match="retrieval"):
         make_plan(
             CellConfig(model=model_dir, data=data_dir, target_task="xnli", languages=["swa"], source_task="tatoeba")
         )
-
-
-def test_squad_metric() -> None:
-    scores = metrics.squad({"a": "The Cat", "b": "big red house"}, {"a": ["cat"], "b": ["red house", "x"]})
-    assert scores["exact_match"] == 50.0
-    assert scores["f1"] == pytest.approx(100 * (1 + 0.8) / 2)
-
-
-def test_tagging_f1_entity_level_for_bio_and_token_level_otherwise() -> None:
-    gold = [["B-PER", "I-PER", "O", "B-LOC"]]
-    pred = [["B-PER", "I-PER", "O", "O"]]
-    bio = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
-    assert metrics.tagging_f1(pred, gold, bio) == pytest.approx(100 * 2 * 1 * 0.5 / 1.5)
-    assert metrics.tagging_f1([["NOUN", "VERB"]], [["NOUN", "NOUN"]], ("NOUN", "VERB")) == 50.0
-
-
-def test_retrieval_metrics() -> None:
-    src = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    tgt = np.array([[0.0, 2.0], [3.0, 0.1]])
-    assert metrics.retrieval_accuracy(src, tgt, [(0, 1), (1, 0)]) == 100.0
-    assert metrics.bucc_f1(src, tgt, [(0, 1), (1, 0)]) == 100.0  # the threshold drops the third source
 
 
 def test_proportional_sampler_draws_from_every_task_in_proportion() -> None:
