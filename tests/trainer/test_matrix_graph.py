@@ -39,7 +39,9 @@ logging_steps = {log}
 """
 
 
-def _config(folder: Path, data: str = "/data/xtreme", model: str = "/models/xlm-roberta-large", **train: object) -> Path:
+def _config(
+    folder: Path, data: str = "/data/xtreme", model: str = "/models/xlm-roberta-large", **train: object
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "matrix.toml"
     knobs = {"lr": 1e-5, "log": 50, **train}
