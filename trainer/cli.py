@@ -196,6 +196,11 @@ def matrix(
         return
     console.print(summary_table(report.outcomes))
     written = report.imported.inserted if report.imported else 0
-    typer.echo(f"{report.cells_run} cells run, {report.cells_skipped} skipped, {written} runs written")
+    stored = (
+        f" ({report.imported.duplicates} already in the store)"
+        if report.imported and report.imported.duplicates
+        else ""
+    )
+    typer.echo(f"{report.cells_run} cells run, {report.cells_skipped} skipped, {written} runs written{stored}")
     if report.imported is None:
         typer.echo(f"runs left in {spec.out}/jobs: import them with `stepstone runs import-results {spec.out}`")

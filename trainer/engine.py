@@ -5,22 +5,25 @@ a job only when the jobs it reads from have finished, and places it where its re
 ``num_gpus`` per job may be a fraction (0.25 packs four cells on one GPU). A task whose worker dies
 (killed, node lost, out of memory) is retried up to ``retries`` times; the job's checkpoints and
 lock make the retry resume where the dead worker stopped. A job that fails by raising an error is
-not retried, and the jobs that depend on it fail with it. Ray itself is imported only here, only
-when ``--engine ray`` is asked for.
+not retried, and the jobs that depend on it fail with it. Under Ray each job's output goes to
+``out/jobs/<id>/log.txt``. Ray itself is imported only here, only when ``--engine ray`` is asked for.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from feature_store.errors import InvalidRequest, StepstoneError
 from trainer.config import MatrixConfig
 from trainer.graph import Job
-from trainer.jobs import JobOutcome, run_job
+from trainer.jobs import JobOutcome, job_dir, run_job
 
 ENGINES = ("local", "ray")
 OnJob = Callable[[JobOutcome], None]
@@ -69,9 +72,33 @@ def _describe(exc: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
+@contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """The worker's stdout and stderr (file descriptors 1 and 2, so library loggers too) into ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
 def _ray_job(job: Job, matrix: MatrixConfig, *dependencies: JobOutcome) -> JobOutcome:
-    """The Ray task: its arguments include the dependencies' outcomes, so it starts after them."""
-    return run_job(job, matrix)
+    """The Ray task: its arguments include the dependencies' outcomes, so it starts after them.
+
+    A Ray worker runs one task at a time, so its output can go to the job's own log file."""
+    with _output_to(job_dir(Path(matrix.out), job) / "log.txt"):
+        return run_job(job, matrix)
 
 
 def run_ray(
@@ -92,7 +119,12 @@ def run_ray(
         raise InvalidRequest('--engine ray needs ray: pip install -e ".[train]"') from None
     started = not ray.is_initialized()
     if started:
-        init: dict[str, Any] = {"address": address, "include_dashboard": False, "logging_level": "warning"}
+        init: dict[str, Any] = {
+            "address": address,
+            "include_dashboard": False,
+            "logging_level": logging.WARNING,
+            "log_to_driver": False,  # each job's output goes to out/jobs/<id>/log.txt instead
+        }
         if address is None:
             # A Ray started here runs this checkout's code: give its workers this import path.
             root = str(Path(__file__).resolve().parents[1])

@@ -180,7 +180,7 @@ def run_matrix(
         if job.id not in todo:
             finished(outcome_of(job, "skipped", read_result(Path(matrix.out), job)))
     work = [j for j in jobs if j.id in todo]
-    if engine == "ray":
+    if engine == "ray" and work:
         run_ray(
             work,
             matrix,
@@ -191,7 +191,7 @@ def run_matrix(
             num_cpus=num_cpus,
             on_done=finished,
         )
-    else:
+    elif work:
         run_local(work, matrix, on_start=on_start, on_done=finished)
     report.outcomes = [done[j.id] for j in jobs]
     if import_runs is None:

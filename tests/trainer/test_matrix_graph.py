@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from feature_store.errors import InvalidRun
+from feature_store.errors import InvalidRequest, InvalidRun
 from feature_store.runs import RunStore
 from trainer.cli import app
 from trainer.config import load_matrix
@@ -90,7 +90,8 @@ def test_plan_reads_no_data_and_imports_no_torch(tmp_path: Path) -> None:
     code = (
         "import sys\nfrom trainer.__main__ import main\n"
         f"assert main(['plan', '--config', {str(config)!r}, '--format', 'table']) == 0\n"
-        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
+        "import trainer.matrix\n"
+        "assert not {'torch', 'transformers', 'ray'} & set(sys.modules)\n"
     )
     env = {**os.environ, "COLUMNS": "200"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
@@ -98,6 +99,14 @@ def test_plan_reads_no_data_and_imports_no_torch(tmp_path: Path) -> None:
     assert "15 jobs" in done.stdout and "xquad (2), mlqa (2)" in done.stdout
     bad = runner.invoke(app, ["plan", "--config", str(config), "--format", "yaml"])
     assert bad.exit_code == 1
+
+
+def test_the_ray_engine_without_ray_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if ray were not installed
+    with pytest.raises(InvalidRequest, match=r"--engine ray needs ray: pip install"):
+        run_matrix(load_matrix(_config(tmp_path)), engine="ray")
+    with pytest.raises(InvalidRequest, match="unknown engine 'spark'"):
+        run_matrix(load_matrix(_config(tmp_path)), engine="spark")
 
 
 def test_retrieval_targets_are_phase3_and_size_sweeps_share_phase2_sets(tmp_path: Path) -> None:
