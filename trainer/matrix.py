@@ -85,6 +85,11 @@ class MatrixReport:
     imported: ResultsImport | None = None  # None when the runs were left in OUT for a later import
     removed: list[str] = field(default_factory=list)  # phase-1 folders deleted once all their users were done
 
+    def add_import(self, new: ResultsImport) -> None:
+        """Several imports in one matrix run: runs inserted add up; the rest is the latest count."""
+        inserted = new.inserted + (self.imported.inserted if self.imported else 0)
+        self.imported = dataclasses.replace(new, inserted=inserted, duplicates=new.runs - inserted)
+
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
 
@@ -145,7 +150,8 @@ def run_matrix(
 ) -> MatrixReport:
     """Run the shard's jobs that are not done; import the runs when the store is local.
 
-    ``import_runs`` None imports into ``store`` when it is given and not on a network filesystem.
+    ``import_runs`` None imports into ``store`` when it is given and not on a network filesystem:
+    under the local engine after every job (baselines come first), under Ray at the end.
     Raises ``JobsFailed`` after the import when a job failed (the report is on the exception).
     """
     if engine not in ENGINES:
@@ -155,6 +161,9 @@ def run_matrix(
     if fresh:
         forget(jobs, matrix)
     todo = {j.id for j in pending(jobs, Path(matrix.out))}
+    if import_runs is None:
+        import_runs = store is not None and is_local(store.path)
+    target = store if import_runs else None
     report = MatrixReport()
     done: dict[str, JobOutcome] = {}
     by_id = {j.id: j for j in jobs}
@@ -173,6 +182,9 @@ def run_matrix(
                     gone = release_encoder(by_id[p1], Path(matrix.out))
                     if gone:
                         report.removed.append(gone)
+        if target is not None and engine == "local" and outcome.status == "ran" and outcome.runs:
+            # In graph order the baselines come first, so runs can land in the store as they finish.
+            report.add_import(import_results(Path(matrix.out), target))
         if on_done is not None:
             on_done(outcome)
 
@@ -180,24 +192,24 @@ def run_matrix(
         if job.id not in todo:
             finished(outcome_of(job, "skipped", read_result(Path(matrix.out), job)))
     work = [j for j in jobs if j.id in todo]
-    if engine == "ray" and work:
-        run_ray(
-            work,
-            matrix,
-            address=address,
-            gpus_per_job=gpus_per_job,
-            cpus_per_job=cpus_per_job,
-            retries=retries,
-            num_cpus=num_cpus,
-            on_done=finished,
-        )
-    elif work:
-        run_local(work, matrix, on_start=on_start, on_done=finished)
+    try:
+        if engine == "ray" and work:
+            run_ray(
+                work,
+                matrix,
+                address=address,
+                gpus_per_job=gpus_per_job,
+                cpus_per_job=cpus_per_job,
+                retries=retries,
+                num_cpus=num_cpus,
+                on_done=finished,
+            )
+        elif work:
+            run_local(work, matrix, on_start=on_start, on_done=finished)
+    finally:  # also when interrupted: what finished reaches the store
+        if target is not None:
+            report.add_import(import_results(Path(matrix.out), target))
     report.outcomes = [done[j.id] for j in jobs]
-    if import_runs is None:
-        import_runs = store is not None and is_local(store.path)
-    if import_runs and store is not None:
-        report.imported = import_results(Path(matrix.out), store)
     if report.failed:
         first = report.failed[0]
         error = JobsFailed(f"{len(report.failed)} of {len(jobs)} jobs failed; first: {first.label}: {first.error}")
