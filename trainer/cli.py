@@ -166,7 +166,7 @@ def matrix(
         if _rank_zero():
             console.log(f"[{k}/{n}] phase {job.phase}: {job.label}")
 
-    with RunStore() as store, progress_bar(console, 0, "jobs") as bar:
+    with RunStore() as store, progress_bar(console, 0, "jobs", disable=not _rank_zero()) as bar:
 
         def done(outcome: Any) -> None:
             bar.update(bar.task_ids[0], total=(bar.tasks[0].total or 0) + 1)

@@ -78,7 +78,7 @@ def failures_table(outcomes: list[JobOutcome]) -> Table:
 
 
 @contextmanager
-def progress_bar(console: Console, total: int, title: str) -> Iterator[Progress]:
+def progress_bar(console: Console, total: int, title: str, *, disable: bool = False) -> Iterator[Progress]:
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -87,6 +87,7 @@ def progress_bar(console: Console, total: int, title: str) -> Iterator[Progress]
         TextColumn("{task.fields[last]}"),
         console=console,
         transient=False,
+        disable=disable,
     )
     with bar:
         bar.add_task(title, total=total, last="")

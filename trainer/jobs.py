@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 import time
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,13 +74,22 @@ def outcome_of(job: Job, status: str, result: dict[str, Any] | None, seconds: fl
     )
 
 
+def rank() -> int:
+    """The process's rank under torchrun (which sets RANK); 0 otherwise."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def run_job(job: Job, matrix: MatrixConfig, *, lock_poll_s: float = 2.0) -> JobOutcome:
-    """Run ``job`` unless its result exists; safe to call twice, at once, on two machines."""
+    """Run ``job`` unless its result exists; safe to call twice, at once, on two machines.
+
+    Under torchrun every rank runs the job (the HF Trainer's DDP); rank 0 alone holds the lock
+    and writes the result."""
     out = Path(matrix.out)
     if (done := read_result(out, job)) is not None:
         return outcome_of(job, "skipped", done)
     folder = job_dir(out, job)
-    with JobLock(folder / "lock", owner=job.label, poll_s=lock_poll_s):
+    lock = JobLock(folder / "lock", owner=job.label, poll_s=lock_poll_s) if rank() == 0 else nullcontext()
+    with lock:
         if (done := read_result(out, job)) is not None:  # finished by another worker while we waited
             return outcome_of(job, "skipped", done)
         started = time.perf_counter()
@@ -95,7 +105,8 @@ def run_job(job: Job, matrix: MatrixConfig, *, lock_poll_s: float = 2.0) -> JobO
             "seconds": round(time.perf_counter() - started, 3),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        write_json(folder / RESULT, result)  # atomic: readers see no result or the whole one
+        if rank() == 0:
+            write_json(folder / RESULT, result)  # atomic: readers see no result or the whole one
     return outcome_of(job, "ran", result, result["seconds"])
 
 
@@ -133,7 +144,8 @@ def _run_cells(job: Job, matrix: MatrixConfig) -> dict[str, Any]:
         phase2_dir = out / plan.cell_id / "phase2"
         if shared is not None and shared.is_dir() and shared != phase2_dir and not phase2_dir.exists():
             phase2_dir.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(shared, phase2_dir)  # the next target loads the fine-tuned model, not trains it again
+            with suppress(FileNotFoundError):  # under torchrun one rank moves it, the others find it moved
+                os.replace(shared, phase2_dir)  # the next target loads the fine-tuned model, not trains it again
         last = k == len(configs) - 1
         train = dataclasses.replace(cfg.train, keep_models=cfg.train.keep_models or not last)
         result = run_cell(dataclasses.replace(cfg, resume=True, train=train), None)
@@ -144,7 +156,8 @@ def _run_cells(job: Job, matrix: MatrixConfig) -> dict[str, Any]:
             "scores": result.scores,
             "runs": [r.as_dict() for r in result.runs],
         }
-        write_json(part, record)
+        if rank() == 0:
+            write_json(part, record)
         done.append(record)
         shared = phase2_dir
     return {"cells": done, "runs": [r for record in done for r in record["runs"]]}

@@ -14,6 +14,7 @@ sees it; the graph shares work that cells repeat.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from feature_store.runs import RunStore
 from trainer import graph
 from trainer.config import CellConfig, MatrixConfig
 from trainer.engine import ENGINES, JobsFailed, run_local, run_ray
-from trainer.jobs import JobOutcome, job_dir, outcome_of, pending, read_result, release_encoder
+from trainer.jobs import JobOutcome, job_dir, outcome_of, pending, rank, read_result, release_encoder
 from trainer.results import ResultsImport, import_results, is_local
 
 
@@ -156,6 +157,10 @@ def run_matrix(
     """
     if engine not in ENGINES:
         raise InvalidRequest(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if rank() != 0 or int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun
+        if engine != "local" or fresh:
+            raise InvalidRequest("under torchrun the matrix runs with --engine local and without --fresh")
+        store, import_runs = (store, import_runs) if rank() == 0 else (None, False)
     matrix = absolute(matrix)
     jobs = graph.shard(graph.build_graph(matrix), index, count)
     if fresh:
@@ -174,7 +179,7 @@ def run_matrix(
 
     def finished(outcome: JobOutcome) -> None:
         done[outcome.id] = outcome
-        if outcome.status != "failed" and not matrix.train.keep_models:
+        if outcome.status != "failed" and not matrix.train.keep_models and rank() == 0:
             # A phase-1 encoder goes once every job that reads it is done (GBs each).
             for p1 in [*by_id[outcome.id].depends_on, outcome.id]:
                 ok = all(u in done and done[u].status != "failed" for u in users.get(p1, ()))
