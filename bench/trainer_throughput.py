@@ -39,6 +39,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.multiprocessing as mp
@@ -167,9 +168,10 @@ def measure(
     }
 
 
-def _packed_worker(rank: int, args: tuple, barrier: mp.Barrier, results: dict) -> None:  # type: ignore[type-arg]
+def _packed_worker(rank: int, args: tuple[Any, ...], barrier: Any, results: dict[int, Any]) -> None:
     shape, workload, sizes, steps, warmup, device_type, compile_model = args
-    torch.set_num_threads(1) if device_type == "cpu" else None
+    if device_type == "cpu":
+        torch.set_num_threads(1)
     barrier.wait()  # all K start together, so their steps overlap
     results[rank] = measure(shape, workload, sizes, steps, warmup, torch.device(device_type), compile_model)
 

@@ -152,6 +152,7 @@ def matrix(
     from rich.console import Console
 
     from feature_store.runs import RunStore
+    from trainer import graph
     from trainer.config import load_matrix, parse_shard
     from trainer.console import advance, failures_table, progress_bar, summary_table
     from trainer.engine import JobsFailed
@@ -160,16 +161,16 @@ def matrix(
 
     index, count = parse_shard(shard)
     spec = load_matrix(config)
+    total = len(graph.shard(graph.build_graph(spec), index, count))
     console = Console()
 
     def announce(k: int, n: int, job: Job) -> None:
         if _rank_zero():
             console.log(f"[{k}/{n}] phase {job.phase}: {job.label}")
 
-    with RunStore() as store, progress_bar(console, 0, "jobs", disable=not _rank_zero()) as bar:
+    with RunStore() as store, progress_bar(console, total, "jobs", disable=not _rank_zero()) as bar:
 
         def done(outcome: Any) -> None:
-            bar.update(bar.task_ids[0], total=(bar.tasks[0].total or 0) + 1)
             advance(bar, outcome)
 
         try:

@@ -209,7 +209,7 @@ def _add_source(
         retrieval = _is_retrieval(target)
         if retrieval and same_task and source_language != "eng":
             continue  # retrieval has no training data to take from another language
-        key = {
+        key: dict[str, Any] = {
             "phase": 3 if retrieval else 2,
             "model": name,
             "encoder": encoder.id if encoder else None,
@@ -245,7 +245,7 @@ def _add_source(
 
 def cells(job: Job, matrix: MatrixConfig) -> list[CellConfig]:
     """The cells a job runs, one per evaluated target (phase 1: one cell whose phase 1 it is)."""
-    common = {
+    common: dict[str, Any] = {
         "model": Path(job.model_path),
         "data": matrix.data,
         "source_language": job.source_language,
