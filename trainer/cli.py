@@ -137,7 +137,9 @@ def matrix(
     address: Annotated[
         str | None, typer.Option(help="Ray cluster to join (auto, ray://host:10001); default: start one here.")
     ] = None,
-    gpus_per_job: Annotated[float, typer.Option(help="GPUs per job under Ray; 0.25 packs 4 jobs a GPU.")] = 0.0,
+    gpus_per_job: Annotated[
+        float | None, typer.Option(help="GPUs per job under Ray; 0.25 packs 4 jobs a GPU (default: 1 if any).")
+    ] = None,
     cpus_per_job: Annotated[float, typer.Option(help="CPUs per job under Ray.")] = 1.0,
     retries: Annotated[int, typer.Option(help="Ray: restarts of a job whose worker died.")] = 3,
     import_runs: Annotated[

@@ -106,13 +106,15 @@ def run_ray(
     matrix: MatrixConfig,
     *,
     address: str | None = None,
-    gpus_per_job: float = 0.0,
+    gpus_per_job: float | None = None,
     cpus_per_job: float = 1.0,
     retries: int = 3,
     num_cpus: int | None = None,
     on_done: OnJob | None = None,
 ) -> list[JobOutcome]:
-    """Submit the graph to Ray: a new local Ray (``address`` None) or a running cluster ("auto", ...)."""
+    """Submit the graph to Ray: a new local Ray (``address`` None) or a running cluster ("auto", ...).
+
+    ``gpus_per_job`` None gives each job one GPU when the cluster has GPUs (none when it has not)."""
     try:
         import ray
     except ImportError:
@@ -132,6 +134,8 @@ def run_ray(
             init.update(num_cpus=num_cpus, runtime_env={"env_vars": {"PYTHONPATH": path}})
         ray.init(**init)
     try:
+        if gpus_per_job is None:  # a whole GPU per job where there are GPUs, else the CPU
+            gpus_per_job = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
         task = ray.remote(_ray_job)
         refs: dict[str, Any] = {}
         for job in jobs:

@@ -100,7 +100,7 @@ def _phase1_tokens(sources: list[str], size: int | None, train: TrainConfig) -> 
     sizes = [estimate.examples(s) for s in sources]
     if any(n is None for n in sizes):
         return None
-    counts = [min(n, train.max_train_samples) if train.max_train_samples else n for n in sizes if n is not None]
+    counts = [float(min(n, train.max_train_samples or n)) for n in sizes if n is not None]
     if size:
         total = sum(counts)
         counts = [c * min(1.0, size / total) for c in counts] if total else counts

@@ -142,7 +142,7 @@ def run_matrix(
     store: RunStore | None = None,
     import_runs: bool | None = None,
     address: str | None = None,
-    gpus_per_job: float = 0.0,
+    gpus_per_job: float | None = None,
     cpus_per_job: float = 1.0,
     retries: int = 3,
     num_cpus: int | None = None,
@@ -212,7 +212,7 @@ def run_matrix(
         elif work:
             run_local(work, matrix, on_start=on_start, on_done=finished)
     finally:  # also when interrupted: what finished reaches the store
-        if target is not None:
+        if target is not None and Path(matrix.out).is_dir():
             report.add_import(import_results(Path(matrix.out), target))
     report.outcomes = [done[j.id] for j in jobs]
     if report.failed:
