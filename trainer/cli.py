@@ -1,4 +1,4 @@
-"""``stepstone train cell|matrix``: the trainer's Typer commands.
+"""``stepstone train cell|plan|matrix``: the trainer's Typer commands.
 
 Mounted by the main CLI as ``stepstone train``; also ``python -m trainer`` and, for several GPUs,
 ``torchrun --nproc_per_node N -m trainer cell ...``. Nothing heavy is imported at module level:
@@ -12,12 +12,9 @@ import importlib.util
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
-
-if TYPE_CHECKING:
-    from trainer.config import CellConfig
 
 app = typer.Typer(
     help="Train and evaluate transfer cells (X-STILTs pipeline) and write them as runs.", no_args_is_help=True
@@ -114,28 +111,124 @@ def cell(
 
 
 @app.command()
+def plan(
+    config: Annotated[Path, typer.Option(help="Matrix TOML: models, source/target tasks, languages, seeds.")],
+    format: Annotated[str, typer.Option(help="json or table.")] = "table",
+    shard: Annotated[str | None, typer.Option(help="Only the i-th of n disjoint slices, e.g. 2/4.")] = None,
+    tokens_per_s: Annotated[
+        float | None, typer.Option(help="Training tokens/s of one job, for the GPU-hour estimates.")
+    ] = None,
+) -> None:
+    """Print the matrix's jobs (phase, dependencies, estimated GPU-hours); reads no data, loads no torch."""
+    import json
+
+    from trainer import estimate, graph
+    from trainer.config import load_matrix, parse_shard
+
+    if format not in ("json", "table"):
+        from feature_store.errors import InvalidRequest
+
+        raise InvalidRequest(f"--format must be json or table, got {format!r}")
+    index, count = parse_shard(shard)
+    jobs = graph.build_graph(load_matrix(config), tokens_per_s or estimate.PROJECTED_TOKENS_PER_S)
+    jobs = graph.shard(jobs, index, count)
+    if format == "json":
+        typer.echo(json.dumps(graph.to_json(jobs), indent=2))
+        return
+    from rich.console import Console
+
+    from trainer.console import plan_table
+
+    Console().print(plan_table(jobs))
+
+
+@app.command()
 def matrix(
     config: Annotated[Path, typer.Option(help="Matrix TOML: models, source/target tasks, languages, seeds.")],
     shard: Annotated[str | None, typer.Option(help="Run the i-th of n disjoint slices, e.g. 2/4.")] = None,
-    resume: Annotated[bool, typer.Option(help="Skip cells already in the store; resume checkpoints.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume/--fresh",
+            help="Skip finished jobs and resume from checkpoints (default), "
+            "or delete the shard's results and checkpoints first.",
+        ),
+    ] = True,
+    engine: Annotated[str, typer.Option(help="local (one job after another) or ray.")] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster to join (auto, ray://host:10001); default: start one here.")
+    ] = None,
+    gpus_per_job: Annotated[
+        float | None, typer.Option(help="GPUs per job under Ray; 0.25 packs 4 jobs a GPU (default: 1 if any).")
+    ] = None,
+    cpus_per_job: Annotated[float, typer.Option(help="CPUs per job under Ray.")] = 1.0,
+    retries: Annotated[int, typer.Option(help="Ray: restarts of a job whose worker died.")] = 3,
+    import_runs: Annotated[
+        bool | None,
+        typer.Option(
+            "--import/--no-import",
+            help="Import the runs into the store at the end (default: when the store is on a local disk).",
+        ),
+    ] = None,
 ) -> None:
-    """Run every cell of a matrix config (or one shard of it)."""
+    """Run the matrix's jobs (or one shard of them) and import their runs into the store."""
+    from rich.console import Console
+
+    from feature_store.runs import RunStore
+    from trainer import graph
     from trainer.config import load_matrix, parse_shard
+    from trainer.console import advance, failures_table, progress_bar, summary_table
+    from trainer.engine import JobsFailed
+    from trainer.graph import Job
+    from trainer.matrix import run_matrix
 
     require_train_extra()
     index, count = parse_shard(shard)
     spec = load_matrix(config)
-    from feature_store.runs import RunStore
-    from trainer.matrix import run_matrix
+    total = len(graph.shard(graph.build_graph(spec), index, count))
+    console = Console()
 
-    def announce(k: int, n: int, cell: CellConfig) -> None:
+    def announce(k: int, n: int, job: Job) -> None:
         if _rank_zero():
-            typer.echo(f"[{k}/{n}] {cell.target_task} <- {cell.source_task} (seed {cell.seed})")
+            console.log(f"[{k}/{n}] phase {job.phase}: {job.label}")
 
-    with RunStore() as store:
-        report = run_matrix(spec, index=index, count=count, resume=resume, store=store, on_cell=announce)
-    if _rank_zero():
-        typer.echo(f"{len(report.ran)} cells run, {len(report.skipped)} skipped, {report.runs} runs written")
+    with RunStore() as store, progress_bar(console, total, "jobs", disable=not _rank_zero()) as bar:
+
+        def done(outcome: Any) -> None:
+            advance(bar, outcome)
+
+        try:
+            report = run_matrix(
+                spec,
+                engine=engine,
+                index=index,
+                count=count,
+                fresh=not resume,
+                store=store,
+                import_runs=import_runs,
+                address=address,
+                gpus_per_job=gpus_per_job,
+                cpus_per_job=cpus_per_job,
+                retries=retries,
+                on_start=announce,
+                on_done=done,
+            )
+        except JobsFailed as exc:
+            report = exc.report  # type: ignore[attr-defined]
+            console.print(summary_table(report.outcomes), failures_table(report.outcomes))
+            raise
+    if not _rank_zero():
+        return
+    console.print(summary_table(report.outcomes))
+    written = report.imported.inserted if report.imported else 0
+    stored = (
+        f" ({report.imported.duplicates} already in the store)"
+        if report.imported and report.imported.duplicates
+        else ""
+    )
+    typer.echo(f"{report.cells_run} cells run, {report.cells_skipped} skipped, {written} runs written{stored}")
+    if report.imported is None:
+        typer.echo(f"runs left in {spec.out}/jobs: import them with `stepstone runs import-results {spec.out}`")
 
 
 @app.command()

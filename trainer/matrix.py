@@ -1,22 +1,32 @@
-"""A matrix of cells from a TOML file, cut into shards (``stepstone train matrix ...``).
+"""A matrix run: its job graph, cut into shards, run by an engine, its runs imported (``stepstone train matrix``).
 
-Cells come in a fixed order: per (model, seed) the baselines of every target, then per
-intermediate source the cells of every target. A shard is a set of whole units — a baseline
-cell, or all the cells that share one phase-1 encoder — so that the encoder is trained once, in
-one place: shard i of n takes the i-th, (i+n)-th, ... of these units, baselines first. Any
-scheduler can run the n shards on n machines; ``--resume`` skips cells whose runs are stored.
+``trainer.graph`` lists the jobs; ``trainer.jobs`` runs one on files (skipped when done, resumed
+when not, locked); ``trainer.engine`` runs them one after another here or on a Ray cluster; this
+module ties them together: it picks the shard and the jobs still to do, removes each phase-1
+encoder once every job that reads it has finished, and imports the runs into the store when it is
+local (``trainer.results``). ``--shard i/n`` takes every n-th unit of jobs from the i-th: a unit is a
+phase-1 job with all the jobs that read its encoder, or one job without an encoder (those first).
+
+``expand`` and ``shard`` list the matrix as cells (one per source and target), as the cell command
+sees it; the graph shares work that cells repeat.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from feature_store.errors import InvalidRequest
 from feature_store.runs import RunStore
+from trainer import graph
 from trainer.config import CellConfig, MatrixConfig
+from trainer.engine import ENGINES, JobsFailed, run_local, run_ray
+from trainer.jobs import JobOutcome, job_dir, outcome_of, pending, rank, read_result, release_encoder
+from trainer.results import ResultsImport, import_results, is_local
 
 
 def expand(matrix: MatrixConfig) -> list[CellConfig]:
@@ -72,37 +82,142 @@ def shard(cells: list[CellConfig], index: int, count: int) -> list[CellConfig]:
 
 @dataclass
 class MatrixReport:
-    ran: list[str] = field(default_factory=list)  # cell ids trained and evaluated
-    skipped: list[str] = field(default_factory=list)  # cell ids whose runs were already stored
-    runs: int = 0  # runs written
+    outcomes: list[JobOutcome] = field(default_factory=list)  # one per job of the shard, in graph order
+    imported: ResultsImport | None = None  # None when the runs were left in OUT for a later import
+    removed: list[str] = field(default_factory=list)  # phase-1 folders deleted once all their users were done
+
+    def add_import(self, new: ResultsImport) -> None:
+        """Several imports in one matrix run: runs inserted add up; the rest is the latest count."""
+        inserted = new.inserted + (self.imported.inserted if self.imported else 0)
+        self.imported = dataclasses.replace(new, inserted=inserted, duplicates=new.runs - inserted)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def cells_run(self) -> int:
+        return sum(len(o.targets) for o in self.outcomes if o.status == "ran")
+
+    @property
+    def cells_skipped(self) -> int:
+        return sum(len(o.targets) for o in self.outcomes if o.status == "skipped")
+
+    @property
+    def failed(self) -> list[JobOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+
+def absolute(matrix: MatrixConfig) -> MatrixConfig:
+    """The config with absolute paths, as workers that start elsewhere need them."""
+    return dataclasses.replace(
+        matrix,
+        data=Path(matrix.data).absolute(),
+        out=Path(matrix.out).absolute(),
+        models=[Path(m).absolute() for m in matrix.models],
+    )
+
+
+def forget(jobs: list[graph.Job], matrix: MatrixConfig) -> None:
+    """Delete the jobs' results, checkpoints and phase folders, so that they run from scratch."""
+    from trainer.plan import make_plan
+
+    out = Path(matrix.out)
+    for job in jobs:
+        shutil.rmtree(job_dir(out, job), ignore_errors=True)
+        for cell in graph.cells(job, matrix):
+            plan = make_plan(cell)
+            if job.phase == 1 and plan.phase1_id:
+                shutil.rmtree(out / plan.phase1_id, ignore_errors=True)
+            elif job.phase != 1:
+                shutil.rmtree(out / plan.cell_id, ignore_errors=True)
 
 
 def run_matrix(
     matrix: MatrixConfig,
     *,
+    engine: str = "local",
     index: int = 1,
     count: int = 1,
-    resume: bool = False,
+    fresh: bool = False,
     store: RunStore | None = None,
-    on_cell: Callable[[int, int, CellConfig], None] | None = None,
+    import_runs: bool | None = None,
+    address: str | None = None,
+    gpus_per_job: float | None = None,
+    cpus_per_job: float = 1.0,
+    retries: int = 3,
+    num_cpus: int | None = None,
+    on_start: Callable[[int, int, graph.Job], None] | None = None,
+    on_done: Callable[[JobOutcome], None] | None = None,
 ) -> MatrixReport:
-    from trainer.cell import run_cell  # torch only when there is work to do
-    from trainer.plan import make_plan
+    """Run the shard's jobs that are not done; import the runs when the store is local.
 
-    cells = shard(expand(matrix), index, count)
-    left: dict[tuple[object, ...] | None, int] = {}
-    for cell in cells:
-        left[_phase1_key(cell)] = left.get(_phase1_key(cell), 0) + 1
+    ``import_runs`` None imports into ``store`` when it is given and not on a network filesystem:
+    under the local engine after every job (baselines come first), under Ray at the end.
+    Raises ``JobsFailed`` after the import when a job failed (the report is on the exception).
+    """
+    if engine not in ENGINES:
+        raise InvalidRequest(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if rank() != 0 or int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun
+        if engine != "local" or fresh:
+            raise InvalidRequest("under torchrun the matrix runs with --engine local and without --fresh")
+        store, import_runs = (store, import_runs) if rank() == 0 else (None, False)
+    matrix = absolute(matrix)
+    jobs = graph.shard(graph.build_graph(matrix), index, count)
+    if fresh:
+        forget(jobs, matrix)
+    todo = {j.id for j in pending(jobs, Path(matrix.out))}
+    if import_runs is None:
+        import_runs = store is not None and is_local(store.path)
+    target = store if import_runs else None
     report = MatrixReport()
-    for k, cell in enumerate(cells, start=1):
-        if on_cell is not None:
-            on_cell(k, len(cells), cell)
-        result = run_cell(dataclasses.replace(cell, resume=resume), store)
-        (report.skipped if result.skipped else report.ran).append(result.cell_id)
-        report.runs += len(result.runs)
-        key = _phase1_key(cell)
-        left[key] -= 1
-        phase1_id = make_plan(cell).phase1_id
-        if key is not None and left[key] == 0 and phase1_id and not matrix.train.keep_models:
-            shutil.rmtree(Path(matrix.out) / phase1_id, ignore_errors=True)  # every user of it is done
+    done: dict[str, JobOutcome] = {}
+    by_id = {j.id: j for j in jobs}
+    users: dict[str, set[str]] = {j.id: set() for j in jobs}
+    for j in jobs:
+        for dep in j.depends_on:
+            users.setdefault(dep, set()).add(j.id)
+
+    def finished(outcome: JobOutcome) -> None:
+        done[outcome.id] = outcome
+        if outcome.status != "failed" and not matrix.train.keep_models and rank() == 0:
+            # A phase-1 encoder goes once every job that reads it is done (GBs each).
+            for p1 in [*by_id[outcome.id].depends_on, outcome.id]:
+                ok = all(u in done and done[u].status != "failed" for u in users.get(p1, ()))
+                if p1 in by_id and by_id[p1].phase == 1 and p1 in done and ok:
+                    gone = release_encoder(by_id[p1], Path(matrix.out))
+                    if gone:
+                        report.removed.append(gone)
+        if target is not None and engine == "local" and outcome.status == "ran" and outcome.runs:
+            # In graph order the baselines come first, so runs can land in the store as they finish.
+            report.add_import(import_results(Path(matrix.out), target))
+        if on_done is not None:
+            on_done(outcome)
+
+    for job in jobs:
+        if job.id not in todo:
+            finished(outcome_of(job, "skipped", read_result(Path(matrix.out), job)))
+    work = [j for j in jobs if j.id in todo]
+    try:
+        if engine == "ray" and work:
+            run_ray(
+                work,
+                matrix,
+                address=address,
+                gpus_per_job=gpus_per_job,
+                cpus_per_job=cpus_per_job,
+                retries=retries,
+                num_cpus=num_cpus,
+                on_done=finished,
+            )
+        elif work:
+            run_local(work, matrix, on_start=on_start, on_done=finished)
+    finally:  # also when interrupted: what finished reaches the store
+        if target is not None and Path(matrix.out).is_dir():
+            report.add_import(import_results(Path(matrix.out), target))
+    report.outcomes = [done[j.id] for j in jobs]
+    if report.failed:
+        first = report.failed[0]
+        error = JobsFailed(f"{len(report.failed)} of {len(jobs)} jobs failed; first: {first.label}: {first.error}")
+        error.report = report  # type: ignore[attr-defined]
+        raise error
     return report

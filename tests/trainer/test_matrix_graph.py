@@ -1,0 +1,283 @@
+"""The matrix as a job graph: the plan, job ids, the lock, the local engine and the results import."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from feature_store.errors import InvalidRequest, InvalidRun
+from feature_store.runs import RunStore
+from trainer.cli import app
+from trainer.config import load_matrix
+from trainer.engine import JobsFailed
+from trainer.graph import build_graph
+from trainer.lock import JobLock
+from trainer.matrix import run_matrix
+from trainer.results import import_results, is_local
+
+runner = CliRunner()
+
+XSTILTS = """data = "{data}"
+models = ["{model}"]
+source_tasks = ["none", "mnli", "squad", "hellaswag"]
+target_tasks = ["xnli", "xquad", "mlqa", "udpos"]
+languages = ["swa", "yor"]
+seeds = [1]
+[train]
+learning_rate = {lr}
+logging_steps = {log}
+"""
+
+
+def _config(
+    folder: Path, data: str = "/data/xtreme", model: str = "/models/xlm-roberta-large", **train: object
+) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "matrix.toml"
+    knobs = {"lr": 1e-5, "log": 50, **train}
+    path.write_text(XSTILTS.format(data=data, model=model, **knobs))
+    return path
+
+
+def _plan(config: Path) -> dict:
+    result = runner.invoke(app, ["plan", "--config", str(config), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_plan_shares_phase1_and_the_squad_phase2(tmp_path: Path) -> None:
+    plan = _plan(_config(tmp_path))
+    jobs = plan["jobs"]
+    phase1 = {j["source_task"]: j for j in jobs if j["phase"] == 1}
+    phase2 = [j for j in jobs if j["phase"] == 2]
+    assert sorted(phase1) == ["hellaswag", "mnli", "squad"] and len(phase2) == 12  # not 16
+    assert plan["summary"]["by_phase"] == {"1": 3, "2": 12, "3": 0}
+    for job in phase2:
+        if job["source_task"] == "none":
+            assert job["depends_on"] == []
+        else:
+            assert job["depends_on"] == [phase1[job["source_task"]]["id"]]
+    squad = [j for j in phase2 if j["target_task"] == "squad"]
+    assert len(squad) == 4 and all(list(j["evaluates"]) == ["xquad", "mlqa"] for j in squad)
+    assert all(j["evaluates"]["xquad"] == ["swa", "yor"] for j in squad)
+    assert len({j["id"] for j in jobs}) == 15
+    assert all(j["estimated_gpu_hours"] > 0 for j in jobs)
+    assert plan["summary"]["runs"] == 4 * 4 * 2  # every (source, target, language) once
+
+
+def test_job_ids_are_content_hashes(tmp_path: Path) -> None:
+    ids = [j["id"] for j in _plan(_config(tmp_path / "a"))["jobs"]]
+    assert [j["id"] for j in _plan(_config(tmp_path / "a"))["jobs"]] == ids  # stable across calls
+    # another machine: other paths, same model folder name, a knob that changes nothing computed
+    elsewhere = _config(tmp_path / "b", data="/mnt/x", model="/scratch/m/xlm-roberta-large", log=10)
+    assert [j["id"] for j in _plan(elsewhere)["jobs"]] == ids
+    changed = [j["id"] for j in _plan(_config(tmp_path / "c", lr=2e-5))["jobs"]]
+    assert not set(changed) & set(ids)  # the learning rate changes every job
+
+
+def test_plan_reads_no_data_and_imports_no_torch(tmp_path: Path) -> None:
+    config = _config(tmp_path, data=str(tmp_path / "missing"))
+    code = (
+        "import sys\nfrom trainer.__main__ import main\n"
+        f"assert main(['plan', '--config', {str(config)!r}, '--format', 'table']) == 0\n"
+        "import trainer.matrix\n"
+        "assert not {'torch', 'transformers', 'ray'} & set(sys.modules)\n"
+    )
+    env = {**os.environ, "COLUMNS": "200"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "15 jobs" in done.stdout and "xquad (2), mlqa (2)" in done.stdout
+    bad = runner.invoke(app, ["plan", "--config", str(config), "--format", "yaml"])
+    assert bad.exit_code == 1
+
+
+def test_the_ray_engine_without_ray_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if ray were not installed
+    with pytest.raises(InvalidRequest, match=r"--engine ray needs ray: pip install"):
+        run_matrix(load_matrix(_config(tmp_path)), engine="ray")
+    with pytest.raises(InvalidRequest, match="unknown engine 'spark'"):
+        run_matrix(load_matrix(_config(tmp_path)), engine="spark")
+
+
+def test_retrieval_targets_are_phase3_and_size_sweeps_share_phase2_sets(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(
+        'data = "d"\nmodels = ["m"]\nsource_tasks = ["none", "mnli"]\ntarget_tasks = ["xnli", "tatoeba"]\n'
+        'languages = ["swa"]\nintermediate_sizes = [0, 1000]\n'
+    )
+    jobs = build_graph(load_matrix(path))
+    assert [(j.phase, j.source_task, j.intermediate_size) for j in jobs] == [
+        (2, "none", None),
+        (3, "none", None),
+        (1, "mnli", None),
+        (2, "mnli", None),
+        (3, "mnli", None),
+        (1, "mnli", 1000),
+        (2, "mnli", 1000),
+        (3, "mnli", 1000),
+    ]
+    assert jobs[4].depends_on == [jobs[2].id] and jobs[7].depends_on == [jobs[5].id]
+
+
+def test_lock_is_held_once(tmp_path: Path) -> None:
+    path = tmp_path / "job" / "lock"
+    wins: list[JobLock] = []
+    start = threading.Barrier(12)
+
+    def grab() -> None:
+        lock = JobLock(path)
+        start.wait()
+        if lock.try_acquire():
+            wins.append(lock)
+
+    threads = [threading.Thread(target=grab) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1 and JobLock(path).holder()["nonce"] == wins[0].nonce
+    assert not JobLock(path).try_acquire()
+    wins[0].release()
+    assert not path.exists()
+    with JobLock(path) as again:
+        assert again.holder()["pid"] == os.getpid()
+
+
+def test_stale_locks_are_broken(tmp_path: Path) -> None:
+    path = tmp_path / "lock"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    path.write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout), "nonce": "x"}))
+    assert JobLock(path).try_acquire()  # its holder on this host is dead
+    path.write_text(json.dumps({"host": "elsewhere", "pid": 1, "nonce": "y"}))
+    assert not JobLock(path, stale_s=60).try_acquire()  # another host's lock, touched just now
+    old = time.time() - 120
+    os.utime(path, (old, old))
+    assert JobLock(path, stale_s=60).try_acquire()  # not touched for longer than stale_s
+    lock = JobLock(path, heartbeat_s=0.05)
+    path.unlink()
+    assert lock.try_acquire()
+    os.utime(path, (old, old))
+    time.sleep(0.3)
+    assert time.time() - path.stat().st_mtime < 5  # the holder's heartbeat keeps it fresh
+    lock.release()
+
+
+def _job_result(out: Path, job_id: str, runs: list[dict]) -> None:
+    folder = out / "jobs" / job_id
+    folder.mkdir(parents=True)
+    (folder / "result.json").write_text(json.dumps({"id": job_id, "runs": runs}))
+
+
+def _run(source: str, score: float, baseline: float | None = None) -> dict:
+    return {
+        "target_task": "xnli",
+        "target_language": "swa",
+        "source_task": "xnli" if source == "none" else source,
+        "source_language": "eng",
+        "score": score,
+        "dataset": "d",
+        "model": "m",
+        "source_size": None if source == "none" else 8.0,
+        "metric": "accuracy",
+        "baseline_score": baseline,
+        "seed": 1,
+    }
+
+
+def test_import_results_fills_baselines_and_is_idempotent(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _job_result(out, "aaa", [_run("mnli", 40.0)])  # finished before its baseline
+    _job_result(out, "bbb", [_run("none", 33.0, 33.0)])
+    (out / "jobs" / "ccc").mkdir()  # unfinished: no result yet
+    with RunStore() as store:
+        first = import_results(out, store)
+        assert (first.jobs, first.runs, first.inserted, first.baselines_filled) == (2, 2, 2, 1)
+        mnli = store.query(source_task="mnli")[0]
+        assert mnli.baseline_score == 33.0
+        again = import_results(out, store)
+        assert (again.inserted, again.duplicates) == (0, 2)
+    (out / "jobs" / "ddd").mkdir()
+    (out / "jobs" / "ddd" / "result.json").write_text(json.dumps({"id": "other", "runs": []}))
+    with RunStore() as store, pytest.raises(InvalidRun, match="does not match its folder"):
+        import_results(out, store)
+    assert is_local(tmp_path)
+
+
+def _qa_data(data_dir: Path, root: Path) -> Path:
+    """The fixture data plus XQuAD and MLQA test files; both train on squad/train-eng.jsonl."""
+    data = root / "data"
+    shutil.copytree(data_dir, data, ignore=shutil.ignore_patterns("xtreme"))
+    rows = (data / "squad" / "train-eng.jsonl").read_text().splitlines()[:3]
+    for task in ("xquad", "mlqa"):
+        (data / task).mkdir()
+        (data / task / "test-swa.jsonl").write_text("\n".join(rows) + "\n")
+    return data
+
+
+TINY = """[train]
+max_steps = 2
+batch_size = 4
+eval_batch_size = 8
+max_seq_length = 48
+qa_max_seq_length = 48
+doc_stride = 16
+learning_rate = 1e-3
+use_cpu = true
+"""
+
+
+def test_local_matrix_trains_the_shared_squad_set_once(
+    model_dir: Path, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers import Trainer
+
+    data = _qa_data(data_dir, tmp_path)
+    config = tmp_path / "m.toml"
+    config.write_text(
+        f'data = "{data}"\nmodels = ["{model_dir}"]\nsource_tasks = ["none", "mnli", "cola"]\n'
+        f'target_tasks = ["xquad", "mlqa"]\nlanguages = ["swa"]\nout = "out"\n' + TINY
+    )
+    trained: list[str] = []
+    original = Trainer.train
+
+    def counting(self: Trainer, *args: object, **kwargs: object) -> object:
+        trained.append(type(self).__name__)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "train", counting)
+    with RunStore() as store:
+        with pytest.raises(JobsFailed, match="2 of 5 jobs failed") as failed:
+            run_matrix(load_matrix(config), store=store)
+        report = failed.value.report  # type: ignore[attr-defined]
+        # cola has no data: its phase-1 job fails and takes the job that reads its encoder with it
+        assert [o.status for o in report.outcomes] == ["ran", "ran", "ran", "failed", "failed"]
+        assert "dependency" in (report.outcomes[4].error or "")
+        # phase 2 of none and of mnli, phase 1 of mnli: three trainings for four evaluated cells
+        assert trained == ["Trainer", "MultiTaskTrainer", "Trainer"]
+        assert report.cells_run == 4 and report.imported.inserted == 4
+        runs = store.query()
+        assert sorted((r.target_task, r.source_task) for r in runs) == [
+            ("mlqa", "mlqa"),
+            ("mlqa", "mnli"),
+            ("xquad", "mnli"),
+            ("xquad", "xquad"),
+        ]
+        assert all(r.baseline_score is not None for r in runs)
+        out = tmp_path / "out"
+        assert not (out / "tiny-xlmr" / "_phase1" / "mnli.eng" / "seed1").exists()  # removed once its users were done
+        assert not list(out.rglob("phase2"))  # the shared fine-tuned model went with its last user
+        config.write_text(config.read_text().replace(', "cola"', ""))
+        again = run_matrix(load_matrix(config), store=store)
+        assert [o.status for o in again.outcomes] == ["skipped"] * 3
+        assert again.cells_skipped == 4 and again.imported.inserted == 0 and store.count() == 4
+    assert len(trained) == 3
