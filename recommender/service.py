@@ -308,6 +308,12 @@ class Service:
     def import_runs(self, runs: Sequence[Run]) -> ImportResult:
         return self.store.insert(runs)
 
+    def import_results(self, out_dir: str | Path) -> Any:
+        """The runs of a training matrix's output folder (``trainer.results``; no torch), idempotent."""
+        from trainer.results import import_results
+
+        return import_results(Path(out_dir), self.store)
+
     def list_runs(self, *, limit: int = 100, offset: int = 0, **filters: str | None) -> dict[str, Any]:
         """One page of runs matching the filters (exact match, languages resolved), in import order."""
         limit = max(1, min(int(limit), MAX_PAGE))

@@ -81,3 +81,21 @@ def test_cli_never_imports_torch_outside_train(trained: Path) -> None:
             "assert r.exit_code == 0, r.output; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_runs_import_results_reads_a_matrix_output_folder(home: Path, tmp_path: Path) -> None:
+    """`stepstone runs import-results OUT/`: every finished job's runs, once, with their baselines."""
+    import json
+
+    job = tmp_path / "out" / "jobs" / "abc123"
+    job.mkdir(parents=True)
+    runs = [dict(dataset="lab", model="m", target_task="xnli", target_language="swa", source_task=src,
+                 source_language="eng", score=score, metric="accuracy", seed=1)
+            for src, score in (("xnli", 70.0), ("mnli", 72.5))]
+    (job / "result.json").write_text(json.dumps({"id": "abc123", "runs": runs}))
+    first = CliRunner().invoke(app, ["runs", "import-results", str(tmp_path / "out")])
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(app, ["runs", "import-results", str(tmp_path / "out")])
+    assert "imported 0 runs" in again.output
+    stored = Service().store.query(dataset="lab")
+    assert {r.source_task: r.baseline_score for r in stored} == {"xnli": 70.0, "mnli": 70.0}

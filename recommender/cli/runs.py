@@ -22,6 +22,15 @@ def runs_import(path: Annotated[Path, typer.Argument(help="A .csv or .jsonl file
     console.print(f"imported {result.inserted} runs ({result.duplicates} already in the store)")
 
 
+@runs_app.command("import-results")
+@handle_errors
+def runs_import_results(out: Annotated[Path, typer.Argument(help="A training matrix's OUT folder.")]) -> None:
+    """Import the runs of every finished job of a training matrix (idempotent; fills baselines)."""
+    result = service().import_results(out)
+    console.print(f"{result.jobs} finished jobs: imported {result.inserted} runs "
+                  f"({result.duplicates} already in the store)", highlight=False)
+
+
 def _filters(target_task: str | None, target_language: str | None, source_task: str | None,
              source_language: str | None, dataset: str | None, model: str | None) -> dict[str, str | None]:
     return {"target_task": target_task, "target_language": target_language, "source_task": source_task,
