@@ -1,0 +1,99 @@
+"""GPU-hours of a cell, estimated from training-set sizes and a throughput the user sets.
+
+A cell is one source for one target task, evaluated in one target language. The trainer runs it
+as the X-STILTs pipeline (``docs/trainer.md``):
+
+* an **intermediate** source (``mnli`` → ``xnli``): phase 1 trains on the intermediate task's
+  English data, phase 2 fine-tunes on the target task's English training set;
+* a **source-language** source (``udpos`` in German → ``udpos``): one phase, fine-tuning on the
+  target task's training data in that language.
+
+Training tokens = ``EPOCHS`` × examples × tokens per example; GPU-hours = tokens / (tokens per
+second × 3600). Examples come from the task registry (``train_size``: English training sets;
+``ASSUMED_SIZES`` where it has none) or,
+for a source-language cell, the source size the store's runs carry (``source_size``), else the
+registry's English size. Tokens per example: the registry's ``mean_input_tokens`` where it was
+measured, else an assumption per format (``TOKENS_PER_EXAMPLE``). Evaluating one more language
+with a model that is trained anyway is not counted: the trainer evaluates every language of a
+source in the job that trains it, so cells that share a source share its training cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from feature_store.errors import InvalidRequest
+from feature_store.tasks import Task, registry
+
+EPOCHS = 3.0  # X-STILTs trains every phase for 3 epochs
+# The trainer's default projection for XLM-R Large on one H200 (200,000 tokens/s at 40 % MFU) with
+# 90 % of the tokens real after dynamic padding: an assumption, not a measurement. Pass a measured rate.
+DEFAULT_TOKENS_PER_SECOND = 180_000.0
+# Mean XLM-R tokens per training example (specials included; a multiple-choice example is one
+# sequence per choice). Assumptions, used where the registry has no measured mean_input_tokens.
+TOKENS_PER_EXAMPLE: dict[str, float] = {
+    "classification": 32.0, "pair-classification": 48.0, "extractive-qa": 190.0,
+    "multiple-choice": 4 * 70.0, "tagging": 24.0, "retrieval": 0.0,
+}
+UNKNOWN_TOKENS = 64.0  # a task the registry does not know
+# Training sizes the registry leaves out, assumed as the trainer assumes them: CCGbank's training
+# sections are about 40,000 sentences.
+ASSUMED_SIZES: dict[str, int] = {"ccg": 40_000}
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One training phase of a cell: task, examples, tokens per example and GPU-hours."""
+
+    task: str
+    examples: float | None
+    tokens_per_example: float
+    gpu_hours: float | None
+
+
+def tokens_per_example(task: Task | None) -> float:
+    if task is None:
+        return UNKNOWN_TOKENS
+    if task.mean_input_tokens:
+        return float(task.mean_input_tokens)
+    return TOKENS_PER_EXAMPLE.get(task.format, UNKNOWN_TOKENS)
+
+
+def check_rate(tokens_per_second: float) -> float:
+    if not isinstance(tokens_per_second, int | float) or isinstance(tokens_per_second, bool) \
+            or not tokens_per_second > 0 or tokens_per_second != tokens_per_second:
+        raise InvalidRequest(f"tokens per second must be a positive number, got {tokens_per_second!r}")
+    return float(tokens_per_second)
+
+
+def phase(task_id: str, examples: float | None, tokens_per_second: float) -> Phase:
+    task = registry().lookup(task_id)
+    n = examples if examples is not None else (task.train_size if task is not None else None)
+    if n is None and task is not None:
+        n = ASSUMED_SIZES.get(task.id)
+    per = tokens_per_example(task)
+    hours = None if n is None else EPOCHS * float(n) * per / (tokens_per_second * 3600.0)
+    return Phase(task.id if task is not None else task_id, n, per, hours)
+
+
+def cell_phases(target: Task, source_task: str, source_size: float | None, kind: str,
+                tokens_per_second: float) -> list[Phase]:
+    """The training phases of one cell (``kind`` is ``intermediate`` or ``language``)."""
+    if kind == "language":
+        return [phase(target.id, source_size, tokens_per_second)]
+    parts = [phase(t, None, tokens_per_second) for t in source_task.split("+")]
+    hours = [p.gpu_hours for p in parts]
+    examples = [p.examples for p in parts]
+    first = Phase(source_task, None if None in examples else sum(e or 0 for e in examples),
+                  sum(p.tokens_per_example for p in parts) / len(parts),
+                  None if None in hours else sum(h or 0.0 for h in hours))
+    return [first, phase(target.id, None, tokens_per_second)]
+
+
+def cell_hours(phases: list[Phase]) -> float | None:
+    hours = [p.gpu_hours for p in phases]
+    return None if None in hours else round(sum(h or 0.0 for h in hours), 3)
+
+
+__all__ = ["EPOCHS", "DEFAULT_TOKENS_PER_SECOND", "TOKENS_PER_EXAMPLE", "Phase", "cell_phases", "cell_hours",
+           "check_rate", "tokens_per_example"]
