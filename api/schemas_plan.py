@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -11,7 +11,8 @@ from api.schemas import NO_CONTROL, Open, Strict
 
 class PlanIn(Strict):
     task: str = Field(min_length=1, max_length=64, pattern=NO_CONTROL, description="Target task id, e.g. udpos")
-    languages: list[str] = Field(min_length=1, max_length=50, description="Target languages: codes or names")
+    languages: list[Annotated[str, Field(min_length=1, max_length=64, pattern=NO_CONTROL)]] = Field(
+        min_length=1, max_length=50, description="Target languages: codes or names")
     candidates: Literal["all", "intermediate", "language"] = "all"
     budget: int | None = Field(None, description="How many cells to propose (1..100); or give gpu_hours")
     gpu_hours: float | None = Field(None, description="Propose what this many GPU-hours pay for; or give budget")

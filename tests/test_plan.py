@@ -6,16 +6,23 @@ simulation lives in bench/plan.py.
 
 from __future__ import annotations
 
+import json
 import math
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from feature_store.errors import InvalidRequest, UnknownLanguage, UnknownTask
+from feature_store.features import Source
+from recommender.cli import app
+from recommender.planning.belief import Belief, correlation, rank_aligned
+from recommender.planning.planner import Cell, LanguagePlan, choose
 from recommender.service import Service
 
 TARGETS = ("swa", "yor", "deu", "hin", "fra", "rus", "ara", "tur", "vie", "tha")
@@ -138,3 +145,134 @@ def test_unknown_language_and_task(svc: Service) -> None:
         svc.plan("xnil", ["sw"], budget=2)
     with pytest.raises(InvalidRequest, match="one or more target languages"):
         svc.plan("xnli", [], budget=2)
+
+
+# -- the belief and the greedy choice -------------------------------------------------------------
+def test_expected_improvement_matches_monte_carlo_and_conditioning_moves_neighbours() -> None:
+    corr = correlation(np.array([[0.0, 0.1, 0.9], [0.1, 0.0, 0.9], [0.9, 0.9, 0.0]]), np.ones((3, 3), bool))
+    belief = Belief(np.array([2.0, 1.0, 0.0]), np.array([1.0, 2.0, 3.0]), corr)
+    draws = belief.samples(200_000, seed=1)
+    mc = np.maximum(draws - 1.5, 0.0).mean(axis=0)
+    assert np.allclose(belief.expected_improvement(1.5), mc, atol=0.02)
+    assert np.allclose(belief.probability_better(1.5), (draws > 1.5).mean(axis=0), atol=0.01)
+    before = belief.mean.copy()
+    belief.observe(0, -1.0)  # far below its prediction: the close cell 1 drops more than the far cell 2
+    assert belief.mean[0] == -1.0 and belief.std()[0] == 0.0 and belief.expected_improvement(0.0)[0] == 0.0
+    assert before[1] - belief.mean[1] > before[2] - belief.mean[2] > 0
+
+
+def test_rank_aligned_keeps_the_ranker_order_and_the_gain_scale() -> None:
+    out = rank_aligned(np.array([0.1, 0.9, 0.5]), np.array([5.0, 1.0, 1.0]))
+    assert np.argsort(-out).tolist() == [1, 2, 0]
+    assert np.allclose(np.sort(out), [1.0, 1.0, 5.0], atol=1e-5)
+
+
+def _plan(language: str, means: list[float], measured: dict[int, float] | None = None) -> LanguagePlan:
+    n = len(means)
+    cells = [Cell(Source("xnli", f"l{i}"), "language", "model", m, m - 2, m + 2, []) for i, m in enumerate(means)]
+    belief = Belief(np.array(means), np.ones(n), correlation(np.full((n, n), 0.5), np.ones((n, n), bool)))
+    for i, v in (measured or {}).items():
+        belief.observe(i, v)
+    reference = max((measured or {0: 0.0}).values())
+    return LanguagePlan(language, language, cells, belief, baseline=70.0, reference=reference)
+
+
+def test_choose_skips_measured_cells_and_spreads() -> None:
+    plans = [_plan("a", [3.0, 2.9, 2.8], {0: 3.5}), _plan("b", [2.95, 1.0, 0.5])]
+    picks = choose(plans, budget=2)
+    assert [(p["target_language"], p["source_language"]) for p in picks] == [("b", "l0"), ("a", "l1")]
+    every = choose(plans, budget=10)
+    assert len(every) == 5 and ("a", "l0") not in {(p["target_language"], p["source_language"]) for p in every}
+
+
+# -- the edges: CLI, REST, the trainer's config ---------------------------------------------------
+def test_cli_table_json_and_errors(svc: Service) -> None:
+    result = runner.invoke(app, ["plan", "--task", "xnli", "--languages", "sw,wol", "--budget", "3"])
+    assert result.exit_code == 0, result.output
+    assert "expected improvement" in result.output and "GPU-hours" in result.output
+    result = runner.invoke(app, ["plan", "--task", "xnli", "--languages", "sw,wol", "--budget", "3", "--format",
+                                 "json"])
+    body = json.loads(result.stdout)
+    assert body == Service().plan("xnli", ["sw", "wol"], budget=3)
+    assert set(body) == {"query", "criterion", "interval_level", "cells", "summary", "matrix", "warnings",
+                         "model_version"}
+    assert {"expected_improvement", "p_better", "gpu_hours", "marginal_gpu_hours", "why"} <= set(body["cells"][0])
+    result = runner.invoke(app, ["plan", "--task", "xnli", "--languages", "sw", "--budget", "3", "--gpu-hours", "2"])
+    assert result.exit_code == 1 and result.stderr.strip() == "Error: give exactly one of budget (cells) and gpu_hours"
+    result = runner.invoke(app, ["plan", "--task", "xnli", "--languages", "Swahilli", "--budget", "3"])
+    assert result.exit_code == 1 and "unknown language 'Swahilli'" in result.stderr
+
+
+def test_rest_plans_need_no_token_and_name_bad_values(svc: Service) -> None:
+    from api.app import create_app
+    from api.settings import Settings
+
+    settings = Settings(api_token="secret", log_requests=False, retrain_in_subprocess=False)
+    with TestClient(create_app(Service(), settings)) as client:
+        r = client.post("/v1/plans", json={"task": "xnli", "languages": ["sw", "wol"], "budget": 2})
+        assert r.status_code == 200, r.text
+        assert r.json()["summary"]["cells"] == 2 and len(r.json()["cells"]) == 2
+        r = client.post("/v1/plans", json={"task": "xnli", "languages": ["sw"], "budget": 0})
+        assert r.status_code == 422 and r.json()["detail"] == "budget must be an integer from 1 to 100, got 0"
+        r = client.post("/v1/plans", json={"task": "xnli", "languages": ["Swahilli"], "budget": 2})
+        assert r.status_code == 404 and r.json()["value"] == "Swahilli"
+        r = client.post("/v1/plans", json={"task": "xnil", "languages": ["sw"], "budget": 2})
+        assert r.status_code == 404 and "xnil" in r.json()["detail"]
+        r = client.post("/v1/plans", json={"task": "xnli", "languages": ["sw"], "gpu_hours": 1, "color": "red"})
+        assert r.status_code == 422
+
+
+def test_out_writes_a_matrix_config_the_trainer_loads(svc: Service, tmp_path: Path) -> None:
+    from trainer.config import load_matrix
+
+    out = tmp_path / "plan.toml"
+    result = runner.invoke(app, ["plan", "--task", "xnli", "--languages", "sw,wol", "--budget", "6", "--out",
+                                 str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    cells = json.loads(result.stdout)["cells"]
+    files = sorted(tmp_path.glob("plan*.toml"))
+    assert out in files and len(files) == len({c["kind"] for c in cells})
+    planned = {(c["source_task"] if c["kind"] == "intermediate" else "xnli", c["source_language"],
+                c["target_language"]) for c in cells}
+    grid: set[tuple[str, str, str]] = set()
+    for path in files:
+        spec = load_matrix(path)
+        assert spec.target_tasks == ["xnli"] and spec.models[0].name == "xlm-roberta-large"
+        grid |= {(s, sl, lang) for s in spec.source_tasks for sl in spec.source_languages
+                 for lang in spec.languages_for("xnli")}
+        raw = tomllib.loads(path.read_text())
+        assert set(raw) <= {"data", "models", "out", "dataset", "source_tasks", "source_languages", "target_tasks",
+                            "languages", "seeds"}
+    assert planned <= grid
+
+
+def test_the_trainers_plan_command_accepts_the_config(svc: Service, tmp_path: Path) -> None:
+    graph = pytest.importorskip("trainer.graph", reason="the trainer's job graph (issue 13) is not merged here")
+    from trainer.config import load_matrix
+
+    out = tmp_path / "plan.toml"
+    assert runner.invoke(app, ["plan", "--task", "xnli", "--languages", "wol", "--budget", "3", "--candidates",
+                               "intermediate", "--out", str(out)]).exit_code == 0
+    jobs = graph.build_graph(load_matrix(out))
+    assert {j.phase for j in jobs} == {1, 2} and all(j.evaluates.get("xnli") == ["wol"] for j in jobs if j.phase == 2)
+
+
+# -- the simulation -------------------------------------------------------------------------------
+def test_simulation_shape_and_its_invariants(plan_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from feature_store.runs import parse_records
+    from recommender.evaluation.metrics import expected_topk_max
+    from recommender.planning.simulate import misses, simulate_runs
+
+    monkeypatch.setenv("STEPSTONE_HOME", str(plan_home))
+    rows = [r for r in synthetic_rows() if r["target_language"] != "swa"]
+    result = simulate_runs(parse_records(rows), n_max=4, n_jobs=1, params=PARAMS)
+    (s,) = result["settings"]
+    assert s["n"] == [0, 1, 2, 3, 4] and s["queries"] == len(TARGETS) - 1
+    for name in ("planner", "random", "best_on_average"):
+        curve = s[name]
+        assert curve[0] == curve[1] and all(a >= b - 1e-9 for a, b in zip(curve, curve[1:], strict=False))
+    assert isinstance(misses(result), list)
+    rng = np.random.default_rng(0)  # the random curve is the exact mean over orders
+    y = np.array([3.0, 1.0, 2.0, 5.0])
+    sampled = np.mean([y[rng.permutation(4)[:2]].max() for _ in range(20_000)])
+    assert abs(expected_topk_max(y, np.zeros(4), 2) - sampled) < 0.02

@@ -153,4 +153,29 @@ def misses(result: dict[str, Any], n_range: range = range(1, 6)) -> list[str]:
 
 
 __all__ = ["simulate_queries", "simulate_runs", "query_curves", "planner_order", "held_out_predictions", "misses",
-           "ORDERS", "N_MAX"]
+           "plot_curves", "ORDERS", "N_MAX"]
+
+
+def plot_curves(result: dict[str, Any], path: Any) -> Any:
+    """Top-1 loss against cells revealed, one panel per setting (own scale): planner, random, best_on_average."""
+    from matplotlib.figure import Figure
+
+    settings = result["settings"]
+    fig = Figure(figsize=(3.2 * len(settings) + 0.6, 3.6), dpi=120)
+    axes = fig.subplots(1, max(len(settings), 1), squeeze=False)
+    style = {"planner": ("#1f77b4", "o"), "best_on_average": ("#ff7f0e", "s"), "random": ("#9a9a9a", "^")}
+    for ax, s in zip(axes[0], settings, strict=False):
+        for name in ("random", "best_on_average", "planner"):  # the planner drawn last, on top
+            color, marker = style[name]
+            ax.plot(s["n"], s[name], color=color, marker=marker, markersize=3, linewidth=1.4,
+                    label=name.replace("_", " "))
+        ax.set_title(f"{s['target_task']} ({s['queries']} languages)", fontsize=9)
+        ax.set_xlabel("cells measured", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_ylim(bottom=0)
+    axes[0][0].set_ylabel("top-1 loss (%) of the best measured cell", fontsize=8)
+    axes[0][0].legend(fontsize=7, frameon=False)
+    fig.suptitle("Which cell to measure next: planner vs random vs best-on-average order", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
