@@ -84,9 +84,11 @@ def cell_phases(target: Task, source_task: str, source_size: float | None, kind:
     parts = [phase(t, None, tokens_per_second) for t in source_task.split("+")]
     hours = [p.gpu_hours for p in parts]
     examples = [p.examples for p in parts]
-    first = Phase(source_task, None if None in examples else sum(e or 0 for e in examples),
-                  sum(p.tokens_per_example for p in parts) / len(parts),
-                  None if None in hours else sum(h or 0.0 for h in hours))
+    total = None if None in examples else sum(e or 0.0 for e in examples)
+    # A multi-task phase trains on the union: its tokens per example are the size-weighted mean.
+    per = sum((p.examples or 0.0) * p.tokens_per_example for p in parts) / total if total else \
+        sum(p.tokens_per_example for p in parts) / len(parts)
+    first = Phase(source_task, total, per, None if None in hours else sum(h or 0.0 for h in hours))
     return [first, phase(target.id, None, tokens_per_second)]
 
 
