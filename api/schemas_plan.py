@@ -24,6 +24,7 @@ class PlanIn(Strict):
 class PhaseOut(BaseModel):
     task: str
     examples: float | None
+    epochs: float
     tokens_per_example: float
     gpu_hours: float | None
 

@@ -255,6 +255,12 @@ def test_the_trainers_plan_command_accepts_the_config(svc: Service, tmp_path: Pa
                                "intermediate", "--out", str(out)]).exit_code == 0
     jobs = graph.build_graph(load_matrix(out))
     assert {j.phase for j in jobs} == {1, 2} and all(j.evaluates.get("xnli") == ["wol"] for j in jobs if j.phase == 2)
+    from trainer.cli import app as train_app
+
+    if "plan" in {c.name or getattr(c.callback, "__name__", "") for c in train_app.registered_commands}:
+        result = runner.invoke(app, ["train", "plan", "--config", str(out), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        assert len(json.loads(result.stdout)["jobs"]) == len(jobs)
 
 
 # -- the simulation -------------------------------------------------------------------------------

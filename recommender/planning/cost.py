@@ -8,14 +8,16 @@ as the X-STILTs pipeline (``docs/trainer.md``):
 * a **source-language** source (``udpos`` in German → ``udpos``): one phase, fine-tuning on the
   target task's training data in that language.
 
-Training tokens = ``EPOCHS`` × examples × tokens per example; GPU-hours = tokens / (tokens per
-second × 3600). Examples come from the task registry (``train_size``: English training sets;
-``ASSUMED_SIZES`` where it has none) or,
-for a source-language cell, the source size the store's runs carry (``source_size``), else the
-registry's English size. Tokens per example: the registry's ``mean_input_tokens`` where it was
-measured, else an assumption per format (``TOKENS_PER_EXAMPLE``). Evaluating one more language
-with a model that is trained anyway is not counted: the trainer evaluates every language of a
-source in the job that trains it, so cells that share a source share its training cost.
+Training tokens = epochs × examples × tokens per example; GPU-hours = tokens / (tokens per
+second × 3600). Epochs follow the trainer's X-STILTs recipe (jiant's configs, Phang et al. 2020):
+``EPOCHS`` per target task, 2 for extractive QA, 3 otherwise; a multi-task phase the longest.
+Examples come from the task registry (``train_size``: English training sets; ``ASSUMED_SIZES``
+where it has none) or, for a source-language cell, the source size the store's runs carry
+(``source_size``), else the registry's English size. Tokens per example: the registry's
+``mean_input_tokens`` where it was measured, else an assumption per format (``TOKENS_PER_EXAMPLE``).
+Evaluating one more language with a model that is trained anyway is not counted: the trainer
+evaluates every language of a source in the job that trains it, so cells that share a source
+share its training cost.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from dataclasses import dataclass
 from feature_store.errors import InvalidRequest
 from feature_store.tasks import Task, registry
 
-EPOCHS = 3.0  # X-STILTs trains every phase for 3 epochs
+# Epochs per phase, as the trainer's X-STILTs recipe sets them (trainer/recipe.py).
+EPOCHS: dict[str, float] = {"xnli": 2.0, "pawsx": 5.0, "udpos": 10.0, "wikiann": 10.0}
+QA_EPOCHS = 2.0
+DEFAULT_EPOCHS = 3.0
 # The trainer's default projection for XLM-R Large on one H200 (200,000 tokens/s at 40 % MFU) with
 # 90 % of the tokens real after dynamic padding: an assumption, not a measurement. Pass a measured rate.
 DEFAULT_TOKENS_PER_SECOND = 180_000.0
@@ -43,12 +48,21 @@ ASSUMED_SIZES: dict[str, int] = {"ccg": 40_000}
 
 @dataclass(frozen=True)
 class Phase:
-    """One training phase of a cell: task, examples, tokens per example and GPU-hours."""
+    """One training phase of a cell: task, examples, tokens per example, epochs and GPU-hours."""
 
     task: str
     examples: float | None
     tokens_per_example: float
     gpu_hours: float | None
+    epochs: float = DEFAULT_EPOCHS
+
+
+def epochs(task: Task | None) -> float:
+    if task is None:
+        return DEFAULT_EPOCHS
+    if task.format == "extractive-qa":
+        return QA_EPOCHS
+    return EPOCHS.get(task.id, DEFAULT_EPOCHS)
 
 
 def tokens_per_example(task: Task | None) -> float:
@@ -72,8 +86,9 @@ def phase(task_id: str, examples: float | None, tokens_per_second: float) -> Pha
     if n is None and task is not None:
         n = ASSUMED_SIZES.get(task.id)
     per = tokens_per_example(task)
-    hours = None if n is None else EPOCHS * float(n) * per / (tokens_per_second * 3600.0)
-    return Phase(task.id if task is not None else task_id, n, per, hours)
+    passes = epochs(task)
+    hours = None if n is None else passes * float(n) * per / (tokens_per_second * 3600.0)
+    return Phase(task.id if task is not None else task_id, n, per, hours, passes)
 
 
 def cell_phases(target: Task, source_task: str, source_size: float | None, kind: str,
@@ -82,13 +97,15 @@ def cell_phases(target: Task, source_task: str, source_size: float | None, kind:
     if kind == "language":
         return [phase(target.id, source_size, tokens_per_second)]
     parts = [phase(t, None, tokens_per_second) for t in source_task.split("+")]
-    hours = [p.gpu_hours for p in parts]
     examples = [p.examples for p in parts]
     total = None if None in examples else sum(e or 0.0 for e in examples)
-    # A multi-task phase trains on the union: its tokens per example are the size-weighted mean.
+    # A multi-task phase trains on the union for the longest of its tasks' epochs; its tokens per
+    # example are the size-weighted mean.
+    passes = max(p.epochs for p in parts)
     per = sum((p.examples or 0.0) * p.tokens_per_example for p in parts) / total if total else \
         sum(p.tokens_per_example for p in parts) / len(parts)
-    first = Phase(source_task, total, per, None if None in hours else sum(h or 0.0 for h in hours))
+    hours = None if total is None else passes * total * per / (tokens_per_second * 3600.0)
+    first = Phase(source_task, total, per, hours, passes)
     return [first, phase(target.id, None, tokens_per_second)]
 
 
@@ -97,5 +114,5 @@ def cell_hours(phases: list[Phase]) -> float | None:
     return None if None in hours else round(sum(h or 0.0 for h in hours), 3)
 
 
-__all__ = ["EPOCHS", "DEFAULT_TOKENS_PER_SECOND", "TOKENS_PER_EXAMPLE", "Phase", "cell_phases", "cell_hours",
-           "check_rate", "tokens_per_example"]
+__all__ = ["EPOCHS", "QA_EPOCHS", "DEFAULT_EPOCHS", "DEFAULT_TOKENS_PER_SECOND", "epochs", "TOKENS_PER_EXAMPLE",
+           "Phase", "cell_phases", "cell_hours", "check_rate", "tokens_per_example"]

@@ -171,7 +171,8 @@ def choose(languages: Sequence[LanguagePlan], *, budget: int | None = None, gpu_
             "loss_reduction_pct": None if lp.baseline is None or lp.baseline + lp.reference <= 0
             else round(100.0 * ei / (lp.baseline + lp.reference), 4),
             "gpu_hours": cell.hours, "marginal_gpu_hours": None if cost is None else round(cost, 3),
-            "phases": [{"task": ph.task, "examples": ph.examples, "tokens_per_example": ph.tokens_per_example,
+            "phases": [{"task": ph.task, "examples": ph.examples, "epochs": ph.epochs,
+                        "tokens_per_example": round(ph.tokens_per_example, 2),
                         "gpu_hours": None if ph.gpu_hours is None else round(ph.gpu_hours, 3)}
                        for ph in cell.phases],
             "why": _why(lp, i, ei, p, cost, shared_with, st.count > 1),
