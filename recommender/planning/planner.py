@@ -19,7 +19,7 @@ the batch costs nothing more (the trainer evaluates every language of a source i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -68,7 +68,6 @@ class LanguagePlan:
     baseline: float | None  # the baseline's score in points, when measured
     reference: float = 0.0  # gain of the best measured cell (the baseline: 0)
     reference_label: str = "the baseline"
-    warnings: list[str] = field(default_factory=list)
 
 
 def _fmt(x: float) -> str:
