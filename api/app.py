@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from api.cache import AnswerCache, CachedAnswers
 from api.guard import WriteGuard
 from api.observe import EdgeMiddleware, Metrics, configure_logging
-from api.routes import catalog, metrics, models, recommendations, runs
+from api.routes import catalog, metrics, models, plans, recommendations, runs
 from api.settings import Settings, get_settings
 from feature_store.errors import (
     InvalidData,
@@ -103,4 +103,5 @@ def create_app(service: Service | None = None, settings: Settings | None = None)
     app.include_router(catalog.router)
     app.include_router(catalog.health_router)
     app.include_router(metrics.router)
+    app.include_router(plans.router)
     return app

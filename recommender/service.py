@@ -375,6 +375,26 @@ class Service:
         """The version serving now (following ``current``) and the runs in the store."""
         return {"status": "ok", "model_version": self.live().version, "runs": self.store.count()}
 
+    # -- plans ----------------------------------------------------------------------------------
+    def plan(self, task: str, languages: Sequence[str], *, candidates: str = "all", budget: int | None = None,
+             gpu_hours: float | None = None, tokens_per_second: float | None = None,
+             model: str | None = None) -> dict[str, Any]:
+        """Up to ``budget`` unmeasured cells (or what ``gpu_hours`` pays for) to measure next; see ``planning``."""
+        from recommender.planning.cost import DEFAULT_TOKENS_PER_SECOND
+        from recommender.planning.plan import build_plan, check_budget, check_languages
+
+        budget, gpu_hours = check_budget(budget, gpu_hours)
+        check_kind(candidates)
+        target = registry().get(task)
+        codes = check_languages([resolve(x) for x in languages])
+        live = self.live()
+        runs = [r for code in codes for r in self.store.query(target_language=code)]
+        out = build_plan(live.model, live.calibration, self.builder, self.catalogue(), target, codes, runs,
+                         candidates=candidates, budget=budget, gpu_hours=gpu_hours,
+                         tokens_per_second=DEFAULT_TOKENS_PER_SECOND if tokens_per_second is None
+                         else tokens_per_second, setting_model=model or None)
+        return {**out, "model_version": live.version}
+
 
 def _check_k(k: object) -> None:
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:

@@ -7,7 +7,7 @@ imported inside commands, so ``--help`` is quick and nothing but ``train`` ever 
 
 from __future__ import annotations
 
-from recommender.cli import catalog, evaluate, models, recommend, report, runs  # noqa: F401  (registers commands)
+from recommender.cli import catalog, evaluate, models, plan, recommend, report, runs  # noqa: F401  (registers commands)
 from recommender.cli.common import app, handle_errors
 
 
