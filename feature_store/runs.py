@@ -405,7 +405,6 @@ CREATE TABLE IF NOT EXISTS runs (
     baseline_score REAL, seed INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_target ON runs (target_task, target_language);
-CREATE INDEX IF NOT EXISTS runs_scale ON runs (dataset, metric);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS scales (
     dataset TEXT NOT NULL, metric TEXT NOT NULL, scale INTEGER NOT NULL CHECK (scale IN (1, 100)),
@@ -479,23 +478,23 @@ class RunStore:
 
         return self._write(body, force=self.in_memory)
 
-    def _insert(self, cur: sqlite3.Cursor, unique: list[tuple[Run, int]], duplicates: int,
+    def _insert(self, cur: sqlite3.Cursor, unique: list[tuple[Run, int, str]], duplicates: int,
                 source: str | None, replace: bool) -> ImportResult:
-        new_scales = check_scales([r for r, _ in unique], self._scales(cur), [n for _, n in unique],
-                                  source)
-        fresh: list[Run] = []
-        changed: list[Run] = []
+        new_scales = check_scales([r for r, _, _ in unique], self._scales(cur),
+                                  [n for _, n, _ in unique], source)
+        fresh: list[tuple[Run, str]] = []
+        changed: list[tuple[Run, str]] = []
         select = f"SELECT {', '.join(VALUE_FIELDS)} FROM runs WHERE key = ?"
-        for run, row in unique:
-            stored = cur.execute(select, (run.key,)).fetchone()
+        for run, row, key in unique:
+            stored = cur.execute(select, (key,)).fetchone()
             if stored is None:
-                fresh.append(run)
+                fresh.append((run, key))
                 continue
             differs = _difference(dict(zip(VALUE_FIELDS, stored, strict=True)), run)
             if differs is None:
                 duplicates += 1
             elif replace:
-                changed.append(run)
+                changed.append((run, key))
             else:
                 column, old, new = differs
                 raise InvalidRun(f"conflicts with the stored run ({column} {old!r} stored, {new!r} "
@@ -503,9 +502,9 @@ class RunStore:
                                  value=new, source=source)
         cur.executemany(f"INSERT INTO runs (key, {', '.join(_FIELDS)}) "
                         f"VALUES (?, {', '.join('?' for _ in _FIELDS)})",
-                        [(r.key, *(getattr(r, f) for f in _FIELDS)) for r in fresh])
+                        [(k, *(getattr(r, f) for f in _FIELDS)) for r, k in fresh])
         cur.executemany(f"UPDATE runs SET {', '.join(f'{f} = ?' for f in VALUE_FIELDS)} WHERE key = ?",
-                        [(*(getattr(r, f) for f in VALUE_FIELDS), r.key) for r in changed])
+                        [(*(getattr(r, f) for f in VALUE_FIELDS), k) for r, k in changed])
         cur.executemany("INSERT INTO scales (dataset, metric, scale) VALUES (?, ?, ?)",
                         [(d, m, scale) for (d, m), scale in new_scales.items()])
         if fresh or changed:
@@ -530,9 +529,12 @@ class RunStore:
                 raise InvalidRequest(f"{n} runs match now, not {expected}: the store changed; "
                                      "count again")
             if n:
+                pairs = cur.execute(f"SELECT DISTINCT dataset, metric FROM runs{where}", params).fetchall()
                 cur.execute(f"DELETE FROM runs{where}", params)
-                cur.execute("DELETE FROM scales WHERE NOT EXISTS (SELECT 1 FROM runs WHERE "
-                            "runs.dataset = scales.dataset AND runs.metric = scales.metric)")
+                for pair in pairs:
+                    if cur.execute("SELECT 1 FROM runs WHERE dataset = ? AND metric = ? LIMIT 1",
+                                   pair).fetchone() is None:
+                        cur.execute("DELETE FROM scales WHERE dataset = ? AND metric = ?", pair)
                 cur.execute(_BUMP)
             return n
 
@@ -683,14 +685,16 @@ class RunStore:
 
 
 def _unique(runs: Sequence[Run], rows: Sequence[int],
-            source: str | None) -> tuple[list[tuple[Run, int]], int]:
-    """The batch without repeated rows (counted), refusing two rows of one key that disagree."""
-    first: dict[str, tuple[Run, int]] = {}
+            source: str | None) -> tuple[list[tuple[Run, int, str]], int]:
+    """The batch without repeated rows (counted), refusing two rows of one key that disagree;
+    each run comes with its row and its key (computed once: it is most of an import's time)."""
+    first: dict[str, tuple[Run, int, str]] = {}
     duplicates = 0
     for run, row in zip(runs, rows, strict=True):
-        seen = first.get(run.key)
+        key = run.key
+        seen = first.get(key)
         if seen is None:
-            first[run.key] = (run, row)
+            first[key] = (run, row, key)
             continue
         differs = _difference(seen[0].as_dict(), run)
         if differs is not None:

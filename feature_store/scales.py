@@ -7,14 +7,14 @@ of that pair must lie in its range. On a 0–100 scale that no metric name state
 at or below 1 is taken for a 0–1 value that slipped in and is refused as a mixed scale (naming
 the scale in the metric, e.g. ``accuracy_pct``, accepts such scores).
 
-``RunStore.scales()`` gives the scale of every stored pair; the recommender multiplies 0–1 scores
-by 100 so that gains are in points everywhere.
+``RunStore.scales()`` gives the scale of every stored pair and ``declared_scales(runs)`` that of
+runs held in memory; the recommender multiplies 0–1 scores by 100 so that gains are in points.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from feature_store.errors import InvalidRun
@@ -45,6 +45,20 @@ def metric_scale(metric: str) -> int | None:
     if _ZERO_ONE.search(name):
         return 1
     return None
+
+
+def declared_scales(runs: Iterable[Scored],
+                    stored: Mapping[tuple[str, str], int] | None = None) -> dict[tuple[str, str], int]:
+    """The scale of every (dataset, metric) of ``runs``: the stored one, else the one the metric
+    name states, else the one a first import of these runs would declare (0–1 when no value is
+    above 1). For runs held in memory; ``RunStore.scales()`` gives the stored ones."""
+    stored = stored or {}
+    top: dict[tuple[str, str], float] = {}
+    for run in runs:
+        pair = (run.dataset, run.metric)
+        top[pair] = max([top.get(pair, 0.0), *(v for _, v in _values(run))])
+    return {pair: stored.get(pair) or metric_scale(pair[1]) or (1 if high <= 1.0 else 100)
+            for pair, high in top.items()}
 
 
 def _values(run: Scored) -> list[tuple[str, float]]:

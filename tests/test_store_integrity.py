@@ -257,3 +257,17 @@ def test_a_full_disk_is_reported_as_disk_full_and_leaves_the_store_as_it_was(hom
     assert store.count() == 1
     store.insert(batch({"target_language": "deu"}))  # still usable
     assert store.count() == 2
+
+
+def test_runs_held_in_memory_get_the_scales_an_import_would_declare(home: Path) -> None:
+    from feature_store.scales import declared_scales, metric_scale
+
+    runs = [Run("xnli", "swa", "mnli", "eng", 0.7, dataset="a", metric="accuracy"),
+            Run("xnli", "swa", "mnli", "eng", 71.5, dataset="b", metric="accuracy"),
+            Run("xnli", "swa", "mnli", "eng", 0.5, dataset="c", metric="f1_0-100")]
+    assert declared_scales(runs) == {("a", "accuracy"): 1, ("b", "accuracy"): 100, ("c", "f1_0-100"): 100}
+    assert declared_scales(runs, {("a", "accuracy"): 100})[("a", "accuracy")] == 100
+    assert [metric_scale(m) for m in ("f1_score_0-1", "f1_score_0-100", "accuracy_pct", "bleu")] == [1, 100, 100, None]
+    store = RunStore()
+    store.insert(runs[:2])
+    assert store.scales() == {k: v for k, v in declared_scales(runs).items() if k[0] != "c"}
