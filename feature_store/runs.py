@@ -465,13 +465,14 @@ class RunStore:
         """Insert the shipped runs and set ``meta`` in one transaction (``seed.ensure_seeded``).
 
         Unlike ``insert``, this also fills the in-memory stand-in of a store that could not be
-        created (a read-only ``STEPSTONE_HOME``), so that reads answer from the shipped runs.
+        created (a read-only ``STEPSTONE_HOME``), so that reads answer from the shipped runs; and a
+        shipped run replaces a stored one with the same key (a new seed version corrects it).
         """
         rows = list(range(1, len(runs) + 1))
         unique, duplicates = _unique(runs, rows, getattr(runs, "source", None))
 
         def body(cur: sqlite3.Cursor) -> ImportResult:
-            result = self._insert(cur, unique, duplicates, None, False)
+            result = self._insert(cur, unique, duplicates, None, True)
             cur.executemany("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = "
                             "excluded.v", list(meta.items()))
             return result
