@@ -4,8 +4,9 @@ A run is one measured cell (DESIGN.md, "Core objects"). Files are validated whol
 anything is written; an import is one transaction, keyed so that re-importing adds nothing.
 CSV, JSONL and JSON lists follow one set of rules: every column is a run column (a wrong case
 such as ``Seed``, an unknown or a duplicated column is refused, naming it), every value is checked
-(numbers finite and in range, text valid Unicode of bounded length, task ids NFKC-normalised),
-and an accepted file exported and imported again gives the same runs, whatever the entry point.
+(``feature_store.values``: numbers finite and in range, text valid Unicode of bounded length,
+task ids NFKC-normalised), and an accepted file exported and imported again gives the same runs,
+whatever the entry point. Scores are checked against declared scales (``feature_store.scales``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import csv
 import hashlib
 import io
 import json
-import math
 import re
 import sqlite3
 import threading
@@ -29,6 +29,7 @@ from feature_store.errors import InvalidRequest, InvalidRun, StoreUnavailable, U
 from feature_store.languages import resolve, resolve_target, script_note
 from feature_store.paths import store_path
 from feature_store.scales import check_scales, metric_scale
+from feature_store.values import csv_field, loads_json, normalise_task_id, read_number, read_task_id, read_text
 
 REQUIRED = ("target_task", "target_language", "source_task", "source_language", "score")
 OPTIONAL = ("dataset", "model", "source_size", "metric", "baseline_score", "seed")
@@ -40,9 +41,6 @@ IGNORED_COLUMNS = ("target_language_orig", "source_language_orig", "same_languag
 FILTERS = ("target_task", "target_language", "source_task", "source_language", "dataset", "model")
 LANGUAGE_COLUMNS = ("target_language", "source_language")
 TASK_COLUMNS = ("target_task", "source_task")
-MAX_TEXT = 256  # characters in any text value (task ids, dataset, model, metric)
-MAX_NUMBER_TEXT = 64  # characters in a number written as text
-SEED_RANGE = (-(2**63), 2**63 - 1)  # SQLite's INTEGER
 
 
 @dataclass(frozen=True)
@@ -102,110 +100,6 @@ class RunBatch(list[Run]):
         self.warnings = tuple(warnings)
 
 
-# -- values -------------------------------------------------------------------------------------
-def _finite(value: float | int, column: str, row: int, source: str | None, raw: object) -> float:
-    try:
-        number = float(value)
-    except OverflowError:
-        raise InvalidRun("not a finite number", row=row, column=column, value=raw, source=source) from None
-    if not math.isfinite(number):
-        raise InvalidRun("not a finite number", row=row, column=column, value=raw, source=source)
-    return number + 0.0  # -0.0 is 0.0: one key, one fingerprint
-
-
-def _number(raw: object, column: str, row: int, source: str | None, *, integer: bool = False,
-            required: bool = False) -> float | int | None:
-    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
-        if required:
-            raise InvalidRun("missing value", row=row, column=column, value=raw, source=source)
-        return None
-    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        raise InvalidRun("not a number", row=row, column=column, value=raw, source=source)
-    if isinstance(raw, str):
-        text = raw.strip()
-        if len(text) > MAX_NUMBER_TEXT:
-            raise InvalidRun(f"not a number (longer than {MAX_NUMBER_TEXT} characters)", row=row,
-                             column=column, value=raw, source=source)
-        if integer and re.fullmatch(r"[+-]?\d+", text):
-            return _seed(int(text), column, row, source, raw)
-        try:
-            value: float | int = float(text)
-        except ValueError:
-            raise InvalidRun("not a number", row=row, column=column, value=raw, source=source) from None
-    else:
-        value = raw
-    if integer and isinstance(value, int):
-        return _seed(value, column, row, source, raw)
-    number = _finite(value, column, row, source, raw)
-    if integer:
-        if number != int(number):
-            raise InvalidRun("not an integer", row=row, column=column, value=raw, source=source)
-        return _seed(int(number), column, row, source, raw)
-    return number
-
-
-def _seed(value: int, column: str, row: int, source: str | None, raw: object) -> int:
-    low, high = SEED_RANGE
-    if not low <= value <= high:
-        raise InvalidRun("out of range: expected a 64-bit integer", row=row, column=column,
-                         value=raw, source=source)
-    return value
-
-
-def _bad_char(text: str, allowed: str = "\t\r\n") -> str | None:
-    """The first character that no run value may hold: controls (but ``allowed``), surrogates."""
-    for ch in text:
-        if ch not in allowed and unicodedata.category(ch) in ("Cc", "Cs"):
-            return ch
-    return None
-
-
-def _text(raw: object, column: str, row: int, source: str | None, *, required: bool,
-          checked: bool = True) -> str:
-    """A trimmed text value; ``checked``: refuse over-long text and control or surrogate characters
-    (a language column leaves that to ``resolve``, which calls any of them an unknown language)."""
-    if raw is None:
-        raw = ""
-    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        raise InvalidRun("not a string", row=row, column=column, value=raw, source=source)
-    try:
-        text = str(raw).strip()
-    except ValueError:  # an int past Python's digit limit
-        raise InvalidRun(f"longer than {MAX_TEXT} characters", row=row, column=column,
-                         source=source) from None
-    if checked and len(text) > MAX_TEXT:
-        raise InvalidRun(f"longer than {MAX_TEXT} characters", row=row, column=column, value=raw,
-                         source=source)
-    bad = _bad_char(text) if checked else None
-    if bad is not None:
-        raise InvalidRun(f"invalid character U+{ord(bad):04X}", row=row, column=column, value=raw,
-                         source=source)
-    if required and not text:
-        raise InvalidRun("missing value", row=row, column=column, value=raw, source=source)
-    return text
-
-
-def normalise_task_id(value: str) -> str:
-    """A task id as stored and queried: NFKC (fullwidth ``ｘｎｌｉ`` is ``xnli``), trimmed, lower-case.
-
-    Raises ValueError for a character no query could type: a control, format (zero-width),
-    private-use, unassigned or surrogate character, or whitespace other than a space.
-    """
-    text = unicodedata.normalize("NFKC", value).strip().lower()
-    for ch in text:
-        if unicodedata.category(ch)[0] in "CZ" and ch != " ":
-            raise ValueError(f"invalid character U+{ord(ch):04X} in a task id")
-    return text
-
-
-def _task(raw: object, column: str, row: int, source: str | None) -> str:
-    text = _text(raw, column, row, source, required=True)
-    try:
-        return normalise_task_id(text)
-    except ValueError as exc:
-        raise InvalidRun(str(exc), row=row, column=column, value=raw, source=source) from None
-
-
 # -- records ------------------------------------------------------------------------------------
 def check_columns(names: Iterable[object], row: int | None = None, source: str | None = None) -> None:
     """Refuse a duplicated, unknown or wrongly-cased column (``Seed``), naming it."""
@@ -235,9 +129,9 @@ def parse_record(record: Mapping[str, Any], row: int, source: str | None = None)
             raise InvalidRun("missing column", row=row, column=column, source=source)
     values: dict[str, Any] = {}
     for column in TASK_COLUMNS:
-        values[column] = _task(record[column], column, row, source)
+        values[column] = read_task_id(record[column], column, row, source)
     for column in LANGUAGE_COLUMNS:
-        raw = _text(record[column], column, row, source, required=True, checked=False)
+        raw = read_text(record[column], column, row, source, required=True, checked=False)
         try:
             values[column] = resolve_target(raw) if column == "target_language" else resolve(raw)
         except UnknownLanguage as exc:
@@ -245,12 +139,12 @@ def parse_record(record: Mapping[str, Any], row: int, source: str | None = None)
             reason = getattr(exc, "reason", None)
             raise InvalidRun(f"not a language: {reason}" if reason else f"unknown language code{hint}",
                              row=row, column=column, value=raw, source=source) from None
-    values["score"] = _number(record["score"], "score", row, source, required=True)
+    values["score"] = read_number(record["score"], "score", row, source, required=True)
     for column in ("dataset", "model", "metric"):
-        values[column] = _text(record.get(column), column, row, source, required=False)
-    values["source_size"] = _number(record.get("source_size"), "source_size", row, source)
-    values["baseline_score"] = _number(record.get("baseline_score"), "baseline_score", row, source)
-    values["seed"] = _number(record.get("seed"), "seed", row, source, integer=True)
+        values[column] = read_text(record.get(column), column, row, source, required=False)
+    values["source_size"] = read_number(record.get("source_size"), "source_size", row, source)
+    values["baseline_score"] = read_number(record.get("baseline_score"), "baseline_score", row, source)
+    values["seed"] = read_number(record.get("seed"), "seed", row, source, integer=True)
     if values["source_size"] is not None and values["source_size"] < 0:
         raise InvalidRun("must not be negative", row=row, column="source_size",
                          value=record.get("source_size"), source=source)
@@ -309,33 +203,6 @@ def parse_csv_text(text: str, source: str | None = None) -> RunBatch:
     return _parse_numbered(enumerate(records, start=2), source, check_keys=False)
 
 
-class _DuplicateKey(Exception):
-    pass
-
-
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out
-
-
-def loads_json(text: str, row: int | None = None, source: str | None = None) -> Any:
-    """``json.loads`` that refuses duplicate keys, and turns every failure into InvalidRun.
-
-    Too-deep nesting and integers past Python's digit limit are an ``invalid JSON`` error too.
-    """
-    try:
-        return json.loads(text, object_pairs_hook=_object)
-    except _DuplicateKey as exc:
-        raise InvalidRun("duplicate column", row=row, column=str(exc.args[0]), source=source) from None
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, digit limit, nesting
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
-        raise InvalidRun(f"invalid JSON ({reason})", row=row, value=text[:80], source=source) from None
-
-
 def parse_jsonl_text(text: str, source: str | None = None) -> RunBatch:
     records = []
     for line_no, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
@@ -372,13 +239,6 @@ def read_runs(path: str | Path) -> RunBatch:
     raise InvalidRun("unsupported file type (use .csv, .jsonl or .json)", source=str(path), value=suffix)
 
 
-def _csv_field(value: object) -> str:
-    text = "" if value is None else str(value)
-    if any(c in text for c in ',"\r\n') or text != text.strip():
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
 def runs_to_csv(runs: Iterable[Run], out: io.TextIOBase | Any) -> int:
     """Write runs as CSV in the run schema; returns the number of rows.
 
@@ -389,7 +249,7 @@ def runs_to_csv(runs: Iterable[Run], out: io.TextIOBase | Any) -> int:
     n = 0
     for run in runs:
         d = run.as_dict()
-        out.write(",".join(_csv_field(d[c]) for c in COLUMNS) + "\n")
+        out.write(",".join(csv_field(d[c]) for c in COLUMNS) + "\n")
         n += 1
     return n
 
