@@ -103,6 +103,8 @@ def _code_from_name(text: str) -> str | None:
 
 # Longer inputs are never language names or tags; they are refused before any cache or index.
 MAX_INPUT = 64
+# Suggestions (difflib over ~12k names, tens of ms) only for inputs a typo could produce.
+MAX_SUGGEST = 32
 
 # ISO 639 codes that name no language. ``mul`` (multiple languages) is kept apart: it is a
 # legitimate *source* language (a multilingual intermediate set), never a target language.
@@ -170,7 +172,7 @@ def _resolve(text: str) -> tuple[str | None, str | None, tuple[str, ...]]:
         return None, reason, ()
     code = _code_from_tag(text) or _code_from_name(text)
     if code is None:
-        return None, None, tuple(suggest(text))
+        return None, None, tuple(suggest(text)) if len(text) <= MAX_SUGGEST else ()
     reason = _special(code)  # a name such as "No linguistic content"
     if reason is not None:
         return None, reason, ()

@@ -140,3 +140,9 @@ def test_over_long_input_is_refused_before_any_lookup() -> None:
             resolve(f"{i}" + "x" * 60_000)
         assert err.value.suggestions == []
     assert time.perf_counter() - start < 0.5
+
+
+def test_long_unknown_inputs_get_no_suggestions() -> None:
+    with pytest.raises(UnknownLanguage) as err:
+        resolve("Swahili" + "x" * 40)
+    assert err.value.suggestions == []
