@@ -2,10 +2,12 @@
 
     StepstoneError          base: anything the user can fix by changing their input
     ├── UnknownLanguage     a language code or name nobody knows (carries suggestions)
+    │   └── NotALanguage    an ISO 639 special code (zxx, und, mis, qaa–qtz; mul as a target)
     ├── UnknownTask         a task id that is not in the registry where one is required
     ├── InvalidRun          a run (a row of an import) that breaks the run schema
     ├── InvalidData         a training/evaluation data file that cannot be read
     ├── InvalidRequest      arguments that are individually fine but do not fit together
+    ├── StoreUnavailable    the run store cannot take writes: read-only, damaged or disk full
     ├── NoModel             no trained model where one is needed
     ├── ModelCorrupted      model files that fail their checksum or cannot be parsed
     ├── ModelIncompatible   a stored model built on other features or vocabularies (retrain it)
@@ -31,6 +33,19 @@ class UnknownLanguage(StepstoneError):
         if self.suggestions:
             msg += "; did you mean " + ", ".join(self.suggestions) + "?"
         super().__init__(msg)
+
+
+class NotALanguage(UnknownLanguage):
+    """An ISO 639 code that names no language (``zxx``, ``und``, ``mis``, ``qaa``–``qtz``), or
+    ``mul`` where a single language is needed (a target language)."""
+
+    def __init__(self, value: str, reason: str) -> None:
+        super().__init__(value, [])
+        self.reason = reason
+        self.args = (f"{value!r} is not a language here: {reason}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class UnknownTask(StepstoneError):
@@ -61,7 +76,11 @@ class InvalidRun(StepstoneError):
         prefix = ", ".join(where)
         text = f"{prefix}: {reason}" if prefix else reason
         if value is not None:
-            text += f" (value {value!r})"
+            try:
+                shown = repr(value)
+            except ValueError:  # an int past Python's digit limit
+                shown = "<a number too long to show>"
+            text += f" (value {shown[:80] + '…' if len(shown) > 80 else shown})"
         super().__init__(text)
 
 
@@ -78,6 +97,10 @@ class InvalidData(StepstoneError):
 
 class InvalidRequest(StepstoneError):
     """Arguments that do not fit together (e.g. a filter on a column that does not exist)."""
+
+
+class StoreUnavailable(StepstoneError):
+    """The run store cannot be written (read-only folder, damaged database, full disk)."""
 
 
 class NoModel(StepstoneError):

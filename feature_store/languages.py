@@ -17,7 +17,7 @@ import functools
 from langcodes import Language
 from langcodes.tag_parser import LanguageTagError
 
-from feature_store.errors import UnknownLanguage
+from feature_store.errors import NotALanguage, UnknownLanguage
 
 # Individual language -> the macrolanguage code the shipped data and lang2vec's letter codes use.
 # ISO 639-3 lists these as the dominant member of the macrolanguage; CC-100, XTREME and
@@ -79,9 +79,7 @@ def _code_from_tag(text: str) -> str | None:
         lang = Language.get(text, normalize=False)
     except (LanguageTagError, ValueError):
         return None
-    if not lang.language or lang.language == "und" or len(lang.language) > 3:
-        return None
-    if "qaa" <= lang.language.lower() <= "qtz":  # ISO's private-use range: nobody's data
+    if not lang.language or len(lang.language) > 3 or _special(lang.language):
         return None
     if not Language.get(lang.language).is_valid():  # normalised: IANA lists "sw", not "swa"
         return None
@@ -103,24 +101,105 @@ def _code_from_name(text: str) -> str | None:
     return _code_from_tag(tag)
 
 
-@functools.lru_cache(maxsize=16384)
+# Longer inputs are never language names or tags; they are refused before any cache or index.
+MAX_INPUT = 64
+# Suggestions (difflib over ~12k names, tens of ms) only for inputs a typo could produce.
+MAX_SUGGEST = 32
+
+# ISO 639 codes that name no language. ``mul`` (multiple languages) is kept apart: it is a
+# legitimate *source* language (a multilingual intermediate set), never a target language.
+SPECIAL_CODES: dict[str, str] = {
+    "zxx": "no linguistic content",
+    "mis": "an uncoded language",
+    "und": "an undetermined language",
+}
+MULTIPLE = "mul"
+
+
+def _special(code: str) -> str | None:
+    code = code.lower()
+    if code in SPECIAL_CODES:
+        return SPECIAL_CODES[code]
+    if len(code) == 3 and "qaa" <= code <= "qtz":
+        return "ISO's private-use range (qaa–qtz)"
+    return None
+
+
 def resolve(value: str) -> str:
     """Normalise a code, tag or English name to stepstone's ISO 639-3 code.
 
     Accepts ``sw``, ``SW``, ``swa``, ``swh``, ``sw-KE``, ``Swahili``, ``swahili`` (all
-    ``swa``). Raises ``UnknownLanguage`` with up to three close matches otherwise.
+    ``swa``). Raises ``UnknownLanguage`` with up to three close matches otherwise, and
+    ``NotALanguage`` for the ISO codes that name no language (``zxx``, ``mis``, ``und``,
+    ``qaa``–``qtz``). ``mul`` resolves (a multilingual intermediate set is a valid *source*);
+    ``resolve_target`` refuses it.
+
+    A script subtag is folded into the language (``sw-Arab`` is ``swa``): features are per
+    language, so a code per script would have none. ``script_note`` says when that happens.
+
+    Every answer is cached, unknown inputs (with their difflib suggestions) included, so repeated
+    junk costs a dictionary lookup; inputs over ``MAX_INPUT`` characters are refused uncached.
     """
-    text = value.strip() if isinstance(value, str) else ""
-    if not text:
-        raise UnknownLanguage(value if isinstance(value, str) else repr(value), [])
+    if not isinstance(value, str):
+        raise UnknownLanguage(repr(value), [])
+    text = value.strip()
     # Control characters, lone surrogates and very long strings are never language names, and
     # the name index (a marisa trie) cannot take NUL or surrogates.
-    if len(text) > 64 or not text.isprintable():
+    if not text or len(text) > MAX_INPUT or not text.isprintable():
         raise UnknownLanguage(value, [])
+    code, reason, suggestions = _resolve(text)
+    if code is not None:
+        return code
+    if reason is not None:
+        raise NotALanguage(value, reason)
+    raise UnknownLanguage(value, list(suggestions))
+
+
+def resolve_target(value: str) -> str:
+    """``resolve`` for a target language: ``mul`` (multiple languages) is refused too."""
+    code = resolve(value)
+    if code == MULTIPLE:
+        raise NotALanguage(value, "'mul' (multiple languages) is only a source language, for a "
+                                  "multilingual intermediate set; a target is one language")
+    return code
+
+
+@functools.lru_cache(maxsize=16384)
+def _resolve(text: str) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """(code, None, ()) or (None, why it is not a language, ()) or (None, None, suggestions)."""
+    reason = _special(text.split("-")[0].split("_")[0])
+    if reason is not None:
+        return None, reason, ()
     code = _code_from_tag(text) or _code_from_name(text)
     if code is None:
-        raise UnknownLanguage(value, suggest(text))
-    return code
+        return None, None, tuple(suggest(text)) if len(text) <= MAX_SUGGEST else ()
+    reason = _special(code)  # a name such as "No linguistic content"
+    if reason is not None:
+        return None, reason, ()
+    return code, None, ()
+
+
+@functools.lru_cache(maxsize=4096)
+def script_note(value: str) -> str | None:
+    """A note when ``resolve`` folds a non-default script into the language, else None.
+
+    ``sw-Arab`` (Swahili in Arabic script) becomes ``swa`` like ``sw-Latn``: language features
+    (URIEL, CC-100) are per language. The default script of a language (``zh-Hans``,
+    ``sr-Cyrl``) folds silently; any other is reported, so an import can warn instead of
+    dropping it silently.
+    """
+    try:
+        lang = Language.get(value.strip(), normalize=False)
+        if not lang.script or not lang.language:
+            return None
+        default = Language.get(lang.language).maximize().script
+        code = resolve(value)
+    except (LanguageTagError, ValueError, UnknownLanguage):
+        return None
+    if default and default.lower() == lang.script.lower():
+        return None
+    return (f"{value.strip()!r}: script {lang.script} is not kept; runs and features are per "
+            f"language ({code})")
 
 
 @functools.lru_cache(maxsize=16384)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from importlib import resources
 
 from feature_store.runs import ImportResult, Run, RunStore, parse_csv_text
+
+log = logging.getLogger(__name__)
 
 SHIPPED_MATRICES = ("langrankplus_xtreme_xlmr.csv", "devries2022_udpos_xlmr_base.csv")
 # Bump when the shipped files change, so existing stores pick up the new rows.
@@ -21,9 +24,17 @@ def shipped_runs() -> list[Run]:
 
 
 def ensure_seeded(store: RunStore) -> ImportResult | None:
-    """Import the shipped runs once per store (idempotent); None when already seeded."""
+    """Import the shipped runs once per store (idempotent); None when already seeded.
+
+    A store that takes no writes (``store.writes_refused``: a read-only ``STEPSTONE_HOME``, a
+    damaged file) is not seeded, with a logged warning; its in-memory stand-in (no file could be
+    created) is seeded in memory, so that a read-only home still answers from the shipped runs.
+    """
     if store.get_meta("seed_version") == SEED_VERSION:
         return None
-    result = store.insert(shipped_runs())
-    store.set_meta("seed_version", SEED_VERSION)
-    return result
+    if store.writes_refused is not None and not store.in_memory:
+        log.warning("%s; the shipped runs were not imported", store.writes_refused)
+        return None
+    if store.in_memory:
+        log.warning("%s; answering from the shipped runs, kept in memory", store.writes_refused)
+    return store.load_defaults(shipped_runs(), {"seed_version": SEED_VERSION})

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from feature_store.errors import UnknownLanguage
-from feature_store.languages import MACRO_OF, language_name, resolve
+from feature_store.errors import NotALanguage, UnknownLanguage
+from feature_store.languages import MACRO_OF, language_name, resolve, resolve_target, script_note
 
 DATA = Path(__file__).resolve().parent.parent / "feature_store" / "data"
 TRANSFER_FILES = ("langrankplus_xtreme_xlmr.csv", "devries2022_udpos_xlmr_base.csv")
@@ -97,3 +97,52 @@ def test_cached_calls_are_fast() -> None:
         for v in values:
             resolve(v)
     assert time.perf_counter() - start < 0.05  # 7,000 cached calls
+
+
+@pytest.mark.parametrize("code", ["zxx", "mis", "und", "qaa", "qtz", "QAB", "zxx-Latn", "und-KE"])
+def test_codes_that_name_no_language_are_refused(code: str) -> None:
+    with pytest.raises(NotALanguage, match=f"{code!r} is not a language here"):
+        resolve(code)
+
+
+def test_mul_is_a_source_but_not_a_target() -> None:
+    assert resolve("mul") == "mul"
+    with pytest.raises(NotALanguage, match="only a source language"):
+        resolve_target("mul")
+    assert resolve_target("sw") == "swa"
+
+
+@pytest.mark.parametrize(("tag", "note"), [
+    ("sw-Arab", "'sw-Arab': script Arab is not kept; runs and features are per language (swa)"),
+    ("zh-Hant", "'zh-Hant': script Hant is not kept; runs and features are per language (zho)"),
+    ("zh-Hans", None), ("sw", None), ("sw-KE", None), ("xyz-Arab", None),
+])
+def test_a_folded_script_subtag_is_noted(tag: str, note: str | None) -> None:
+    assert script_note(tag) == note
+
+
+def test_repeated_unknown_names_are_cheap() -> None:
+    """The difflib suggestions (~20 ms) are cached with the answer; the error is rebuilt each time."""
+    with pytest.raises(UnknownLanguage) as first:
+        resolve("Swahilli")
+    start = time.perf_counter()
+    for _ in range(2000):
+        with pytest.raises(UnknownLanguage) as again:
+            resolve("Swahilli")
+    assert time.perf_counter() - start < 0.5
+    assert again.value.suggestions == first.value.suggestions and again.value is not first.value
+
+
+def test_over_long_input_is_refused_before_any_lookup() -> None:
+    start = time.perf_counter()
+    for i in range(200):
+        with pytest.raises(UnknownLanguage) as err:
+            resolve(f"{i}" + "x" * 60_000)
+        assert err.value.suggestions == []
+    assert time.perf_counter() - start < 0.5
+
+
+def test_long_unknown_inputs_get_no_suggestions() -> None:
+    with pytest.raises(UnknownLanguage) as err:
+        resolve("Swahili" + "x" * 40)
+    assert err.value.suggestions == []

@@ -32,3 +32,17 @@ def test_seeding_happens_once(home: Path) -> None:
     assert first is not None and first.inserted > 7000
     assert ensure_seeded(store) is None
     assert store.count() == first.inserted
+
+
+def test_a_new_seed_version_corrects_its_own_runs(home: Path) -> None:
+    from dataclasses import replace
+
+    from feature_store import seed
+
+    store = RunStore()
+    shipped = shipped_runs()
+    store.insert([replace(shipped[0], score=shipped[0].score * 0.9)])
+    result = ensure_seeded(store)
+    assert result is not None and result.replaced == 1
+    assert store.query(limit=1)[0].score == shipped[0].score
+    assert seed.SEED_VERSION == store.get_meta("seed_version")

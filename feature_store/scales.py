@@ -1,0 +1,101 @@
+"""Score scales: every (dataset, metric) is on a 0–1 or a 0–100 scale, declared once, then enforced.
+
+A scale is stated by the metric name (``f1_score_0-1``, ``f1_score_0-100``, ``accuracy_pct``) or,
+when the name says nothing (``accuracy``, ``bleu``), by the first import of that (dataset, metric):
+0–1 when every score and baseline is at most 1, else 0–100. From then on every score and baseline
+of that pair must lie in its range. On a 0–100 scale that no metric name stated, a non-zero value
+at or below 1 is taken for a 0–1 value that slipped in and is refused as a mixed scale (naming
+the scale in the metric, e.g. ``accuracy_pct``, accepts such scores).
+
+``RunStore.scales()`` gives the scale of every stored pair and ``declared_scales(runs)`` that of
+runs held in memory; the recommender multiplies 0–1 scores by 100 so that gains are in points.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
+
+from feature_store.errors import InvalidRun
+
+SCALES = (1, 100)
+SCORE_COLUMNS = ("score", "baseline_score")
+
+_ZERO_ONE = re.compile(r"0[-_]1(?!\d)")
+_ZERO_HUNDRED = re.compile(r"0[-_]100(?!\d)|pct|percent|%")
+
+
+class Scored(Protocol):
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def metric(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def baseline_score(self) -> float | None: ...
+
+
+def metric_scale(metric: str) -> int | None:
+    """The scale a metric name states (1 or 100), or None when the name says nothing."""
+    name = metric.lower()
+    if _ZERO_HUNDRED.search(name):
+        return 100
+    if _ZERO_ONE.search(name):
+        return 1
+    return None
+
+
+def declared_scales(runs: Iterable[Scored],
+                    stored: Mapping[tuple[str, str], int] | None = None) -> dict[tuple[str, str], int]:
+    """The scale of every (dataset, metric) of ``runs``: the stored one, else the one the metric
+    name states, else the one a first import of these runs would declare (0–1 when no value is
+    above 1). For runs held in memory; ``RunStore.scales()`` gives the stored ones."""
+    stored = stored or {}
+    top: dict[tuple[str, str], float] = {}
+    for run in runs:
+        pair = (run.dataset, run.metric)
+        top[pair] = max([top.get(pair, 0.0), *(v for _, v in _values(run))])
+    return {pair: stored.get(pair) or metric_scale(pair[1]) or (1 if high <= 1.0 else 100)
+            for pair, high in top.items()}
+
+
+def _values(run: Scored) -> list[tuple[str, float]]:
+    return [(c, v) for c in SCORE_COLUMNS if (v := getattr(run, c)) is not None]
+
+
+def check_scales(runs: Sequence[Scored], stored: Mapping[tuple[str, str], int],
+                 rows: Sequence[int], source: str | None = None) -> dict[tuple[str, str], int]:
+    """Check every score against its pair's scale; return the scales this batch declares anew.
+
+    ``stored`` holds the scales already declared (by earlier imports); ``rows`` the row number of
+    each run, for the error, which names the row, the column, the value and the expected range.
+    """
+    first: dict[tuple[str, str], int] = {}
+    for run in runs:
+        pair = (run.dataset, run.metric)
+        if pair in stored or pair in first:
+            continue
+        stated = metric_scale(run.metric)
+        if stated is None:
+            top = max(v for r in runs if (r.dataset, r.metric) == pair for _, v in _values(r))
+            stated = 1 if top <= 1.0 else 100
+        first[pair] = stated
+    for run, row in zip(runs, rows, strict=True):
+        pair = (run.dataset, run.metric)
+        scale = stored.get(pair) or first[pair]
+        for column, value in _values(run):
+            if not 0.0 <= value <= scale:
+                raise InvalidRun(f"out of range: expected 0–{scale} for {_pair(pair)}", row=row,
+                                 column=column, value=value, source=source)
+            if scale == 100 and 0.0 < value <= 1.0 and metric_scale(run.metric) is None:
+                raise InvalidRun(f"mixes scales: a 0–1 value among 0–100 scores of {_pair(pair)} "
+                                 "(name the scale in the metric, e.g. 'accuracy_pct', if it is meant)",
+                                 row=row, column=column, value=value, source=source)
+    return first
+
+
+def _pair(pair: tuple[str, str]) -> str:
+    dataset, metric = pair
+    return f"metric {metric!r} of dataset {dataset!r}"
