@@ -236,7 +236,7 @@ use_cpu = true
 """
 
 
-def test_local_matrix_trains_the_shared_squad_set_once(
+def test_local_matrix_trains_the_shared_squad_set_once_and_reports_failures(
     model_dir: Path, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from transformers import Trainer
@@ -256,9 +256,11 @@ def test_local_matrix_trains_the_shared_squad_set_once(
 
     monkeypatch.setattr(Trainer, "train", counting)
     with RunStore() as store:
-        with pytest.raises(JobsFailed, match="2 of 5 jobs failed") as failed:
-            run_matrix(load_matrix(config), store=store)
-        report = failed.value.report  # type: ignore[attr-defined]
+        failed = runner.invoke(app, ["matrix", "--config", str(config)])
+        assert failed.exit_code == 1 and isinstance(failed.exception, JobsFailed)
+        assert "2 of 5 jobs failed" in str(failed.exception)
+        assert "matrix summary" in failed.output and "failed jobs" in failed.output
+        report = failed.exception.report  # type: ignore[attr-defined]
         # cola has no data: its phase-1 job fails and takes the job that reads its encoder with it
         assert [o.status for o in report.outcomes] == ["ran", "ran", "ran", "failed", "failed"]
         assert "dependency" in (report.outcomes[4].error or "")
@@ -280,4 +282,15 @@ def test_local_matrix_trains_the_shared_squad_set_once(
         again = run_matrix(load_matrix(config), store=store)
         assert [o.status for o in again.outcomes] == ["skipped"] * 3
         assert again.cells_skipped == 4 and again.imported.inserted == 0 and store.count() == 4
-    assert len(trained) == 3
+        assert len(trained) == 3
+        # A target added later needs mnli's encoder, which was removed: its phase-1 job runs again.
+        config.write_text(config.read_text().replace('["xquad", "mlqa"]', '["xquad", "mlqa", "xnli"]'))
+        grown = run_matrix(load_matrix(config), store=store)
+        assert [(o.phase, o.status) for o in grown.outcomes] == [
+            (2, "skipped"),
+            (2, "ran"),
+            (1, "ran"),
+            (2, "skipped"),
+            (2, "ran"),
+        ]
+        assert trained[3:] == ["Trainer", "MultiTaskTrainer", "Trainer"] and store.count() == 6
