@@ -52,7 +52,7 @@ def _kill_phase1_worker_after_its_first_checkpoint(out: Path, killed: list[int],
             time.sleep(0.2)  # let the checkpoint finish writing
             for lock in out.glob("jobs/*/lock"):
                 holder = json.loads(lock.read_text() or "{}")
-                if "mnli" in holder.get("owner", "") and holder.get("pid"):
+                if holder.get("owner", "").startswith("mnli.eng") and holder.get("pid"):  # the phase-1 job
                     os.kill(holder["pid"], signal.SIGKILL)
                     killed.append(holder["pid"])
                     return
