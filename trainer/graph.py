@@ -96,6 +96,22 @@ def _is_retrieval(task: str) -> bool:
     return spec is not None and spec.format == "retrieval"
 
 
+def recipe(train: TrainConfig, tasks: list[str]) -> tuple[float, int]:
+    """(epochs, global batch) of a phase on ``tasks``: the knobs, or where they are unset the
+    trainer's per-task X-STILTs recipe (3 epochs, batch 32 where the recipe does not say)."""
+    epochs, batch = train.epochs, train.batch_size
+    specs = [known_task(t) for t in tasks]
+    if (epochs is None or batch is None) and all(specs):
+        try:
+            from trainer.recipe import phase_recipe
+        except ImportError:  # a trainer without per-task defaults
+            pass
+        else:
+            chosen = phase_recipe(train, [s for s in specs if s is not None])
+            epochs, batch = chosen.epochs, chosen.batch_size
+    return (3.0 if epochs is None else float(epochs)), (32 if batch is None else int(batch))
+
+
 def _phase1_tokens(sources: list[str], size: int | None, train: TrainConfig) -> float | None:
     sizes = [estimate.examples(s) for s in sources]
     if any(n is None for n in sizes):
@@ -104,7 +120,8 @@ def _phase1_tokens(sources: list[str], size: int | None, train: TrainConfig) -> 
     if size:
         total = sum(counts)
         counts = [c * min(1.0, size / total) for c in counts] if total else counts
-    per_task = [estimate.tokens(s, int(c), train.epochs) for s, c in zip(sources, counts, strict=True)]
+    epochs, _ = recipe(train, sources)
+    per_task = [estimate.tokens(s, int(c), epochs) for s, c in zip(sources, counts, strict=True)]
     return _cap_steps(sum(t for t in per_task if t is not None), sources, train)
 
 
@@ -114,7 +131,7 @@ def _phase2_tokens(task: str, train: TrainConfig) -> float | None:
         return None
     if train.max_train_samples:
         n = min(n, train.max_train_samples)
-    return _cap_steps(estimate.tokens(task, n, train.epochs), [task], train)
+    return _cap_steps(estimate.tokens(task, n, recipe(train, [task])[0]), [task], train)
 
 
 def _cap_steps(token_count: float | None, tasks: list[str], train: TrainConfig) -> float | None:
@@ -122,7 +139,8 @@ def _cap_steps(token_count: float | None, tasks: list[str], train: TrainConfig) 
     if token_count is None or train.max_steps is None or train.max_steps <= 0:
         return token_count
     per_example = max(estimate.tokens(t, 1, 1.0) or 0.0 for t in tasks)
-    return min(token_count, train.max_steps * train.batch_size * train.gradient_accumulation_steps * per_example)
+    _, batch = recipe(train, tasks)
+    return min(token_count, train.max_steps * batch * per_example)
 
 
 def build_graph(matrix: MatrixConfig, tokens_per_s: float = estimate.PROJECTED_TOKENS_PER_S) -> list[Job]:

@@ -57,8 +57,14 @@ def read_results(out_dir: Path) -> tuple[int, list[Run]]:
     return jobs, runs
 
 
+# Where runs carry them, the baseline must also share the model's content, the training
+# configuration and the evaluated split.
+_SAME = ("model_hash", "config_hash", "split")
+
+
 def _baseline_key(run: Run) -> tuple[object, ...]:
-    return (run.dataset, run.model, run.target_task, run.target_language, run.seed)
+    same = tuple(getattr(run, name, "") for name in _SAME)
+    return (run.dataset, run.model, run.target_task, run.target_language, run.seed, *same)
 
 
 def _is_baseline(run: Run) -> bool:
@@ -83,7 +89,7 @@ def fill_baselines(runs: list[Run], store: RunStore | None = None) -> tuple[list
                         source_task=run.target_task,
                         source_language="eng",
                     )
-                    if r.seed == run.seed and r.source_size is None
+                    if r.source_size is None and _baseline_key(r) == _baseline_key(run)
                 ]
                 score = found[-1].score if found else None
             if score is not None:

@@ -236,7 +236,7 @@ use_cpu = true
 """
 
 
-def test_local_matrix_trains_the_shared_squad_set_once(
+def test_local_matrix_trains_the_shared_squad_set_once_and_reports_failures(
     model_dir: Path, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from transformers import Trainer
@@ -256,14 +256,16 @@ def test_local_matrix_trains_the_shared_squad_set_once(
 
     monkeypatch.setattr(Trainer, "train", counting)
     with RunStore() as store:
-        with pytest.raises(JobsFailed, match="2 of 5 jobs failed") as failed:
-            run_matrix(load_matrix(config), store=store)
-        report = failed.value.report  # type: ignore[attr-defined]
+        failed = runner.invoke(app, ["matrix", "--config", str(config)])
+        assert failed.exit_code == 1 and isinstance(failed.exception, JobsFailed)
+        assert "2 of 5 jobs failed" in str(failed.exception)
+        assert "matrix summary" in failed.output and "failed jobs" in failed.output
+        report = failed.exception.report  # type: ignore[attr-defined]
         # cola has no data: its phase-1 job fails and takes the job that reads its encoder with it
         assert [o.status for o in report.outcomes] == ["ran", "ran", "ran", "failed", "failed"]
         assert "dependency" in (report.outcomes[4].error or "")
         # phase 2 of none and of mnli, phase 1 of mnli: three trainings for four evaluated cells
-        assert trained == ["Trainer", "MultiTaskTrainer", "Trainer"]
+        assert [name == "MultiTaskTrainer" for name in trained] == [False, True, False]
         assert report.cells_run == 4 and report.imported.inserted == 4
         runs = store.query()
         assert sorted((r.target_task, r.source_task) for r in runs) == [
@@ -274,10 +276,23 @@ def test_local_matrix_trains_the_shared_squad_set_once(
         ]
         assert all(r.baseline_score is not None for r in runs)
         out = tmp_path / "out"
-        assert not (out / "tiny-xlmr" / "_phase1" / "mnli.eng" / "seed1").exists()  # removed once its users were done
+        assert list(out.glob("*/xquad/mnli.eng/seed1"))  # the mnli cells ran here
+        assert not list(out.glob("*/_phase1/mnli.eng/seed1"))  # removed once its users were done
         assert not list(out.rglob("phase2"))  # the shared fine-tuned model went with its last user
         config.write_text(config.read_text().replace(', "cola"', ""))
         again = run_matrix(load_matrix(config), store=store)
         assert [o.status for o in again.outcomes] == ["skipped"] * 3
         assert again.cells_skipped == 4 and again.imported.inserted == 0 and store.count() == 4
-    assert len(trained) == 3
+        assert len(trained) == 3
+        # A target added later needs mnli's encoder, which was removed: its phase-1 job runs again.
+        config.write_text(config.read_text().replace('["xquad", "mlqa"]', '["xquad", "mlqa", "xnli"]'))
+        grown = run_matrix(load_matrix(config), store=store)
+        assert [(o.phase, o.status) for o in grown.outcomes] == [
+            (2, "skipped"),
+            (2, "ran"),
+            (1, "ran"),
+            (2, "skipped"),
+            (2, "ran"),
+        ]
+        assert [name == "MultiTaskTrainer" for name in trained[3:]] == [False, True, False]
+        assert store.count() == 6

@@ -46,13 +46,13 @@ def deadline() -> Iterator[None]:
 
 
 def _kill_phase1_worker_after_its_first_checkpoint(out: Path, killed: list[int], stop: threading.Event) -> None:
-    phase1 = out / "tiny-xlmr" / "_phase1" / "mnli.eng" / "seed1"
     while not stop.is_set():
-        if list(phase1.glob("checkpoint-*/trainer_state.json")):
-            time.sleep(0.2)  # let the checkpoint finish writing
+        # the model's folder is named by the cell (its name, and its content hash where runs carry one)
+        if list(out.glob("*/_phase1/mnli.eng/seed1/checkpoint-*/trainer_state.json")):  # written last
+            time.sleep(0.05)
             for lock in out.glob("jobs/*/lock"):
                 holder = json.loads(lock.read_text() or "{}")
-                if "mnli" in holder.get("owner", "") and holder.get("pid"):
+                if holder.get("owner", "").startswith("mnli.eng") and holder.get("pid"):  # the phase-1 job
                     os.kill(holder["pid"], signal.SIGKILL)
                     killed.append(holder["pid"])
                     return
