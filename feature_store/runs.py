@@ -27,7 +27,8 @@ OPTIONAL = ("dataset", "model", "source_size", "metric", "baseline_score", "seed
 # Run identity written by the trainer (empty for runs from elsewhere and older files and stores).
 IDENTITY = ("model_hash", "config_hash", "split")
 COLUMNS = ("dataset", "model", "target_task", "target_language", "source_task", "source_language",
-           "source_size", "score", "metric", "baseline_score", "seed", *IDENTITY, "flags")
+           "source_size", "score", "metric", "baseline_score", "seed")
+EXPORT_COLUMNS = (*COLUMNS, *IDENTITY, "flags")
 FILTERS = ("target_task", "target_language", "source_task", "source_language", "dataset", "model")
 LANGUAGE_COLUMNS = ("target_language", "source_language")
 
@@ -197,11 +198,11 @@ def read_runs(path: str | Path) -> list[Run]:
 def runs_to_csv(runs: Iterable[Run], out: io.TextIOBase | Any) -> int:
     """Write runs as CSV in the run schema; returns the number of rows."""
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(EXPORT_COLUMNS)
     n = 0
     for run in runs:
         d = run.as_dict()
-        writer.writerow(["" if d[c] is None else d[c] for c in COLUMNS])
+        writer.writerow(["" if d[c] is None else d[c] for c in EXPORT_COLUMNS])
         n += 1
     return n
 
