@@ -40,6 +40,7 @@ COLUMNS = ("dataset", "model", "target_task", "target_language", "source_task", 
 # Columns of the published matrices (shared/data/transfer) that record the paper's own language
 # codes; they are part of that file schema, accepted and not stored.
 IGNORED_COLUMNS = ("target_language_orig", "source_language_orig", "same_language")
+EXPORT_COLUMNS = COLUMNS  # identity and flags included: an export re-imports as it was
 FILTERS = ("target_task", "target_language", "source_task", "source_language", "dataset", "model")
 LANGUAGE_COLUMNS = ("target_language", "source_language")
 TASK_COLUMNS = ("target_task", "source_task")

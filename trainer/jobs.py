@@ -119,16 +119,12 @@ def _train_encoder(job: Job, matrix: MatrixConfig) -> dict[str, Any]:
     plan = make_plan(cfg)
     sets = intermediate_sets(cfg, plan)
     tokenizer = AutoTokenizer.from_pretrained(str(cfg.model))
-    try:  # the trainer whose phase 1 selects on the source tasks' English dev sets
-        from trainer.dev import dev_set
-        from trainer.phases import phase1
-    except ImportError:  # the trainer before it (trainer.cell.phase1 without dev sets)
-        from trainer.cell import phase1 as phase1_without_dev
+    from trainer.dev import dev_set
+    from trainer.phases import phase1
 
-        encoder_dir, info = phase1_without_dev(cfg, plan, sets, tokenizer)
-    else:
-        devs = [dev_set(cfg, s.task, plan.source_language) for s in sets]
-        encoder_dir, _, info, _ = phase1(cfg, plan, sets, devs, tokenizer)
+    # phase 1 selects its best weights on the source tasks' English dev sets, where they exist
+    devs = [dev_set(cfg, s.task, plan.source_language) for s in sets]
+    encoder_dir, _, info, _ = phase1(cfg, plan, sets, devs, tokenizer)
     return {"phase1_dir": str(Path(encoder_dir).parent.relative_to(matrix.out)), "phase1": info, "runs": []}
 
 

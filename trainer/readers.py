@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from feature_store.errors import InvalidData
 
@@ -141,7 +141,7 @@ def _rows(path: Path, delimiter: str) -> list[tuple[int, list[str]]]:
     quoting fails on a TSV, or changes its column count, it is read without quoting, as GLUE's
     loaders read it."""
 
-    def read(quoting: int) -> list[tuple[int, list[str]]]:
+    def read(quoting: Literal[0, 3]) -> list[tuple[int, list[str]]]:  # QUOTE_MINIMAL, QUOTE_NONE
         with open(path, encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh, delimiter=delimiter, quoting=quoting, strict=quoting != csv.QUOTE_NONE)
             return [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
