@@ -28,7 +28,9 @@ from feature_store.errors import (
     ModelCorrupted,
     ModelIncompatible,
     NoModel,
+    NotALanguage,
     StepstoneError,
+    StoreUnavailable,
     UnknownLanguage,
     UnknownTask,
 )
@@ -36,7 +38,8 @@ from recommender.service import Service
 
 log = logging.getLogger("stepstone")
 STATUS: list[tuple[type[StepstoneError], int]] = [
-    (UnknownLanguage, 404), (UnknownTask, 404), (NoModel, 404), (ModelCorrupted, 409), (ModelIncompatible, 409),
+    (NotALanguage, 422), (UnknownLanguage, 404), (UnknownTask, 404), (NoModel, 404), (ModelCorrupted, 409),
+    (ModelIncompatible, 409), (StoreUnavailable, 503),
     (InvalidRun, 422), (InvalidData, 422), (InvalidRequest, 422), (StepstoneError, 400),
 ]
 

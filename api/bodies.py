@@ -7,7 +7,6 @@ description of the three forms is ``RUNS_BODY``.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -16,6 +15,7 @@ from starlette.datastructures import UploadFile
 
 from api.schemas import RunIn
 from feature_store.errors import InvalidRun
+from feature_store.values import loads_json
 
 JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/ndjson")
 _run = TypeAdapter(RunIn)
@@ -93,11 +93,10 @@ async def read_runs_body(request: Request) -> Upload:
     if content_type == "application/json" or content_type.endswith("+json"):
         raw = await request.body()
         try:
-            data = json.loads(raw)
-        except RecursionError:
-            raise InvalidRun("invalid JSON (nested too deeply)") from None
-        except ValueError as exc:  # malformed, not UTF-8, or a number with more than 4,300 digits
-            raise InvalidRun(f"invalid JSON ({str(exc)[:200]})") from None
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InvalidRun("not UTF-8 text") from None
+        data = loads_json(text)  # duplicate keys, deep nesting and 5,000-digit numbers are InvalidRun
         return Upload(records=validate_records(data))
     raise HTTPException(415, f"unsupported content type {content_type!r}: send application/json, text/csv, "
                              "application/x-ndjson or a multipart/form-data file")

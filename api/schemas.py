@@ -135,6 +135,12 @@ class RunPage(BaseModel):
 class ImportOut(BaseModel):
     inserted: int
     duplicates: int
+    replaced: int = 0
+    warnings: list[str] = Field(default_factory=list, description="notes, e.g. a script subtag folded")
+
+
+class DeleteOut(BaseModel):
+    deleted: int
 
 
 class RunErrorOut(ErrorOut):

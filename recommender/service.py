@@ -17,7 +17,7 @@ from typing import Any
 from feature_store.errors import InvalidRequest, ModelIncompatible, NoModel, StepstoneError
 from feature_store.evidence import published_findings
 from feature_store.features import FeatureBuilder
-from feature_store.languages import language_name, resolve
+from feature_store.languages import language_name, resolve, resolve_target
 from feature_store.runs import (
     ImportResult,
     Run,
@@ -137,7 +137,7 @@ class Service:
 
         t0 = time.perf_counter()
         runs = self.store.query()
-        model, ts = train_model(runs, builder=self.builder, **params)
+        model, ts = train_model(runs, builder=self.builder, scales=self.store.scales(), **params)
         meta: dict[str, Any] = {"fingerprint": fingerprint_runs(runs), "runs": len(runs),
                                 "queries": len(ts.queries), "rows": int(len(ts.X))}
         extra: dict[str, bytes] = {}
@@ -225,7 +225,7 @@ class Service:
         """Ranked sources for one (target task, target language)."""
         _check_k(k)
         check_kind(candidates)
-        return self._rank(resolve(language), task, k, candidates)[0]
+        return self._rank(resolve_target(language), task, k, candidates)[0]
 
     def recommend_many(self, task: str, languages: Sequence[str] | None = None, *, k: int = 3,
                        candidates: str = "all", progress: Progress | None = None,
@@ -234,7 +234,7 @@ class Service:
         _check_k(k)
         check_kind(candidates)
         target = registry().get(task)
-        codes = list(dict.fromkeys(resolve(x) for x in languages)) if languages else \
+        codes = list(dict.fromkeys(resolve_target(x) for x in languages)) if languages else \
             self.catalogue().measured.get(target.id, [])
         if not codes:
             raise InvalidRequest(f"no target languages for {target.id}: pass --languages, or import runs of it")
@@ -263,7 +263,7 @@ class Service:
     def explain(self, language: str, task: str, source: str) -> dict[str, Any]:
         """Every feature contribution behind one candidate's rank and predicted gain."""
         target = registry().get(task)
-        code = resolve(language)
+        code = resolve_target(language)
         live = self.live()
         revision = self.store.revision()
         pool, _, _ = candidate_pool(self.catalogue(revision), target, code, "all")
@@ -291,22 +291,31 @@ class Service:
         return evaluate_runs(self.store.query() if runs is None else runs, **options)
 
     # -- runs -----------------------------------------------------------------------------------
-    def import_file(self, path: str | Path) -> ImportResult:
-        return self.store.insert(read_runs(path))
+    def import_file(self, path: str | Path, *, replace: bool = False) -> ImportResult:
+        """Import a run file whole; a conflicting score is an error unless ``replace`` corrects it."""
+        return self.store.insert(read_runs(path), replace=replace)
 
-    def import_text(self, text: str, fmt: str, source: str | None = None) -> ImportResult:
+    def import_text(self, text: str, fmt: str, source: str | None = None, *, replace: bool = False) -> ImportResult:
         """Validate a CSV or JSONL upload whole (the same rules as ``stepstone runs import``)."""
         if fmt == "csv":
-            return self.store.insert(parse_csv_text(text, source))
+            return self.store.insert(parse_csv_text(text, source), replace=replace)
         if fmt == "jsonl":
-            return self.store.insert(parse_jsonl_text(text, source))
+            return self.store.insert(parse_jsonl_text(text, source), replace=replace)
         raise InvalidRequest(f"unsupported upload format {fmt!r} (use {', '.join(UPLOAD_FORMATS)})")
 
-    def import_records(self, records: Sequence[Mapping[str, Any]]) -> ImportResult:
-        return self.store.insert(parse_records(records))
+    def import_records(self, records: Sequence[Mapping[str, Any]], *, replace: bool = False) -> ImportResult:
+        return self.store.insert(parse_records(records), replace=replace)
 
-    def import_runs(self, runs: Sequence[Run]) -> ImportResult:
-        return self.store.insert(runs)
+    def import_runs(self, runs: Sequence[Run], *, replace: bool = False) -> ImportResult:
+        return self.store.insert(runs, replace=replace)
+
+    def count_runs(self, **filters: str | None) -> int:
+        return self.store.count(**filters)
+
+    def delete_runs(self, *, expected: int | None = None, **filters: str | None) -> int:
+        """Delete the runs matching the filters (at least one); ``expected`` guards against a store
+        that changed since the count the user confirmed. Bumps the store revision like an import."""
+        return self.store.delete(expected=expected, **filters)
 
     def import_results(self, out_dir: str | Path) -> Any:
         """The runs of a training matrix's output folder (``trainer.results``; no torch), idempotent."""
@@ -343,14 +352,13 @@ class Service:
     def _languages(self) -> list[dict[str, Any]]:
         import math
 
-        targets = {lang: n for lang, n in self.store.counts("target_language")}
-        sources = {lang: n for lang, n in self.store.counts("source_language")}
+        counts = self.store.language_counts()
         lf = self.builder.languages
         out = []
-        for code in sorted(set(targets) | set(sources)):
+        for code in sorted(counts):
             cc, present = lf.cc100_log_gib(code)
-            out.append({"code": code, "name": language_name(code), "target_runs": targets.get(code, 0),
-                        "source_runs": sources.get(code, 0),
+            out.append({"code": code, "name": language_name(code), "target_runs": counts[code][0],
+                        "source_runs": counts[code][1],
                         "cc100_gib": round(math.expm1(cc), 2) if present else None, "uriel": lf.known(code)})
         return out
 
@@ -360,7 +368,7 @@ class Service:
 
     def _tasks(self) -> list[dict[str, Any]]:
         counts: dict[str, int] = {}
-        for task, n in self.store.counts("target_task"):
+        for task, n in self.store.task_counts().items():
             key = canonical_task(task)
             counts[key] = counts.get(key, 0) + int(n)
         return [{**t.as_dict(), "runs": counts.get(t.id, 0)} for t in registry()]

@@ -1,4 +1,4 @@
-"""POST /v1/runs (import), GET /v1/runs (filtered, paginated listing)."""
+"""POST /v1/runs (import), GET /v1/runs (filtered, paginated listing), DELETE /v1/runs (filtered)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.bodies import RUNS_BODY, read_runs_body
 from api.deps import CacheDep, ServiceDep, WriteAuth
-from api.schemas import NO_CONTROL, ErrorOut, ImportOut, RunErrorOut, RunPage
+from api.schemas import NO_CONTROL, DeleteOut, ErrorOut, ImportOut, RunErrorOut, RunPage
 from feature_store.runs import ImportResult
 from recommender.service import MAX_PAGE
 
@@ -21,15 +21,36 @@ Filter = Annotated[str | None, Query(max_length=128, pattern=NO_CONTROL)]
              responses={401: {"model": ErrorOut}, 413: {"model": ErrorOut}, 415: {"model": ErrorOut},
                         422: {"model": RunErrorOut, "description": "a run breaks the schema; names row, "
                               "column and value; nothing was imported"}})
-async def post_runs(request: Request, service: ServiceDep, cache: CacheDep) -> ImportResult:
-    """Import runs, all or nothing; runs already in the store count as duplicates."""
+async def post_runs(request: Request, service: ServiceDep, cache: CacheDep,
+                    replace: Annotated[bool, Query(description="correct stored runs whose score differs")] = False,
+                    ) -> ImportResult:
+    """Import runs, all or nothing; identical runs count as duplicates, a different score for a
+    stored run is a 422 naming both values unless ``replace=true`` corrects it."""
     upload = await read_runs_body(request)
     if upload.records is not None:
-        result = await run_in_threadpool(service.import_records, upload.records)
+        result = await run_in_threadpool(lambda: service.import_records(upload.records or [], replace=replace))
     else:
-        result = await run_in_threadpool(service.import_text, upload.text, upload.fmt, upload.name)
+        result = await run_in_threadpool(
+            lambda: service.import_text(upload.text, upload.fmt, upload.name, replace=replace))
     cache.refresh()
     return result
+
+
+@router.delete("/runs", response_model=DeleteOut, dependencies=[WriteAuth],
+               responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut},
+                          422: {"model": ErrorOut, "description": "no filter, or the store changed since "
+                                "the count given as `expected`"}})
+def delete_runs(service: ServiceDep, cache: CacheDep, target_task: Filter = None, target_language: Filter = None,
+                source_task: Filter = None, source_language: Filter = None, dataset: Filter = None,
+                model: Filter = None,
+                expected: Annotated[int | None, Query(ge=0, description="refuse unless this many match")] = None,
+                ) -> dict[str, int]:
+    """Delete the runs matching the filters (at least one filter); bumps the store revision."""
+    deleted = service.delete_runs(expected=expected, target_task=target_task, target_language=target_language,
+                                  source_task=source_task, source_language=source_language, dataset=dataset,
+                                  model=model)
+    cache.refresh()
+    return {"deleted": deleted}
 
 
 @router.get("/runs", response_model=RunPage, responses={404: {"model": ErrorOut}})

@@ -16,10 +16,16 @@ app.add_typer(runs_app, name="runs")
 
 @runs_app.command("import")
 @handle_errors
-def runs_import(path: Annotated[Path, typer.Argument(help="A .csv or .jsonl file in the run schema.")]) -> None:
-    """Import runs (all or nothing; re-importing adds nothing)."""
-    result = service().import_file(path)
-    console.print(f"imported {result.inserted} runs ({result.duplicates} already in the store)")
+def runs_import(path: Annotated[Path, typer.Argument(help="A .csv or .jsonl file in the run schema.")],
+                replace: Annotated[bool, typer.Option(
+                    "--replace", help="Correct stored runs whose score differs (else that is an error).")] = False,
+                ) -> None:
+    """Import runs (all or nothing; re-importing adds nothing; a different score is an error)."""
+    result = service().import_file(path, replace=replace)
+    replaced = f", {result.replaced} replaced" if result.replaced else ""
+    console.print(f"imported {result.inserted} runs ({result.duplicates} already in the store{replaced})")
+    for note in result.warnings:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
 @runs_app.command("import-results")
@@ -59,6 +65,30 @@ def runs_list(target_task: FilterOpt = None, target_language: FilterOpt = None, 
                       f"{r['source_task']}/{r['source_language']}", f"{r['score']:g}",
                       "–" if r["baseline_score"] is None else f"{r['baseline_score']:g}")
     console.print(table)
+
+
+@runs_app.command("delete")
+@handle_errors
+def runs_delete(target_task: FilterOpt = None, target_language: FilterOpt = None, source_task: FilterOpt = None,
+                source_language: FilterOpt = None, dataset: FilterOpt = None, model: FilterOpt = None,
+                yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+                ) -> None:
+    """Delete the runs matching the filters (at least one filter; asks first unless --yes)."""
+    from feature_store.errors import InvalidRequest
+
+    filters = _filters(target_task, target_language, source_task, source_language, dataset, model)
+    if not any(filters.values()):
+        raise InvalidRequest("runs delete needs at least one filter (e.g. --dataset NAME)")
+    svc = service()
+    n = svc.count_runs(**filters)
+    if n == 0:
+        console.print("no run matches: nothing deleted")
+        return
+    if not yes and not typer.confirm(f"delete {n} runs?", default=False):
+        console.print("nothing deleted")
+        raise typer.Exit(1)
+    deleted = svc.delete_runs(expected=n, **filters)
+    console.print(f"deleted {deleted} runs")
 
 
 @runs_app.command("export")

@@ -7,15 +7,16 @@ are comparable across settings.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from feature_store.errors import InvalidData
 from feature_store.features import ENGLISH, FeatureBuilder, Source
 from feature_store.runs import Run
+from feature_store.scales import declared_scales
 from feature_store.tasks import canonical_task
 
 Setting = tuple[str, str, str]  # (dataset, model, target_task)
@@ -49,24 +50,27 @@ class Query:
         return self.scores - self.baseline
 
 
-def _scale(runs: Sequence[Run]) -> float:
-    """100 for scores on a 0–1 scale (by metric name or range), else 1."""
-    metric = runs[0].metric.lower()
-    # "f1_score_0-1" is a 0-1 scale, "f1_score_0-100" is not.
-    if re.search(r"0-1(?!\d)", metric) or max(r.score for r in runs) <= 1.0:
-        return 100.0
-    return 1.0
+# A gain in points beyond this is no measurement: a score on the wrong scale, or a typo.
+MAX_GAIN = 100.0
 
 
-def group_queries(runs: Iterable[Run], *, exclude_self: bool = True) -> list[Query]:
-    """Group runs into queries (deterministic order); ``exclude_self`` drops in-language sources."""
+def group_queries(runs: Iterable[Run], *, exclude_self: bool = True,
+                  scales: Mapping[tuple[str, str], int] | None = None) -> list[Query]:
+    """Group runs into queries (deterministic order); ``exclude_self`` drops in-language sources.
+
+    Scores are put in points with the declared scale of their (dataset, metric) (``scales``, as
+    the store holds them; else as an import of these runs would declare them). A gain outside
+    ±``MAX_GAIN`` points is refused (``InvalidData``), so no retrain learns from it.
+    """
+    runs = list(runs)
+    declared = declared_scales(runs, scales)
     by_query: dict[tuple[str, str, str, str], list[Run]] = defaultdict(list)
     for run in runs:
         by_query[(run.dataset, run.model, run.target_task, run.target_language)].append(run)
     queries = []
     for key in sorted(by_query):
         runs_q = by_query[key]
-        scale = _scale(runs_q)
+        scale = 100.0 / declared[(runs_q[0].dataset, runs_q[0].metric)]
         per_source: dict[Source, list[float]] = defaultdict(list)
         baseline_given = [r.baseline_score for r in runs_q if r.baseline_score is not None]
         for r in runs_q:
@@ -78,9 +82,21 @@ def group_queries(runs: Iterable[Run], *, exclude_self: bool = True) -> list[Que
                                                         and s.task == key[2]))
         if len(sources) < 2:
             continue  # nothing to rank
-        queries.append(Query(*key, sources=sources,
-                             scores=np.array([np.mean(per_source[s]) for s in sources]), baseline=baseline))
+        query = Query(*key, sources=sources, scores=np.array([np.mean(per_source[s]) for s in sources]),
+                      baseline=baseline)
+        _check_plausible(query, runs_q[0].metric)
+        queries.append(query)
     return queries
+
+
+def _check_plausible(query: Query, metric: str) -> None:
+    gains = query.gains[np.isfinite(query.gains)]
+    if len(gains) and float(np.abs(gains).max()) > MAX_GAIN:
+        worst = query.sources[int(np.nanargmax(np.abs(np.where(np.isfinite(query.gains), query.gains, 0.0))))]
+        raise InvalidData(
+            f"implausible gain of {float(np.abs(gains).max()):,.1f} points for metric {metric!r} of dataset "
+            f"{query.dataset!r} ({query.target_task} → {query.target_language}, source {worst.label()}): "
+            "fix or delete the runs (`stepstone runs delete`); the live model is kept")
 
 
 def relevance(scores: np.ndarray, top: int = 10) -> np.ndarray:
