@@ -158,12 +158,18 @@ def evaluate_retrieval(
     # Position ids of RoBERTa-style models start after the padding index, so 2 positions are taken.
     max_length = min(cfg.retrieval_max_length, encoder.config.max_position_embeddings - 2)
 
+    def side(sentences: list[str], desc: str) -> np.ndarray:
+        """Each distinct sentence embedded once (BUCC repeats many), copied to its every index."""
+        first, groups = mining.unique_rows(sentences)
+        unique = embed(encoder, tokenizer, [sentences[i] for i in first], layer, cfg.eval_batch_size,  # type: ignore[arg-type]
+                       max_length, device, desc)
+        out = np.zeros((len(sentences), unique.shape[1]), dtype=unique.dtype)
+        for k, group in enumerate(groups):
+            out[group] = unique[k]
+        return out
+
     def vectors(rs: RetrievalSet, lang: str) -> tuple[np.ndarray, np.ndarray]:
-        args = (layer, cfg.eval_batch_size, max_length, device)
-        return (
-            embed(encoder, tokenizer, rs.sources, *args, f"{lang} source"),  # type: ignore[arg-type]
-            embed(encoder, tokenizer, rs.targets, *args, f"{lang} target"),  # type: ignore[arg-type]
-        )
+        return side(rs.sources, f"{lang} source"), side(rs.targets, f"{lang} target")
 
     results: dict[str, dict[str, float]] = {}
     for lang, rs in sets.items():
