@@ -36,11 +36,13 @@ OPTIONAL = ("dataset", "model", "source_size", "metric", "baseline_score", "seed
 # Run identity written by the trainer (empty for runs from elsewhere and older files and stores).
 IDENTITY = ("model_hash", "config_hash", "split")
 COLUMNS = ("dataset", "model", "target_task", "target_language", "source_task", "source_language",
-           "source_size", "score", "metric", "baseline_score", "seed", *IDENTITY, "flags")
+           "source_size", "score", "metric", "baseline_score", "seed")
 # Columns of the published matrices (shared/data/transfer) that record the paper's own language
 # codes; they are part of that file schema, accepted and not stored.
 IGNORED_COLUMNS = ("target_language_orig", "source_language_orig", "same_language")
-EXPORT_COLUMNS = COLUMNS  # identity and flags included: an export re-imports as it was
+# The core schema above, plus the trainer's run identity and flags: what an export writes and an
+# import accepts, so that an export re-imports as it was.
+EXPORT_COLUMNS = (*COLUMNS, *IDENTITY, "flags")
 FILTERS = ("target_task", "target_language", "source_task", "source_language", "dataset", "model")
 LANGUAGE_COLUMNS = ("target_language", "source_language")
 TASK_COLUMNS = ("target_task", "source_task")
@@ -118,17 +120,17 @@ class RunBatch(list[Run]):
 def check_columns(names: Iterable[object], row: int | None = None, source: str | None = None) -> None:
     """Refuse a duplicated, unknown or wrongly-cased column (``Seed``), naming it."""
     seen: set[str] = set()
-    known = {c.lower(): c for c in COLUMNS}
+    known = {c.lower(): c for c in EXPORT_COLUMNS}
     for name in names:
         if not isinstance(name, str):
             raise InvalidRun("unknown column", row=row, column=repr(name), source=source)
         if name in seen:
             raise InvalidRun("duplicate column", row=row, column=name, source=source)
         seen.add(name)
-        if name in COLUMNS or name in IGNORED_COLUMNS:
+        if name in EXPORT_COLUMNS or name in IGNORED_COLUMNS:
             continue
         close = known.get(name.strip().lower())
-        hint = f"; did you mean {close!r}?" if close else f"; the run columns are {', '.join(COLUMNS)}"
+        hint = f"; did you mean {close!r}?" if close else f"; the run columns are {', '.join(EXPORT_COLUMNS)}"
         raise InvalidRun(f"unknown column{hint}", row=row, column=name, source=source)
 
 
@@ -259,11 +261,11 @@ def runs_to_csv(runs: Iterable[Run], out: io.TextIOBase | Any) -> int:
     Any field holding a comma, quote, CR or LF is quoted (Python's csv writer leaves a lone CR
     bare, which a reader takes for a line end), so reading the file back gives the same runs.
     """
-    out.write(",".join(COLUMNS) + "\n")
+    out.write(",".join(EXPORT_COLUMNS) + "\n")
     n = 0
     for run in runs:
         d = run.as_dict()
-        out.write(",".join(csv_field(d[c]) for c in COLUMNS) + "\n")
+        out.write(",".join(csv_field(d[c]) for c in EXPORT_COLUMNS) + "\n")
         n += 1
     return n
 

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from feature_store import errors
 from feature_store.errors import ModelCorrupted, NoModel, StepstoneError
 from feature_store.paths import atomic_write_bytes, models_dir
 from recommender.model.calibration import Calibration
@@ -197,10 +198,16 @@ class ModelRegistry:
                 return
         except (OSError, UnicodeDecodeError):
             pass
-        code = ("import sys; from pathlib import Path; from recommender.model.registry import ModelRegistry; "
-                "ModelRegistry(Path(sys.argv[1])).load(sys.argv[2], isolated=False)")
+        code = ("import sys\nfrom pathlib import Path\nfrom feature_store.errors import StepstoneError\n"
+                "from recommender.model.registry import ModelRegistry\n"
+                "try:\n    ModelRegistry(Path(sys.argv[1])).load(sys.argv[2], isolated=False)\n"
+                "except StepstoneError as exc:\n    print(type(exc).__name__, exc, sep='\\t')\n    sys.exit(3)\n")
         proc = subprocess.run([sys.executable, "-c", code, str(self.root), version], capture_output=True,
                               text=True, check=False, timeout=300)
+        if proc.returncode == 3:  # a stepstone error (incompatible, corrupted): raised here as it was there
+            name, _, detail = proc.stdout.strip().partition("\t")
+            cls = getattr(errors, name, None)
+            raise (cls if isinstance(cls, type) and issubclass(cls, StepstoneError) else ModelCorrupted)(detail)
         if proc.returncode != 0:
             how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
             last = (proc.stderr.strip().splitlines() or [""])[-1][:300]

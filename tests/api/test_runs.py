@@ -21,8 +21,8 @@ def test_json_import_is_idempotent(client: TestClient) -> None:
     before = count(client)
     rows = [run_row(), run_row(source_language="deu", score=0.6)]
     r = client.post("/v1/runs", json=rows)
-    assert r.status_code == 200 and r.json() == {"inserted": 2, "duplicates": 0}
-    assert client.post("/v1/runs", json=rows).json() == {"inserted": 0, "duplicates": 2}
+    assert r.status_code == 200 and r.json() == {"inserted": 2, "duplicates": 0, "replaced": 0, "warnings": []}
+    assert client.post("/v1/runs", json=rows).json() == {"inserted": 0, "duplicates": 2, "replaced": 0, "warnings": []}
     assert count(client) == before + 2
 
 
@@ -72,7 +72,7 @@ def test_malformed_json(client: TestClient, body: str) -> None:
 
 def test_csv_body(client: TestClient) -> None:
     r = client.post("/v1/runs", content=CSV, headers={"content-type": "text/csv"})
-    assert r.json() == {"inserted": 2, "duplicates": 0}
+    assert r.json() == {"inserted": 2, "duplicates": 0, "replaced": 0, "warnings": []}
     page = client.get("/v1/runs", params={"dataset": "api-csv"}).json()
     assert page["total"] == 2 and {x["source_language"] for x in page["runs"]} == {"deu", "rus"}
 
@@ -86,15 +86,15 @@ def test_csv_error_counts_the_header_as_row_1(client: TestClient) -> None:
 def test_jsonl_body(client: TestClient) -> None:
     text = "\n".join(json.dumps(run_row(source_language=x)) for x in ("deu", "rus")) + "\n"
     r = client.post("/v1/runs", content=text, headers={"content-type": "application/x-ndjson"})
-    assert r.json() == {"inserted": 2, "duplicates": 0}
+    assert r.json() == {"inserted": 2, "duplicates": 0, "replaced": 0, "warnings": []}
 
 
 def test_multipart_upload(client: TestClient) -> None:
     r = client.post("/v1/runs", files={"file": ("runs.csv", CSV.encode(), "text/csv")})
-    assert r.json() == {"inserted": 2, "duplicates": 0}
+    assert r.json() == {"inserted": 2, "duplicates": 0, "replaced": 0, "warnings": []}
     text = json.dumps(run_row(source_language="hin")) + "\n"
     r = client.post("/v1/runs", files={"file": ("runs.jsonl", text.encode(), "application/octet-stream")})
-    assert r.json() == {"inserted": 1, "duplicates": 0}
+    assert r.json() == {"inserted": 1, "duplicates": 0, "replaced": 0, "warnings": []}
 
 
 def test_multipart_errors(client: TestClient) -> None:
