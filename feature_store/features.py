@@ -22,6 +22,9 @@ from feature_store.lang_features import DISTANCES, LanguageFeatures, get_languag
 from feature_store.tasks import FORMATS, LEVELS, Task, registry
 
 ENGLISH = "eng"
+# ISO 639-3 "multiple languages": the source language of intermediate data in several languages. It
+# has no typology of its own (lang2vec's entry for it is wholly imputed), so its distances are unknown.
+MULTILINGUAL = "mul"
 
 
 class Source(NamedTuple):
@@ -102,6 +105,9 @@ class FeatureBuilder:
         row = self._lang_cache.get(code)
         if row is None:
             lf = self.languages
+            if code == MULTILINGUAL:
+                self._lang_cache[code] = (math.nan, 1.0, 0.0, 0.0)
+                return self._lang_cache[code]
             imputed = lf.imputed_fraction(code)
             cc, present = lf.cc100_log_gib(code)
             row = (float(np.mean(list(imputed.values()))), float(not lf.known(code)), cc, float(present))
@@ -124,6 +130,7 @@ class FeatureBuilder:
             return out
         src_langs = [s.language for s in sources]
         dist = self.languages.distance_matrix([target_language], src_langs)[0]  # (n, 6)
+        dist[[lang == MULTILINGUAL for lang in src_langs]] = np.nan
         tgt_eng = self.languages.distance_matrix([target_language], [ENGLISH])[0, 0]  # (6,)
         col = 0
         out[:, col:col + _N_DIST] = dist

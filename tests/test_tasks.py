@@ -10,12 +10,21 @@ from feature_store.tasks import registry
 XSTILTS = {"anli", "mnli", "qqp", "squad", "hellaswag", "cosmosqa", "csqa", "ccg", "sst2"}
 XTREME = {"xnli", "pawsx", "udpos", "wikiann", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba"}
 XTREME_R = {"xcopa", "mewslix", "lareqa"}
+SHIPPED_INTERMEDIATE = {"xcsqa", "xcodah", "xnli-prompted", "xcopa-prompted", "xstorycloze-prompted",
+                        "xwinograd-prompted"}
 
 
 def test_registry_holds_the_xstilts_xtreme_and_xtreme_r_tasks() -> None:
     reg = registry()
-    assert {t.id for t in reg.intermediate()} == XSTILTS
-    assert {t.id for t in reg.targets()} == XTREME | XTREME_R
+    assert {t.id for t in reg.intermediate()} == XSTILTS | {"mcp"}
+    assert {t.id for t in reg.targets()} == XTREME | XTREME_R | SHIPPED_INTERMEDIATE
+
+
+def test_difficulty_is_filled_from_published_english_scores() -> None:
+    reg = registry()
+    for task in ("xnli", "pawsx", "udpos", "wikiann", "xquad", "mlqa", "tydiqa", "mnli", "squad", "csqa"):
+        assert reg.get(task).headroom is not None and "english_score" in reg.get(task).source, task
+    assert reg.get("udpos").headroom < reg.get("xnli").headroom < reg.get("tydiqa").headroom
 
 
 def test_aliases_and_versioned_ids_resolve() -> None:
