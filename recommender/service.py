@@ -32,7 +32,7 @@ from feature_store.runs import (
 from feature_store.seed import ensure_seeded
 from feature_store.tasks import canonical_task, registry
 from recommender.answers.annotate import Annotator
-from recommender.answers.answer import KINDS, MODEL, Ranking, rank_query
+from recommender.answers.answer import KINDS, MODEL, Ranking, TaskRuns, rank_query
 from recommender.answers.candidates import Catalogue, build_catalogue, candidate_pool, check_kind
 from recommender.answers.explain import Explainer, explain_candidate
 from recommender.model.registry import CALIBRATION_FILE, LoadedModel, ModelRegistry
@@ -215,7 +215,8 @@ class Service:
         ann = self.annotator(live, revision)
         pool, warnings = candidate_pool(self.catalogue(revision), target, code, candidates)
         kinds = KINDS if candidates == "all" else (candidates,)
-        ranking = rank_query(live.model, ann, self.builder, target, code, pool, kinds, k)
+        ranking = rank_query(live.model, ann, self.builder, target, code, pool, kinds, k,
+                             self.intermediate_runs().get(target.id))
         findings = list(published_findings(target)) if "intermediate" in kinds else []
         if findings and ranking.decisions["intermediate"].basis == MODEL:
             findings = [f"{w} (the intermediate answer above is the model's, from runs in the store)" for w in findings]
@@ -231,6 +232,13 @@ class Service:
             answer.update(recommendations=only.items, basis=only.basis, advice=only.advice,
                           advice_detail=only.advice_detail)
         return answer, ranking
+
+    def intermediate_runs(self) -> dict[str, TaskRuns]:
+        """Measured intermediate gains per target task (cached per store revision)."""
+        from recommender.answers.neighbours import task_runs
+        from recommender.model.dataset import group_queries
+
+        return dict(self._listing("intermediate_runs", lambda: task_runs(group_queries(self.store.query()))))
 
     def recommend(self, language: str, task: str, k: int = 3, candidates: str = "all") -> dict[str, Any]:
         """Ranked sources for one (target task, target language).

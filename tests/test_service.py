@@ -133,3 +133,37 @@ def test_a_model_built_on_other_features_is_refused_with_a_retrain_error(trained
     with pytest.raises(ModelIncompatible, match="stepstone retrain"):
         Service().live()
     assert Service().ensure_model().version != version  # `stepstone init` rebuilds it
+
+
+EUROPEAN = ("deu", "fra", "spa", "nld", "swe", "dan", "pol", "ces", "ron", "bul", "ell", "rus")
+DISTANT = ("jpn", "kor", "zho", "tha", "vie", "hin", "ben", "tam", "tel", "ara", "tur", "ind")
+
+
+def pawsx_rows() -> list[dict[str, object]]:
+    """Synthetic but plausible PAWS-X intermediate runs: MNLI helps European targets, SQuAD distant ones."""
+    rows: list[dict[str, object]] = []
+    for i, lang in enumerate(EUROPEAN + DISTANT):
+        base = 85.0 - 0.3 * i
+        european = lang in EUROPEAN
+        for src, gain in (("pawsx", 0.0), ("mnli", 2.5 if european else -0.5), ("squad", -0.3 if european else 2.5),
+                          ("hellaswag", 0.2 + 0.1 * (i % 3))):
+            rows.append(dict(dataset="synthetic-pawsx", model="xlmr-large", target_task="pawsx", target_language=lang,
+                             source_task=src, source_language="eng", score=base + gain, metric="accuracy",
+                             baseline_score=base, seed=1))
+    return rows
+
+
+def test_imported_intermediate_runs_generalise_to_languages_outside_them(trained: Path, tmp_path: Path) -> None:
+    svc = Service()
+    before = svc.recommend("it", "pawsx", candidates="intermediate")
+    assert before["basis"] == "published per target task"
+    assert svc.import_file(write_csv(tmp_path / "pawsx.csv", pawsx_rows())).inserted == 96
+    for language, best in (("it", "mnli"), ("pt", "mnli"), ("uk", "mnli"), ("mr", "squad"), ("ms", "squad")):
+        out = svc.recommend(language, "pawsx", k=3, candidates="intermediate")
+        recs = out["recommendations"]
+        assert out["basis"] == "model" and all(r["basis"] == "model" for r in recs), language
+        assert recs[0]["source_task"] == best and recs[0]["predicted_gain"] >= 1.5, (language, recs)
+        gains = [r["predicted_gain"] for r in recs]
+        assert gains == sorted(gains, reverse=True)  # order and gain from one model
+        assert all(r["gain_low"] < r["predicted_gain"] < r["gain_high"] for r in recs)
+        assert out["advice"] == "train" and len(recs[0]["why"]) == 3

@@ -24,6 +24,7 @@ from feature_store.tasks import Task
 from recommender.answers.advice import advice
 from recommender.answers.annotate import Annotator, rounded
 from recommender.answers.ladder import BEST_XSTILTS, published_items
+from recommender.answers.neighbours import TaskRuns, predict
 from recommender.model.calibration import DEFAULT_LEVEL
 from recommender.model.ranker import TransferRanker
 
@@ -100,9 +101,39 @@ def _model_decision(kind: str, rows: np.ndarray, scores: np.ndarray, gains: np.n
     return Decision(kind, MODEL, items, notes=notes)
 
 
+def _neighbour_decision(runs: TaskRuns, builder: FeatureBuilder, code: str, level: float, k: int) -> Decision:
+    """The intermediate decision from the task's own runs: order and gain from one model (``answers.neighbours``)."""
+    lf = builder.languages
+    gain, lo, hi = predict(runs, lf, code, level)
+    d = runs.distances(lf, code)
+    order = [int(j) for j in np.argsort(-np.nan_to_num(gain, nan=-np.inf), kind="stable") if math.isfinite(gain[j])]
+    items = []
+    for rank, j in enumerate(order[:k], start=1):
+        s = runs.sources[j]
+        measured = [i for i in np.argsort(np.nan_to_num(d, nan=np.inf), kind="stable")
+                    if math.isfinite(runs.gains[i, j])][:3]
+        why = [f"measured on {runs.task} for {language_name(runs.languages[i])} ({runs.languages[i]}): "
+               f"{runs.gains[i, j]:+.2f} points" + ("" if not math.isfinite(d[i]) else f", distance {d[i]:.2f}")
+               for i in measured]
+        items.append({"rank": rank, "source_task": s.task, "source_language": s.language,
+                      "source_language_name": language_name(s.language), "kind": "intermediate",
+                      "predicted_gain": rounded(gain[j]), "score": None, "basis": MODEL,
+                      "evidence": f"{int(np.isfinite(runs.gains[:, j]).sum())} measured {runs.task} targets",
+                      "gain_low": rounded(lo[j]), "gain_high": rounded(hi[j]), "gain_rank": rank, "why": why})
+    return Decision("intermediate", MODEL, items, notes=[
+        f"intermediate tasks are ranked by their gain measured on the {runs.task} targets nearest to "
+        f"{language_name(code)} (typology, family, place), from {len(runs.languages)} measured target languages; "
+        "order and gain come from this one model"])
+
+
 def rank_query(model: TransferRanker, ann: Annotator, builder: FeatureBuilder, target: Task, code: str,
-               pool: Sequence[tuple[Source, str]], kinds: Sequence[str], k: int) -> Ranking:
-    """Rank ``pool`` for ``target`` → ``code``, one decision per kind in ``kinds``; items for the first ``k``."""
+               pool: Sequence[tuple[Source, str]], kinds: Sequence[str], k: int,
+               intermediate_runs: TaskRuns | None = None) -> Ranking:
+    """Rank ``pool`` for ``target`` → ``code``, one decision per kind in ``kinds``; items for the first ``k``.
+
+    ``intermediate_runs``: the target task's measured intermediate gains; with them the intermediate
+    decision is the nearest-language model's (``answers.neighbours``), without them the published rungs.
+    """
     sources = [s for s, _ in pool]
     kind_of = np.array([kind for _, kind in pool])
     n = len(sources)
@@ -125,15 +156,21 @@ def rank_query(model: TransferRanker, ann: Annotator, builder: FeatureBuilder, t
     reasons = ann.reasons(Z, scores, target.id, [code] * n, sources, pools, shown, max_peers=PEERS) if shown else {}
     decisions: dict[str, Decision] = {}
     warnings: list[str] = []
+    level = ann.interval_level() or DEFAULT_LEVEL
     for kind in kinds:
-        if kind in tops:
+        if kind == "intermediate" and intermediate_runs is not None:
+            d = _neighbour_decision(intermediate_runs, builder, code, level, k)
+            gains_i = [item["predicted_gain"] for item in d.items if item["predicted_gain"] is not None]
+            best_gain = max(gains_i) if gains_i else None
+            best_name = d.items[0]["source_task"] if d.items else ""
+        elif kind in tops:
             d = _model_decision(kind, rows_of[kind], scores, gains, lo, hi, sources, reasons, tops[kind])
             finite = [i for i in rows_of[kind] if math.isfinite(gains[i])]
             best = max(finite, key=lambda i: gains[i]) if finite else None
             best_gain = None if best is None else float(gains[best])
             best_name = "" if best is None else _label(sources[best], kind)
         elif kind == "intermediate":
-            items, basis, more = published_items(target, ann.interval_level() or DEFAULT_LEVEL)
+            items, basis, more = published_items(target, level)
             for rank, item in enumerate(items[:k], start=1):
                 item["rank"] = rank
             d = Decision(kind, basis, items[:k])
@@ -148,4 +185,4 @@ def rank_query(model: TransferRanker, ann: Annotator, builder: FeatureBuilder, t
     return Ranking(decisions, warnings, sources, [str(x) for x in kind_of], gains)
 
 
-__all__ = ["Decision", "KINDS", "MODEL", "Ranking", "SCALE", "rank_query", "PEERS"]
+__all__ = ["Decision", "KINDS", "TaskRuns", "MODEL", "Ranking", "SCALE", "rank_query", "PEERS"]
