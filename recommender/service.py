@@ -306,8 +306,14 @@ class Service:
         live = self.live()
         meta = {**live.meta, "evaluation": self.registry.evaluation(live.version)}
         provenance = self.store.counts("dataset", "model", "target_task")
-        return build_report(registry().get(task), k, live.version, meta, answers, provenance,
-                            time.perf_counter() - t0)
+        out = build_report(registry().get(task), k, live.version, meta, answers, provenance, time.perf_counter() - t0)
+        from recommender.evaluation.comparison import multilingual_vs_english
+        from recommender.model.dataset import group_queries
+
+        codes = {lang.code for lang in out.languages}
+        rows = multilingual_vs_english(group_queries(self.store.query()), out.task)
+        out.extra["multilingual_vs_english"] = [r for r in rows if r["language"] in codes]
+        return out
 
     def evaluate(self, runs: Sequence[Run] | None = None, **options: Any) -> dict[str, Any]:
         """Cross-validated ranking quality on ``runs`` (default: the whole store); see ``evaluation.crossval``."""

@@ -24,6 +24,7 @@ from feature_store.features import Source
 from feature_store.paths import atomic_write_bytes
 from feature_store.tasks import Task
 from recommender.answers.answer import Ranking
+from recommender.evaluation.comparison import markdown_table
 
 
 # -- reports ------------------------------------------------------------------------------------
@@ -258,6 +259,10 @@ def to_markdown(report: Report, image: str = "heatmap.png") -> str:
                            f"| {_interval(item)} | {reasons} |")
             out += [""] + [f"> note: {n}" for n in d.get("notes") or []] + ([""] if d.get("notes") else [])
         out += [f"> ⚠ {w}" for w in lang.warnings] + ([""] if lang.warnings else [])
+    comparison = report.extra.get("multilingual_vs_english") or []
+    if comparison:
+        out += ["## Multilingual vs English-only intermediate data (measured runs)", "", *markdown_table(comparison),
+                ""]
     out += ["## Data provenance", "", *[f"- {p}" for p in report.provenance], "",
             f"_Generated in {report.seconds:.1f} s by `stepstone report`._", ""]
     return "\n".join(out)
