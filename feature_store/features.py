@@ -86,8 +86,10 @@ def _task_row(source_task: str, target: Task | None) -> list[float]:
         code(FORMATS, first.format if first else None), code(LEVELS, first.level if first else None),
         code(FORMATS, target.format if target else None), code(LEVELS, target.level if target else None),
         math.log10(1.0 + sum(sizes)) if sizes else nan,
-        float(np.mean(headrooms)) if headrooms else nan,
-        nan if target is None or target.headroom is None else float(target.headroom),
+        # Difficulty compares two tasks: it is set on rows of an intermediate source (its own and the target's);
+        # for a same-task source it would be one constant per target task, which orders nothing within a query.
+        float(np.mean(headrooms)) if headrooms and not same_task else nan,
+        nan if same_task or target is None or target.headroom is None else float(target.headroom),
         nan,  # target_task_code: an index into the model's own task vocabulary, filled by the model
     ]
 

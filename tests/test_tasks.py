@@ -48,3 +48,17 @@ def test_difficulty_is_headroom_above_chance() -> None:
     assert xnli.headroom == pytest.approx(1 - (89.1 - 100 / 3) / (100 - 100 / 3))
     assert registry().get("mlqa").headroom == pytest.approx(0.194)
     assert registry().get("qqp").headroom is None
+
+
+def test_difficulty_is_a_feature_of_both_tasks_on_intermediate_rows(home: object) -> None:
+    import math
+
+    from feature_store.features import FEATURE_NAMES, FeatureBuilder, Source
+
+    X = FeatureBuilder().build("tydiqa", "tel", [Source("squad", "eng"), Source("tydiqa", "eng"),
+                                                 Source("mcp", "mul")])
+    src, tgt = FEATURE_NAMES.index("source_headroom"), FEATURE_NAMES.index("target_headroom")
+    assert X[0, src] == pytest.approx(registry().get("squad").headroom)
+    assert X[0, tgt] == pytest.approx(registry().get("tydiqa").headroom)
+    assert math.isnan(X[1, src]) and math.isnan(X[1, tgt])  # a same-task source: nothing to compare
+    assert math.isnan(X[2, FEATURE_NAMES.index("dist_syntactic")])  # several languages: no single distance
