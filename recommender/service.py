@@ -213,7 +213,7 @@ class Service:
         live = self.live()
         revision = self.store.revision()
         ann = self.annotator(live, revision)
-        pool, warnings = candidate_pool(self.catalogue(revision), target, code, candidates)
+        pool, _, warnings = candidate_pool(self.catalogue(revision), target, code, candidates)
         kinds = KINDS if candidates == "all" else (candidates,)
         ranking = rank_query(live.model, ann, self.builder, target, code, pool, kinds, k,
                              self.intermediate_runs().get(target.id))
@@ -291,7 +291,7 @@ class Service:
         code = resolve(language)
         live = self.live()
         revision = self.store.revision()
-        pool, _ = candidate_pool(self.catalogue(revision), target, code, "all")
+        pool, _, _ = candidate_pool(self.catalogue(revision), target, code, "all")
         out = explain_candidate(live.model, self.annotator(live, revision), self.builder, target, code, pool,
                                 source)
         return {**out, "model_version": live.version}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from feature_store.errors import InvalidRequest
+from feature_store.evidence import Prior
 from feature_store.features import ENGLISH, MULTILINGUAL, Source
 from feature_store.tasks import Task, canonical_task
 
@@ -60,11 +61,13 @@ def build_catalogue(source_counts: Sequence[tuple[Any, ...]], target_counts: Seq
 
 
 def candidate_pool(cat: Catalogue, target: Task, code: str, candidates: str = "all",
-                   ) -> tuple[list[tuple[Source, str]], list[str]]:
-    """(sources the model scores, with their kind; warnings) for one query.
+                   ) -> tuple[list[tuple[Source, str]], tuple[Prior, ...], list[str]]:
+    """(sources the model scores, with their kind; priors; warnings) for one query.
 
     An intermediate decision with no intermediate runs of the target task has no model candidates:
-    its answer comes from the published rungs of the ladder (``answers.ladder``).
+    its answer comes from the published rungs of the ladder (``answers.ladder``), which give a gain
+    and an interval per item. ``priors`` is always empty: published averages are no longer merged
+    into a pool of model candidates (the slot stays for callers that unpack three values).
     """
     warnings: list[str] = []
     pool: list[tuple[Source, str]] = []
@@ -78,7 +81,7 @@ def candidate_pool(cat: Catalogue, target: Task, code: str, candidates: str = "a
         pool += [(s, "language") for s in sources if s.language not in (code, ENGLISH)]
     if candidates in ("all", "intermediate"):
         pool += [(s, "intermediate") for s in cat.intermediate.get(target.id, [])]
-    return pool, warnings
+    return pool, (), warnings
 
 
 __all__ = ["Candidates", "CANDIDATE_KINDS", "Catalogue", "build_catalogue", "candidate_pool", "check_kind"]
