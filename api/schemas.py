@@ -18,19 +18,22 @@ class Open(BaseModel):
 
 
 # -- recommendations ----------------------------------------------------------------------------
+Basis = Literal["model", "published per target task", "published overall"]
+
+
 class RecommendationOut(Open):
-    rank: int
+    rank: int = Field(description="rank within its own kind (decision), from 1")
     source_task: str
-    source_language: str
+    source_language: str = Field(description='ISO 639-3; "mul" for intermediate data in several languages')
     source_language_name: str
     kind: Literal["intermediate", "language"]
     predicted_gain: float | None
     score: float | None
-    basis: Literal["model", "literature-prior"]
-    evidence: str | None = None
+    basis: Basis = Field(description="the evidence ladder: model, published per target task, published overall")
+    evidence: str | None = Field(None, description="the published figure behind a published basis")
     gain_low: float | None = Field(None, description="lower end of the gain's prediction interval (points)")
     gain_high: float | None = Field(None, description="upper end of the gain's prediction interval (points)")
-    why: list[str] = Field(default_factory=list, description="top reasons (ranker feature contributions)")
+    why: list[str] = Field(default_factory=list, description="at most three material reasons, most important first")
 
 
 class QueryOut(Open):
@@ -47,13 +50,30 @@ class BaselineOut(Open):
     source_language_name: str
 
 
+class DecisionOut(Open):
+    """One decision, ranked only against its own kind: which intermediate task, or which source language."""
+
+    kind: Literal["intermediate", "language"]
+    basis: Basis | None
+    scale: str = Field(description="what the gains of this decision measure")
+    recommendations: list[RecommendationOut]
+    advice: Literal["train", "skip"] | None = Field(
+        None, description='"skip": no candidate is expected to gain 1 point or more; use the baseline')
+    advice_detail: str | None = None
+    notes: list[str] = Field(default_factory=list, description="e.g. why the order and the gains differ")
+
+
 class RecommendationList(Open):
     query: QueryOut
     model_version: str
-    recommendations: list[RecommendationOut]
+    decisions: dict[str, DecisionOut] = Field(
+        description="one entry per decision asked for (both with candidates=all), each with its own ranking")
+    recommendations: list[RecommendationOut] | None = Field(
+        None, description="the one decision's list when candidates is intermediate or language; null with "
+                          "all, so that two kinds are never read as one scale")
+    basis: Basis | None = None
     interval_level: float | None = Field(None, description="nominal coverage of gain_low..gain_high")
-    advice: Literal["train", "skip"] | None = Field(
-        None, description='"skip": no candidate\'s interval reaches a positive gain; use the baseline')
+    advice: Literal["train", "skip"] | None = Field(None, description="the one decision's advice (not with all)")
     advice_detail: str | None = None
     baseline: BaselineOut | None = None
     warnings: list[str]

@@ -22,6 +22,9 @@ from feature_store.lang_features import DISTANCES, LanguageFeatures, get_languag
 from feature_store.tasks import FORMATS, LEVELS, Task, registry
 
 ENGLISH = "eng"
+# ISO 639-3 "multiple languages": the source language of intermediate data in several languages. It
+# has no typology of its own (lang2vec's entry for it is wholly imputed), so its distances are unknown.
+MULTILINGUAL = "mul"
 
 
 class Source(NamedTuple):
@@ -83,8 +86,10 @@ def _task_row(source_task: str, target: Task | None) -> list[float]:
         code(FORMATS, first.format if first else None), code(LEVELS, first.level if first else None),
         code(FORMATS, target.format if target else None), code(LEVELS, target.level if target else None),
         math.log10(1.0 + sum(sizes)) if sizes else nan,
-        float(np.mean(headrooms)) if headrooms else nan,
-        nan if target is None or target.headroom is None else float(target.headroom),
+        # Difficulty compares two tasks: it is set on rows of an intermediate source (its own and the target's);
+        # for a same-task source it would be one constant per target task, which orders nothing within a query.
+        float(np.mean(headrooms)) if headrooms and not same_task else nan,
+        nan if same_task or target is None or target.headroom is None else float(target.headroom),
         nan,  # target_task_code: an index into the model's own task vocabulary, filled by the model
     ]
 
@@ -102,6 +107,9 @@ class FeatureBuilder:
         row = self._lang_cache.get(code)
         if row is None:
             lf = self.languages
+            if code == MULTILINGUAL:
+                self._lang_cache[code] = (math.nan, 1.0, 0.0, 0.0)
+                return self._lang_cache[code]
             imputed = lf.imputed_fraction(code)
             cc, present = lf.cc100_log_gib(code)
             row = (float(np.mean(list(imputed.values()))), float(not lf.known(code)), cc, float(present))
@@ -124,6 +132,7 @@ class FeatureBuilder:
             return out
         src_langs = [s.language for s in sources]
         dist = self.languages.distance_matrix([target_language], src_langs)[0]  # (n, 6), DISTANCES order
+        dist[[lang == MULTILINGUAL for lang in src_langs]] = np.nan
         tgt_eng = self.languages.distance_matrix([target_language], [ENGLISH])[0, 0]  # (6,)
         out[:, _cols("dist_")] = dist
         out[:, _cols("target_eng_")] = tgt_eng

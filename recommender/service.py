@@ -32,7 +32,7 @@ from feature_store.runs import (
 from feature_store.seed import ensure_seeded
 from feature_store.tasks import canonical_task, registry
 from recommender.answers.annotate import Annotator
-from recommender.answers.answer import Ranking, rank_query
+from recommender.answers.answer import KINDS, MODEL, Ranking, TaskRuns, rank_query
 from recommender.answers.candidates import Catalogue, build_catalogue, candidate_pool, check_kind
 from recommender.answers.explain import Explainer, explain_candidate
 from recommender.model.registry import CALIBRATION_FILE, LoadedModel, ModelRegistry
@@ -212,17 +212,41 @@ class Service:
         live = self.live()
         revision = self.store.revision()
         ann = self.annotator(live, revision)
-        pool, priors, warnings = candidate_pool(self.catalogue(revision), target, code, candidates)
-        ranking = rank_query(live.model, ann, self.builder, target, code, pool, priors, k)
-        answer = {"query": {"language": code, "language_name": language_name(code), "task": target.id,
-                            "k": k, "candidates": candidates},
-                  "model_version": live.version, "recommendations": ranking.items,
-                  **ann.advice(ranking.best_high, target.id),
-                  "warnings": ann.coverage(code, target.id) + warnings + list(published_findings(target))}
+        pool, _, warnings = candidate_pool(self.catalogue(revision), target, code, candidates)
+        kinds = KINDS if candidates == "all" else (candidates,)
+        ranking = rank_query(live.model, ann, self.builder, target, code, pool, kinds, k,
+                             self.intermediate_runs().get(target.id))
+        findings = list(published_findings(target)) if "intermediate" in kinds else []
+        if findings and ranking.decisions["intermediate"].basis == MODEL:
+            findings = [f"{w} (the intermediate answer above is the model's, from runs in the store)" for w in findings]
+        answer: dict[str, Any] = {
+            "query": {"language": code, "language_name": language_name(code), "task": target.id, "k": k,
+                      "candidates": candidates},
+            "model_version": live.version, "interval_level": ann.interval_level(),
+            "decisions": {kind: d.as_dict() for kind, d in ranking.decisions.items()},
+            "baseline": ann.baseline(target.id),
+            "warnings": ann.coverage(code, target.id) + warnings + ranking.warnings + findings}
+        if len(kinds) == 1:  # one decision: its list and advice at the top level too
+            only = ranking.decisions[kinds[0]]
+            answer.update(recommendations=only.items, basis=only.basis, advice=only.advice,
+                          advice_detail=only.advice_detail)
         return answer, ranking
 
+    def intermediate_runs(self) -> dict[str, TaskRuns]:
+        """Measured intermediate gains per target task (cached per store revision)."""
+        from recommender.answers.neighbours import task_runs
+        from recommender.model.dataset import group_queries
+
+        return dict(self._listing("intermediate_runs", lambda: task_runs(group_queries(self.store.query()))))
+
     def recommend(self, language: str, task: str, k: int = 3, candidates: str = "all") -> dict[str, Any]:
-        """Ranked sources for one (target task, target language)."""
+        """Ranked sources for one (target task, target language).
+
+        Two decisions, each ranked only against its own kind, under ``decisions``: ``intermediate``
+        and ``language`` (``candidates="all"``), or the one asked for, whose list and advice are
+        then also the answer's top-level ``recommendations`` / ``advice``. With ``all`` there is no
+        top-level list, so that no client reads two kinds as one scale.
+        """
         _check_k(k)
         check_kind(candidates)
         return self._rank(resolve_target(language), task, k, candidates)[0]
@@ -281,8 +305,14 @@ class Service:
         live = self.live()
         meta = {**live.meta, "evaluation": self.registry.evaluation(live.version)}
         provenance = self.store.counts("dataset", "model", "target_task")
-        return build_report(registry().get(task), k, live.version, meta, answers, provenance,
-                            time.perf_counter() - t0)
+        out = build_report(registry().get(task), k, live.version, meta, answers, provenance, time.perf_counter() - t0)
+        from recommender.evaluation.comparison import multilingual_vs_english
+        from recommender.model.dataset import group_queries
+
+        codes = {lang.code for lang in out.languages}
+        rows = multilingual_vs_english(group_queries(self.store.query()), out.task)
+        out.extra["multilingual_vs_english"] = [r for r in rows if r["language"] in codes]
+        return out
 
     def evaluate(self, runs: Sequence[Run] | None = None, **options: Any) -> dict[str, Any]:
         """Cross-validated ranking quality on ``runs`` (default: the whole store); see ``evaluation.crossval``."""

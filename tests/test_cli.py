@@ -20,7 +20,8 @@ def test_recommend_table_names_language_sources_and_warnings(trained: Path) -> N
     result = runner.invoke(app, ["recommend", "--language", "Swahili", "--task", "xnli", "--k", "3"])
     assert result.exit_code == 0, result.output
     assert "Swahili (swa)" in result.output
-    assert "literature-prior" in result.output
+    assert "Which intermediate task" in result.output and "Which source language" in result.output
+    assert "published per target task" in result.output
     assert "warning:" in result.output
 
 

@@ -120,3 +120,24 @@ def test_explain_unknown_source_is_a_clear_error(trained: Path) -> None:
     result = CliRunner().invoke(app, ["explain", "-l", "yo", "-t", "udpos", "-s", "klingon"])
     assert result.exit_code == 1
     assert "Error: 'klingon' is not a candidate source for udpos → yor; candidates:" in result.output
+
+
+def test_reasons_are_material_and_their_direction_word_matches_the_numbers(model: TransferRanker,
+                                                                           home: Path) -> None:
+    from recommender.answers.explain import MIN_DISTANCE_GAP
+
+    exp = Explainer(model.feature_names_, FeatureBuilder().languages)
+    nld = Source("udpos", "nld")
+    z = design(model, "deu", [nld])[0].copy()
+    d, eng = exp.col["dist_syntactic"], exp.col["target_eng_syntactic"]
+    z[d], z[eng] = 0.401, 0.400  # a difference no URIEL distance can vouch for
+    assert exp.immaterial_distance("distance:syntactic", z, nld)
+    grouped = np.zeros(len(exp.order))
+    grouped[exp.order.index("distance:syntactic")] = 5.0
+    assert exp.reasons(grouped, z, "udpos", "deu", nld) == []  # large contribution, but not a real difference
+    z[d] = 0.400 - 2 * MIN_DISTANCE_GAP
+    [reason] = exp.reasons(grouped, z, "udpos", "deu", nld)
+    assert "closer to German than English is" in reason.text and "0.36 vs 0.40" in reason.text
+    z[d] = 0.400 + 2 * MIN_DISTANCE_GAP
+    assert "farther from German" in exp.reasons(grouped, z, "udpos", "deu", nld)[0].text
+    assert exp.reasons(grouped, z, "udpos", "deu", nld, min_abs=6.0) == []  # below the materiality floor

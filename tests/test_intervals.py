@@ -56,19 +56,27 @@ def test_calibrate_residuals_covers_fresh_draws_at_nominal_level() -> None:
     assert lo == pytest.approx(-2.56, abs=0.2) and hi == pytest.approx(2.56, abs=0.2)
 
 
-def test_interval_always_contains_the_point_prediction() -> None:
-    # residuals all positive: the raw quantiles would put the interval above the prediction
+def test_intervals_are_the_quantiles_as_they_are_not_widened_to_contain_zero() -> None:
+    # residuals all positive (the model under-predicts): the interval lies above the prediction
     cal = calibrate_residuals(np.linspace(1, 5, 100), ["xnli"] * 100, level=0.8)
-    for pred in (-3.0, 0.0, 2.5):
-        lo, hi = cal.interval(pred, "xnli")
-        assert lo <= pred <= hi
+    lo, hi = cal.interval(-3.0, "xnli")
+    assert -3.0 < lo < hi < 3.0  # neither the prediction nor zero gain is forced in
     lo_arr, hi_arr = cal.intervals(np.array([-1.0, 1.0]), "xnli")
-    assert np.all(lo_arr <= [-1.0, 1.0]) and np.all([-1.0, 1.0] <= hi_arr)
+    assert np.all(lo_arr > [-1.0, 1.0])
     assert all(math.isnan(x) for x in cal.interval(float("nan"), "xnli"))
 
 
+def test_intermediate_rows_get_their_own_key_when_there_are_enough() -> None:
+    residuals = np.concatenate([np.linspace(-1, 1, 40), np.linspace(-9, 9, 40)])
+    keys = ["pawsx"] * 40 + ["pawsx/intermediate"] * 40
+    cal = calibrate_residuals(residuals, keys, min_count=30)
+    assert {"pawsx", "pawsx/intermediate"} <= set(cal.quantiles)
+    assert cal.width("pawsx/intermediate") > cal.width("pawsx")
+    assert cal.width("xnli/intermediate") == cal.width(POOLED)  # neither key: the pool
+
+
 def test_per_task_quantiles_and_pooled_fallback() -> None:
-    residuals = np.concatenate([np.full(50, 1.0), np.full(50, 10.0), np.full(20, 100.0)])
+    residuals = np.concatenate([np.linspace(-1, 1, 50), np.linspace(-10, 10, 50), np.linspace(-100, 100, 20)])
     tasks = ["xnli"] * 50 + ["udpos_v2.8"] * 50 + ["tydiqa"] * 20
     cal = calibrate_residuals(residuals, tasks, min_count=30)
     assert set(cal.quantiles) == {POOLED, "xnli", "udpos"}  # tydiqa: too few, canonical udpos id
@@ -104,10 +112,11 @@ def test_calibrate_on_a_tiny_training_set(tiny_ts: TrainingSet) -> None:
     assert 0.6 <= cal.meta["cv_coverage"]["udpos"] <= 1.0
 
 
-def test_advice_skips_only_below_zero() -> None:
+def test_advice_skips_below_one_point() -> None:
     verdict, detail = advice(-0.5, "udpos")
     assert verdict == "skip" and "fine-tune on udpos in English" in (detail or "")
-    assert advice(0.1, "udpos") == ("train", None)
+    assert advice(0.8, "xnli")[0] == "skip"  # a gain below what separates reruns of the same baseline
+    assert advice(1.1, "udpos") == ("train", None)
     assert advice(None, "udpos") == (None, None)
 
 
@@ -129,6 +138,7 @@ def test_held_out_coverage_on_the_shipped_data_is_within_five_points(trained: Pa
     svc = Service()
     ts = assemble(group_queries(svc.store.query()), svc.builder)
     out = held_out_coverage(ts, level=0.8)
-    assert len(out) == 5  # four settings and the pool
-    for setting, v in out.items():
+    matrices = {k: v for k, v in out.items() if k.startswith(("langrankplus", "devries"))}
+    assert len(matrices) == 4
+    for setting, v in matrices.items():
         assert abs(v["coverage"] - 0.8) <= 0.05, (setting, v)

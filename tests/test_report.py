@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from feature_store.runs import Run
 from recommender.answers.coverage import coverage_warnings, distance_warnings, pretraining_warnings, uriel_warnings
+from recommender.service import Service
 
 
 class StubLanguages:
@@ -84,8 +85,9 @@ def test_recommend_returns_interval_reasons_advice_and_coverage(trained: Path) -
     assert result["baseline"] == {"source_task": "udpos", "source_language": "eng",
                                   "source_language_name": "English"}
     for item in result["recommendations"]:
-        assert item["gain_low"] <= item["predicted_gain"] <= item["gain_high"]
-        assert 1 <= len(item["why"]) <= 3
+        assert item["gain_low"] < item["gain_high"]  # calibrated, not forced around the prediction
+        assert len(item["why"]) <= 3
+    assert any(item["why"] for item in result["recommendations"])
     assert any("not among XLM-R's pretraining languages" in w for w in result["warnings"])
 
 
@@ -143,7 +145,11 @@ def test_report_files_exist_and_png_has_the_expected_size(trained: Path, tmp_pat
 
     report = Service().report("udpos", ["yo", "deu", "Finnish"], k=2)
     assert [lang.code for lang in report.languages] == ["yor", "deu", "fin"]
-    assert all(len(lang.recommendations) == 2 for lang in report.languages)
+    assert all(len(lang.decisions["language"]["recommendations"]) == 2 for lang in report.languages)
+    assert all(lang.decisions["intermediate"]["basis"] == "published per target task" for lang in report.languages)
+    svc = Service()
+    for lang in report.languages:  # recommend and report agree on every row
+        assert lang.decisions == svc.recommend(lang.code, "udpos", k=2)["decisions"]
     assert report.gain.shape == (3, len(report.columns))
     doc, png = write_report(report, tmp_path / "out", "md")
     assert doc.name == "report.md" and png.name == "heatmap.png"
@@ -188,18 +194,14 @@ def test_report_for_all_udpos_languages_agrees_with_recommend(trained: Path, tmp
         assert lang.advice["advice"] == answer["advice"]
 
 
-def test_skip_only_when_no_candidates_interval_reaches_zero() -> None:
-    """Advice looks at the highest interval end over every candidate, not at the ranker's first."""
-    import numpy as np
-
-    from feature_store.evidence import Prior
+def test_skip_looks_at_the_best_gain_of_the_decision_not_at_the_rankers_first(trained: Path) -> None:
+    """Advice takes the highest predicted gain over every candidate of a decision."""
     from recommender.answers.advice import advice
-    from recommender.answers.answer import merge_order
 
     assert advice(3.0, "udpos")[0] == "train"  # the ranker's first may be negative: another reaches +3
-    verdict, detail = advice(-0.5, "udpos")
-    assert verdict == "skip" and "(-0.50)" in detail
-    assert advice(None, "xnli") == (None, None)
-    # a prior is inserted before the first model row whose predicted gain is lower than its own
-    order = merge_order(np.array([2, 0, 1]), np.array([1.0, -2.0, 5.0]), [Prior("mnli", 3.0, "")])
-    assert [r if isinstance(r, int) else r.source_task for r in order] == [2, "mnli", 0, 1]
+    verdict, detail = advice(-0.5, "udpos", "language", "Romanian (ron)")
+    assert verdict == "skip" and "Romanian (ron)" in detail and "-0.50" in detail
+    out = Service().recommend("yo", "udpos", k=1, candidates="language")
+    best = max(r["predicted_gain"] for r in Service().recommend("yo", "udpos", k=50,
+                                                                candidates="language")["recommendations"])
+    assert out["advice"] == ("train" if best >= 1 else "skip")

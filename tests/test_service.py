@@ -20,14 +20,60 @@ def test_recommend_ranks_k_sources_with_model_version(trained: Path) -> None:
     assert out["model_version"] == "v0001"
 
 
-def test_intermediate_falls_back_to_the_literature_prior_and_says_so(trained: Path) -> None:
-    out = Service().recommend("sw", "xnli", k=3, candidates="intermediate")
+@pytest.mark.parametrize(("language", "task", "gain", "verdict"), [
+    ("sw", "xnli", 0.8, "skip"), ("yo", "udpos", 1.1, "train"), ("te", "tydiqa", 10.9, "train"),
+    ("yo", "wikiann", -1.4, "skip")])
+def test_intermediate_answer_is_the_published_per_target_figure(trained: Path, language: str, task: str,
+                                                                gain: float, verdict: str) -> None:
+    out = Service().recommend(language, task, k=3, candidates="intermediate")
     recs = out["recommendations"]
-    assert [r["source_task"] for r in recs][1:] == ["squad", "mnli"]
-    assert [r["predicted_gain"] for r in recs] == [8.7, 8.2, 7.5]
-    assert all(r["basis"] == "literature-prior" for r in recs)
-    assert any("published average gains" in w for w in out["warnings"])
+    assert len(recs) == 1 and recs[0]["predicted_gain"] == gain
+    assert all(r["basis"] == "published per target task" and r["kind"] == "intermediate" for r in recs)
+    assert recs[0]["gain_low"] < gain < recs[0]["gain_high"]  # an interval, not the figure alone
+    assert out["advice"] == verdict and out["decisions"]["intermediate"]["advice"] == verdict
+    assert not any(w.startswith("published finding") and "benefit" in w for w in out["warnings"]) \
+        or verdict == "skip"  # "XNLI does not see benefits" never stands beside "train"
+    assert "language" not in out["decisions"]
+
+
+def test_no_intermediate_gain_of_three_points_without_runs_for_the_task(trained: Path) -> None:
+    svc = Service()
+    for language, task in (("sw", "xnli"), ("yo", "udpos")):
+        recs = svc.recommend(language, task, k=5, candidates="intermediate")["recommendations"]
+        assert recs and all(r["predicted_gain"] < 3 and r["gain_low"] is not None and r["basis"] for r in recs)
     assert [p.gain for p in literature_priors()] == [8.7, 8.2, 7.5, 7.0]
+
+
+def test_published_overall_only_where_nothing_more_specific_exists(trained: Path) -> None:
+    svc = Service()
+    out = svc.recommend("sw", "xcopa", candidates="intermediate")
+    assert out["basis"] == "published overall"
+    [item] = out["recommendations"]
+    assert item["predicted_gain"] < 3 and item["gain_high"] - item["gain_low"] > 10  # wide
+    assert any("do not fit a task with training data" in w for w in out["warnings"])
+    out = svc.recommend("sw", "tatoeba", candidates="intermediate")  # retrieval: the per-task averages fit
+    assert [r["predicted_gain"] for r in out["recommendations"]] == [8.7, 8.2, 7.5]
+
+
+def test_all_answers_two_decisions_each_ranked_within_its_kind(trained: Path) -> None:
+    out = Service().recommend("sw", "xnli", k=3)
+    assert "recommendations" not in out and "advice" not in out  # no list that mixes two scales
+    assert set(out["decisions"]) == {"intermediate", "language"}
+    for kind, decision in out["decisions"].items():
+        assert decision["kind"] == kind and decision["scale"]
+        assert [r["rank"] for r in decision["recommendations"]] == list(range(1, len(decision["recommendations"]) + 1))
+        assert all(r["kind"] == kind for r in decision["recommendations"])
+    assert all(r["source_language"] not in ("swa", "eng") for r in out["decisions"]["language"]["recommendations"])
+
+
+def test_multilingual_intermediate_results_are_shipped_and_model_based(trained: Path) -> None:
+    svc = Service()
+    runs = svc.list_runs(dataset="xcsr", source_language="mul", limit=1000)
+    assert runs["total"] == 64
+    out = svc.recommend("pl", "xcsqa", candidates="intermediate")
+    [item] = out["recommendations"]
+    assert (item["source_task"], item["source_language"], item["basis"]) == ("mcp", "mul", "model")
+    assert item["gain_low"] is not None and item["gain_low"] <= item["predicted_gain"] <= item["gain_high"]
 
 
 def test_imported_intermediate_runs_replace_the_prior_after_retrain(trained: Path, tmp_path: Path) -> None:
@@ -64,6 +110,7 @@ def test_languages_and_tasks_listings(trained: Path) -> None:
     assert langs["swa"]["target_runs"] > 0 and langs["swa"]["cc100_gib"] == pytest.approx(1.6)
     tasks = {row["id"]: row for row in svc.tasks()}
     assert tasks["udpos"]["runs"] == 6825 and tasks["mnli"]["runs"] == 0
+    assert tasks["xcsqa"]["runs"] == 64 and tasks["xnli-prompted"]["runs"] > 0
 
 
 def test_a_model_built_on_other_features_is_refused_with_a_retrain_error(trained: Path) -> None:
@@ -86,3 +133,37 @@ def test_a_model_built_on_other_features_is_refused_with_a_retrain_error(trained
     with pytest.raises(ModelIncompatible, match="stepstone retrain"):
         Service().live()
     assert Service().ensure_model().version != version  # `stepstone init` rebuilds it
+
+
+EUROPEAN = ("deu", "fra", "spa", "nld", "swe", "dan", "pol", "ces", "ron", "bul", "ell", "rus")
+DISTANT = ("jpn", "kor", "zho", "tha", "vie", "hin", "ben", "tam", "tel", "ara", "tur", "ind")
+
+
+def pawsx_rows() -> list[dict[str, object]]:
+    """Synthetic but plausible PAWS-X intermediate runs: MNLI helps European targets, SQuAD distant ones."""
+    rows: list[dict[str, object]] = []
+    for i, lang in enumerate(EUROPEAN + DISTANT):
+        base = 85.0 - 0.3 * i
+        european = lang in EUROPEAN
+        for src, gain in (("pawsx", 0.0), ("mnli", 2.5 if european else -0.5), ("squad", -0.3 if european else 2.5),
+                          ("hellaswag", 0.2 + 0.1 * (i % 3))):
+            rows.append(dict(dataset="synthetic-pawsx", model="xlmr-large", target_task="pawsx", target_language=lang,
+                             source_task=src, source_language="eng", score=base + gain, metric="accuracy",
+                             baseline_score=base, seed=1))
+    return rows
+
+
+def test_imported_intermediate_runs_generalise_to_languages_outside_them(trained: Path, tmp_path: Path) -> None:
+    svc = Service()
+    before = svc.recommend("it", "pawsx", candidates="intermediate")
+    assert before["basis"] == "published per target task"
+    assert svc.import_file(write_csv(tmp_path / "pawsx.csv", pawsx_rows())).inserted == 96
+    for language, best in (("it", "mnli"), ("pt", "mnli"), ("uk", "mnli"), ("mr", "squad"), ("ms", "squad")):
+        out = svc.recommend(language, "pawsx", k=3, candidates="intermediate")
+        recs = out["recommendations"]
+        assert out["basis"] == "model" and all(r["basis"] == "model" for r in recs), language
+        assert recs[0]["source_task"] == best and recs[0]["predicted_gain"] >= 1.5, (language, recs)
+        gains = [r["predicted_gain"] for r in recs]
+        assert gains == sorted(gains, reverse=True)  # order and gain from one model
+        assert all(r["gain_low"] < r["predicted_gain"] < r["gain_high"] for r in recs)
+        assert out["advice"] == "train" and len(recs[0]["why"]) == 3

@@ -10,12 +10,21 @@ from feature_store.tasks import registry
 XSTILTS = {"anli", "mnli", "qqp", "squad", "hellaswag", "cosmosqa", "csqa", "ccg", "sst2"}
 XTREME = {"xnli", "pawsx", "udpos", "wikiann", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba"}
 XTREME_R = {"xcopa", "mewslix", "lareqa"}
+SHIPPED_INTERMEDIATE = {"xcsqa", "xcodah", "xnli-prompted", "xcopa-prompted", "xstorycloze-prompted",
+                        "xwinograd-prompted"}
 
 
 def test_registry_holds_the_xstilts_xtreme_and_xtreme_r_tasks() -> None:
     reg = registry()
-    assert {t.id for t in reg.intermediate()} == XSTILTS
-    assert {t.id for t in reg.targets()} == XTREME | XTREME_R
+    assert {t.id for t in reg.intermediate()} == XSTILTS | {"mcp"}
+    assert {t.id for t in reg.targets()} == XTREME | XTREME_R | SHIPPED_INTERMEDIATE
+
+
+def test_difficulty_is_filled_from_published_english_scores() -> None:
+    reg = registry()
+    for task in ("xnli", "pawsx", "udpos", "wikiann", "xquad", "mlqa", "tydiqa", "mnli", "squad", "csqa"):
+        assert reg.get(task).headroom is not None and "english_score" in reg.get(task).source, task
+    assert reg.get("udpos").headroom < reg.get("xnli").headroom < reg.get("tydiqa").headroom
 
 
 def test_aliases_and_versioned_ids_resolve() -> None:
@@ -39,3 +48,17 @@ def test_difficulty_is_headroom_above_chance() -> None:
     assert xnli.headroom == pytest.approx(1 - (89.1 - 100 / 3) / (100 - 100 / 3))
     assert registry().get("mlqa").headroom == pytest.approx(0.194)
     assert registry().get("qqp").headroom is None
+
+
+def test_difficulty_is_a_feature_of_both_tasks_on_intermediate_rows(home: object) -> None:
+    import math
+
+    from feature_store.features import FEATURE_NAMES, FeatureBuilder, Source
+
+    X = FeatureBuilder().build("tydiqa", "tel", [Source("squad", "eng"), Source("tydiqa", "eng"),
+                                                 Source("mcp", "mul")])
+    src, tgt = FEATURE_NAMES.index("source_headroom"), FEATURE_NAMES.index("target_headroom")
+    assert X[0, src] == pytest.approx(registry().get("squad").headroom)
+    assert X[0, tgt] == pytest.approx(registry().get("tydiqa").headroom)
+    assert math.isnan(X[1, src]) and math.isnan(X[1, tgt])  # a same-task source: nothing to compare
+    assert math.isnan(X[2, FEATURE_NAMES.index("dist_syntactic")])  # several languages: no single distance

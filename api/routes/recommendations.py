@@ -24,7 +24,10 @@ def get_recommendations(
     k: Annotated[int, Query(ge=1, le=50)] = 3,
     candidates: Literal["all", "intermediate", "language"] = "all",
 ) -> dict[str, Any]:
-    """Ranked transfer sources for one target task and language (answers are cached: ``api.cache``)."""
+    """Two decisions for one target task and language, each ranked only against its own kind:
+    ``decisions.intermediate`` (which intermediate task) and ``decisions.language`` (which source
+    language's data). ``candidates=intermediate|language`` answers one of them, whose list is then also
+    the top-level ``recommendations``; with ``all`` that field is null. Answers are cached (``api.cache``)."""
     return service.recommend(language, task, k=k, candidates=candidates)
 
 

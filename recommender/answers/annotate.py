@@ -2,8 +2,9 @@
 
 ``Annotator`` is built by the Service from plain data (the model, its interval calibration, an
 ``Explainer`` and the measured target languages per task) and adds ``gain_low``/``gain_high``
-(``recommender.model.calibration``), ``why`` (top-3 reasons, ``answers.explain``), the advice
-(``answers.advice``) and the coverage warnings of the target language (``answers.coverage``).
+(``recommender.model.calibration``), ``why`` (material reasons, ``answers.explain``), the baseline
+that "skip" advice (``answers.advice``) points to, and the coverage warnings of the target
+language (``answers.coverage``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import numpy as np
 
 from feature_store.features import ENGLISH, Source
 from feature_store.languages import language_name
-from recommender.answers.advice import advice
 from recommender.answers.coverage import coverage_warnings
 from recommender.answers.explain import MAX_PEERS, Explainer, rounded, why
 from recommender.model.calibration import Calibration
@@ -50,17 +50,9 @@ class Annotator:
         return why(self.explainer, self.model.ranker_, Z, task, targets, sources, pools, rows, scores=scores,
                    max_peers=max_peers)
 
-    def advice(self, best_high: float | None, task: str) -> dict[str, Any]:
-        """``interval_level``, ``advice`` ("train" / "skip" / None), ``advice_detail``, ``baseline``.
-
-        ``best_high`` is the highest upper interval end over every candidate of the query
-        (literature priors with their published gain), so "skip" means that no candidate's
-        interval reaches zero gain, whatever order the ranker gives them.
-        """
-        verdict, detail = advice(best_high, task)
-        return {"interval_level": self.interval_level(), "advice": verdict, "advice_detail": detail,
-                "baseline": {"source_task": task, "source_language": ENGLISH,
-                             "source_language_name": language_name(ENGLISH)}}
+    def baseline(self, task: str) -> dict[str, Any]:
+        """What "skip" falls back to: fine-tune on ``task`` in English and transfer zero-shot."""
+        return {"source_task": task, "source_language": ENGLISH, "source_language_name": language_name(ENGLISH)}
 
     def coverage(self, code: str, task: str) -> list[str]:
         """The coverage warnings of a target language (cached: they change with the store only)."""

@@ -1,8 +1,9 @@
 """The candidates of a query: which sources the store knows for a target task, split by kind.
 
-Two kinds, ranked separately by nothing but their order in an answer: ``intermediate`` (train
-on another task first, X-STILTs) and ``language`` (fine-tune on the target task in another
-language). The catalogue is built from one aggregate query over the store per store revision.
+Two kinds, two decisions, each ranked only against its own kind: ``intermediate`` (train on
+another task first, X-STILTs; English or multilingual intermediate data, single or multi-task) and
+``language`` (fine-tune on the target task in another language). The catalogue is built from
+one aggregate query over the store per store revision.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from feature_store.errors import InvalidRequest
-from feature_store.evidence import Prior, literature_priors
-from feature_store.features import Source
+from feature_store.evidence import Prior
+from feature_store.features import ENGLISH, MULTILINGUAL, Source
 from feature_store.tasks import Task, canonical_task
 
 Candidates = Literal["all", "intermediate", "language"]
@@ -61,7 +62,13 @@ def build_catalogue(source_counts: Sequence[tuple[Any, ...]], target_counts: Seq
 
 def candidate_pool(cat: Catalogue, target: Task, code: str, candidates: str = "all",
                    ) -> tuple[list[tuple[Source, str]], tuple[Prior, ...], list[str]]:
-    """(scored sources with their kind, literature priors, warnings) for one query."""
+    """(sources the model scores, with their kind; priors; warnings) for one query.
+
+    An intermediate decision with no intermediate runs of the target task has no model candidates:
+    its answer comes from the published rungs of the ladder (``answers.ladder``), which give a gain
+    and an interval per item. ``priors`` is always empty: published averages are no longer merged
+    into a pool of model candidates (the slot stays for callers that unpack three values).
+    """
     warnings: list[str] = []
     pool: list[tuple[Source, str]] = []
     if candidates in ("all", "language"):
@@ -69,19 +76,12 @@ def candidate_pool(cat: Catalogue, target: Task, code: str, candidates: str = "a
         if not sources:
             warnings.append(f"no runs of task {target.id} in the store: source-language gains are "
                             "extrapolated from other tasks' runs")
-            sources = [Source(target.id, lang) for lang in cat.all_source_languages]
-        pool += [(s, "language") for s in sources if s.language != code]
-    priors: tuple[Prior, ...] = ()
+            sources = [Source(target.id, lang) for lang in cat.all_source_languages if lang != MULTILINGUAL]
+        # English is the baseline every gain is measured against, not a candidate of this decision.
+        pool += [(s, "language") for s in sources if s.language not in (code, ENGLISH)]
     if candidates in ("all", "intermediate"):
-        inter = cat.intermediate.get(target.id)
-        if inter:
-            pool += [(s, "intermediate") for s in inter]
-        else:
-            priors = literature_priors()
-            warnings.append(f"no intermediate-task runs for {target.id} in the store: intermediate "
-                            "tasks are ranked by the published average gains of X-STILTs "
-                            "(Phang et al. 2020), not by the model")
-    return pool, priors, warnings
+        pool += [(s, "intermediate") for s in cat.intermediate.get(target.id, [])]
+    return pool, (), warnings
 
 
 __all__ = ["Candidates", "CANDIDATE_KINDS", "Catalogue", "build_catalogue", "candidate_pool", "check_kind"]

@@ -6,10 +6,15 @@ grouped into one *reason* a linguist can read (``dist_genetic`` and ``closer_tha
 both say how related source and target are), and each reason is phrased with the candidate's
 own values: "source and target share a family (Atlantic-Congo; genetic distance 0.21)".
 
-A recommendation's ``why`` is its top-3 reasons by the ranker, measured against the average
-candidate of the same query (contribution minus the pool's mean contribution): reasons that
-are the same for every candidate (the target's own features) then drop out, and what is left
-says why this source beats, or trails, the others. ``stepstone explain`` prints every reason,
+A recommendation's ``why`` is at most three reasons by the ranker, most important first, measured
+against the average candidate of the same kind in the same query (contribution minus the pool's
+mean contribution): reasons that are the same for every candidate (the target's own features)
+then drop out, and what is left says why this source beats, or trails, the others. A reason is
+shown only when it is *material*: its contribution is at least ``MATERIAL`` (a quarter) of the
+standard deviation of the ranker's scores over the candidates it is compared with, and, for a
+distance, the source's distance differs from English's by ``MIN_DISTANCE_GAP`` (0.02) or more
+(URIEL distances are not precise to the third decimal). The direction word is read off the two
+numbers it shows ("closer" only when the source's distance is the smaller). ``stepstone explain`` prints every reason,
 for the ranker (score units) and the gain model (points).
 """
 
@@ -23,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from feature_store.errors import InvalidRequest, StepstoneError
-from feature_store.features import ENGLISH, FeatureBuilder, Source
+from feature_store.features import ENGLISH, MULTILINGUAL, FeatureBuilder, Source
 from feature_store.lang_features import LanguageFeatures
 from feature_store.languages import language_name, resolve
 from feature_store.tasks import FORMATS, LEVELS, Task, registry
@@ -39,6 +44,8 @@ class Booster(Protocol):
 
 
 MAX_PEERS = 16
+MATERIAL = 0.25
+MIN_DISTANCE_GAP = 0.02
 DISTANCE_KINDS = ("syntactic", "phonological", "inventory", "featural", "genetic", "geographic")
 
 
@@ -121,6 +128,8 @@ class Explainer:
         if key.startswith("distance:"):
             kind = key.split(":", 1)[1]
             d, eng = v(f"dist_{kind}"), v(f"target_eng_{kind}")
+            if source.language == MULTILINGUAL:
+                return f"the source data is in several languages: no single {kind} distance to {tgt}"
             if math.isnan(d):
                 return f"{kind} distance between {src} and {tgt} is unknown (no URIEL data)"
             if kind == "genetic":
@@ -194,16 +203,26 @@ class Explainer:
         same = "same" if self._v(z, "same_format") == 1.0 else "different"
         return f"{source.task} is {sfmt} ({slev}); {target_task} is {tgt.format} ({tgt.level}): {same} format"
 
+    def immaterial_distance(self, key: str, z: np.ndarray, source: Source) -> bool:
+        """A distance reason whose source-vs-English difference is too small to mean anything."""
+        if not key.startswith("distance:") or key == "distance:genetic" or source.language == ENGLISH:
+            return False
+        kind = key.split(":", 1)[1]
+        d, eng = self._v(z, f"dist_{kind}"), self._v(z, f"target_eng_{kind}")
+        return not (math.isnan(d) or math.isnan(eng)) and abs(d - eng) < MIN_DISTANCE_GAP
+
     def reasons(self, grouped_row: np.ndarray, z: np.ndarray, target_task: str, target: str,
-                source: Source, top: int | None = 3) -> list[Reason]:
-        """Reasons sorted by |contribution|, largest first (``top`` of them; all when None)."""
+                source: Source, top: int | None = 3, min_abs: float = 5e-4) -> list[Reason]:
+        """Reasons with |contribution| ≥ ``min_abs``, largest first (``top`` of them; all when None)."""
         order = np.argsort(-np.abs(grouped_row), kind="stable")
-        out = []
-        for j in order[:top] if top else order:
+        out: list[Reason] = []
+        for j in order:
             key = self.order[j]
-            if abs(grouped_row[j]) < 5e-4:
+            if abs(grouped_row[j]) < min_abs or self.immaterial_distance(key, z, source):
                 continue
             out.append(Reason(key, float(grouped_row[j]), self.describe(key, z, target_task, target, source)))
+            if top and len(out) == top:
+                break
         return out
 
 
@@ -241,7 +260,9 @@ def why(explainer: Explainer, booster: Booster, Z: np.ndarray, target_task: str,
         sample = peers[int(pools[i][0]) if len(pools[i]) else -1]
         own = grouped_need[where[i]]
         rel = own - grouped_need[[where[int(r)] for r in sample]].mean(axis=0) if len(sample) > 1 else own
-        out[i] = [r.arrow() for r in explainer.reasons(rel, Z[i], target_task, targets[i], sources[i], top)]
+        spread = float(np.std(ranked[np.asarray(pools[i], dtype=int)])) if len(pools[i]) > 1 else 0.0
+        floor = max(MATERIAL * spread, 5e-4)
+        out[i] = [r.arrow() for r in explainer.reasons(rel, Z[i], target_task, targets[i], sources[i], top, floor)]
     return out
 
 

@@ -78,6 +78,24 @@ def _print_table(result: dict) -> None:  # type: ignore[type-arg]
             table.add_row(name, *(_cell(m.get(k)) for k in ("ndcg@3", "top1_loss_pct", "regret@1", "regret@3",
                                                             "spearman", "gain_mae")))
         console.print(table)
+    cov = result.get("evidence_coverage") or {}
+    if cov:
+        table = Table("evidence", "coverage", "nominal", "rows", "how",
+                      title="Interval coverage per evidence level (held out)")
+        for name, v in cov.items():
+            table.add_row(name, _cell(v["coverage"]), f"{v['nominal']:.2f}", str(v["rows"]), v["how"])
+        console.print(table)
+    rows = result.get("multilingual_vs_english") or []
+    if rows:
+        table = Table("language", "pairs", "multilingual − English-only", "multilingual higher",
+                      "multilingual gain over none", "target tasks",
+                      title="Multilingual vs English-only intermediate data, per target language (measured runs)")
+        for r in rows:
+            table.add_row(f"{r['name']} ({r['language']})", str(r["pairs"]),
+                          "–" if r["ml_minus_en"] is None else f"{r['ml_minus_en']:+.2f}",
+                          "–" if r["ml_wins"] is None else f"{r['ml_wins']:.0%}",
+                          "–" if r["ml_gain"] is None else f"{r['ml_gain']:+.2f}", ", ".join(r["settings"]))
+        console.print(table)
     console.print(f"{result['seconds']} s")
 
 

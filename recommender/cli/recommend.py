@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -11,6 +11,8 @@ from recommender.cli.common import CandidateKind, Format, app, console, fmt_gain
 
 
 def _task_label(task: str) -> str:
+    if task == "xstilts-best":
+        return "best X-STILTs task (not named in the source)"
     parts = task.split("+")
     return task if len(parts) <= 2 else f"multi-task ({len(parts)}: {parts[0]}, …)"
 
@@ -30,29 +32,47 @@ def recommend(
         print_json(result)
         return
     q = result["query"]
-    table = Table(title=f"{q['task']} → {q['language_name']} ({q['language']}) · model "
-                        f"{result['model_version']}")
+    console.print(f"{q['task']} → {q['language_name']} ({q['language']}) · model {result['model_version']}",
+                  highlight=False)
     level = result.get("interval_level")
+    for decision in result["decisions"].values():
+        _print_decision(decision, level)
+    for w in result["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+_TITLES = {"intermediate": "Which intermediate task (train on it first, then on the target task in English)",
+           "language": "Which source language's training data (instead of English)"}
+
+
+def _print_decision(decision: dict[str, Any], level: float | None) -> None:
+    """One decision as its own section: a table ranked within its kind, reasons, notes and advice."""
+    table = Table(title=f"{_TITLES[decision['kind']]} · basis: {decision['basis'] or 'none'}", title_justify="left")
     table.add_column("#", justify="right")
-    table.add_column("source (task · language)", overflow="fold")
-    table.add_column("kind", no_wrap=True)
+    table.add_column("intermediate task" if decision["kind"] == "intermediate" else "source language",
+                     overflow="fold")
     table.add_column("predicted gain", justify="right", no_wrap=True)
     table.add_column(f"{level:.0%} interval" if level else "interval", justify="right", no_wrap=True)
     table.add_column("basis", no_wrap=True)
-    for r in result["recommendations"]:
+    for r in decision["recommendations"]:
         interval = ("–" if r.get("gain_low") is None else f"{r['gain_low']:+.1f} … {r['gain_high']:+.1f}")
-        table.add_row(str(r["rank"]), f"{_task_label(r['source_task'])} · {r['source_language_name']} "
-                                      f"({r['source_language']})", r["kind"], fmt_gain(r["predicted_gain"]),
-                      interval, r["basis"])
+        if decision["kind"] == "intermediate":
+            label = _task_label(r["source_task"]) + ("" if r["source_language"] == "eng"
+                                                     else f" ({r['source_language_name']})")
+        else:
+            label = f"{r['source_language_name']} ({r['source_language']})"
+        table.add_row(str(r["rank"]), label, fmt_gain(r["predicted_gain"]), interval, r["basis"])
     console.print(table)
-    for r in result["recommendations"]:
+    for r in decision["recommendations"]:
         for reason in r.get("why") or []:
             console.print(f"  {r['rank']}. {reason}", highlight=False, markup=False)
-    if result.get("advice_detail"):
-        style = "bold red" if result.get("advice") == "skip" else "bold green"
-        console.print(f"[{style}]advice:[/] {result['advice_detail']}", highlight=False)
-    for w in result["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    for note in decision.get("notes") or []:
+        console.print(f"  note: {note}", highlight=False, markup=False)
+    if decision.get("advice_detail"):
+        console.print(f"[bold red]advice: skip.[/] {decision['advice_detail']}", highlight=False)
+    elif decision.get("advice") == "train":
+        console.print("[bold green]advice: train[/] on the first one", highlight=False)
+    console.print()
 
 
 @app.command()

@@ -24,7 +24,12 @@ from feature_store.errors import InvalidRequest
 from feature_store.features import FEATURE_GROUPS
 from feature_store.lang_features import get_language_features
 from feature_store.runs import Run
+from feature_store.tasks import canonical_task
+from recommender.answers.ladder import published_coverage
+from recommender.answers.neighbours import held_out_coverage as neighbour_coverage
+from recommender.answers.neighbours import task_runs
 from recommender.evaluation import baselines as bl
+from recommender.evaluation.comparison import markdown_table, multilingual_vs_english
 from recommender.evaluation.metrics import METRICS, mean_metrics, query_metrics
 from recommender.model.calibration import DEFAULT_LEVEL, calibrate_residuals
 from recommender.model.dataset import Query, TrainingSet, assemble, group_queries
@@ -123,34 +128,64 @@ def evaluate_queries(queries: list[Query], *, split: str = "lolo", exclude_self:
         parts = [_run_folds(ts, c, params, ablations) for c in chunks]
     records = sorted((r for part in parts for r in part), key=lambda r: r["query"])
     settings = _summarise(queries, records, ablations)
-    coverage = interval_coverage(queries, records, split)
+    coverage, by_kind = interval_coverage(queries, records, split)
     for entry in settings:
         cov = coverage.get((entry["dataset"], entry["model"], entry["target_task"]))
         entry["ranker"]["interval_coverage"] = None if cov is None else round(cov[0], 4)
         entry["ranker"]["interval_width"] = None if cov is None else round(cov[1], 4)
     return {"split": split, "exclude_self": exclude_self, "settings": settings,
+            "evidence_coverage": evidence_coverage(by_kind, queries),
+            "multilingual_vs_english": multilingual_vs_english(queries),
             "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def interval_coverage(queries: list[Query], records: list[dict[str, Any]],
-                      split: str) -> dict[tuple[str, str, str], tuple[float, float]]:
-    """Share of held-out gains inside their prediction interval, and the mean width, per setting.
+def evidence_coverage(by_kind: dict[str, tuple[float, float, int]], queries: Sequence[Query] = (),
+                      level: float = DEFAULT_LEVEL) -> dict[str, dict[str, Any]]:
+    """Held-out coverage of the intervals at every rung of the evidence ladder (nominal ``level``).
+
+    ``model · language``: held-out rows of this evaluation (split as asked); ``model · intermediate``:
+    the nearest-language model that answers intermediate decisions (``answers.neighbours``); the published
+    rungs: ``answers.ladder.published_coverage`` (settings, or target tasks, held out one at a time).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    if "language" in by_kind:
+        cov, width, rows = by_kind["language"]
+        out["model · language"] = {"coverage": round(cov, 4), "rows": rows, "mean_width": round(width, 3),
+                                   "how": "ranker's gain model; held-out rows of this evaluation, intervals "
+                                          "calibrated on the other folds"}
+    if queries:
+        out["model · intermediate"] = neighbour_coverage(task_runs(queries), get_language_features(), level)
+    for level_name, v in published_coverage(level).items():
+        out[level_name] = v
+    for v in out.values():
+        v["nominal"] = level
+    return out
+
+
+def interval_coverage(queries: list[Query], records: list[dict[str, Any]], split: str,
+                      ) -> tuple[dict[tuple[str, str, str], tuple[float, float]], dict[str, tuple[float, float, int]]]:
+    """Share of held-out gains inside their prediction interval, and the mean width: per setting, and
+    (with the number of rows) per candidate kind (``language``, ``intermediate``).
 
     CV+ style (``recommender.model.calibration``): the intervals of a held-out group are calibrated on the
     out-of-fold residuals of every *other* group, so no held-out gain calibrates its own interval.
+    Intermediate rows are calibrated under their own key, as the served model does.
     """
-    preds, gains, tasks, groups, settings = [], [], [], [], []
+    preds, gains, tasks, groups, settings, kinds = [], [], [], [], [], []
     for r in records:
         q = queries[r["query"]]
         n = len(q.sources)
         pred = r["gain_pred"] if r["gain_pred"] is not None else np.full(n, np.nan)
         preds.append(pred)
         gains.append(q.gains)
-        tasks += [q.task_id] * n
+        for s in q.sources:
+            kind = "language" if canonical_task(s.task) == q.task_id else "intermediate"
+            kinds.append(kind)
+            tasks.append(q.task_id if kind == "language" else f"{q.task_id}/{kind}")
         groups += [fold_key(q, split)] * n
         settings += [q.setting] * n
     if not preds:
-        return {}
+        return {}, {}
 
     pred_all, gain_all = np.concatenate(preds), np.concatenate(gains)
     residuals = gain_all - pred_all
@@ -173,7 +208,13 @@ def interval_coverage(queries: list[Query], records: list[dict[str, Any]],
         idx = ok & (setting_arr == " ".join(s))
         if idx.any():
             out[s] = (float(inside[idx].mean()), float((hi[idx] - lo[idx]).mean()))
-    return out
+    kind_arr = np.array(kinds)
+    by_kind = {}
+    for kind in sorted(set(kinds)):
+        idx = ok & (kind_arr == kind)
+        if idx.any():
+            by_kind[kind] = (float(inside[idx].mean()), float((hi[idx] - lo[idx]).mean()), int(idx.sum()))
+    return out, by_kind
 
 
 def _summarise(queries: list[Query], records: list[dict[str, Any]], ablations: bool) -> list[dict[str, Any]]:
@@ -298,7 +339,24 @@ def render_markdown(result: dict[str, Any], plot_name: str) -> str:
                       "| ablation | ndcg@3 | top1_loss_pct |", "|---|---|---|"]
             for k, v in low.items():
                 lines.append(f"| {k} | {_fmt(v.get('ndcg@3'))} | {_fmt(v.get('top1_loss_pct'))} |")
+    lines += evidence_lines(result)
     return "\n".join(lines) + "\n"
+
+
+def evidence_lines(result: dict[str, Any]) -> list[str]:
+    """Interval coverage per evidence level, and multilingual vs English-only intermediate data."""
+    lines: list[str] = []
+    cov = result.get("evidence_coverage") or {}
+    if cov:
+        lines += ["", "## Interval coverage per evidence level (held out)", "",
+                  "| evidence | coverage | nominal | rows | how |", "|---|---|---|---|---|"]
+        for name, v in cov.items():
+            lines.append(f"| {name} | {_fmt(v['coverage'])} | {v['nominal']:.2f} | {v['rows']} | {v['how']} |")
+    rows = result.get("multilingual_vs_english") or []
+    if rows:
+        lines += ["", "## Multilingual vs English-only intermediate data, per target language (measured)", "",
+                  *markdown_table(rows)]
+    return lines
 
 
 def write_report(result: dict[str, Any], out: Path) -> Path:

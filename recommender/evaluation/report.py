@@ -24,16 +24,23 @@ from feature_store.features import Source
 from feature_store.paths import atomic_write_bytes
 from feature_store.tasks import Task
 from recommender.answers.answer import Ranking
+from recommender.evaluation.comparison import markdown_table
 
 
 # -- reports ------------------------------------------------------------------------------------
 @dataclass
 class LanguageResult:
+    """One target language: its decisions (each ranked within its kind), the headline advice, warnings."""
+
     code: str
     name: str
-    recommendations: list[dict[str, Any]]
+    decisions: dict[str, dict[str, Any]]
     advice: dict[str, Any]
     warnings: list[str]
+
+    @property
+    def recommendations(self) -> list[dict[str, Any]]:
+        return [item for d in self.decisions.values() for item in d["recommendations"]]
 
 
 @dataclass
@@ -62,8 +69,10 @@ def build_report(target: Task, k: int, version: str, meta: dict[str, Any],
     """A report from ``recommend`` answers (with every candidate's gain, for the heatmap)."""
     notes: list[str] = []
     labels: list[str] = []
-    for _, ranking in answers:
+    for answer, ranking in answers:
         labels += [_label(s, kd) for s, kd in zip(ranking.sources, ranking.kinds, strict=True)]
+        labels += [_published_label(item) for d in answer["decisions"].values()
+                   for item in d["recommendations"] if item["basis"] != "model"]
     labels = list(dict.fromkeys(labels))
     col = {lab: j for j, lab in enumerate(labels)}
     gain = np.full((len(answers), len(labels)), np.nan)
@@ -71,15 +80,25 @@ def build_report(target: Task, k: int, version: str, meta: dict[str, Any],
     for li, (answer, ranking) in enumerate(answers):
         for s, kd, g in zip(ranking.sources, ranking.kinds, ranking.gains, strict=True):
             gain[li, col[_label(s, kd)]] = g
+        for d in answer["decisions"].values():
+            for item in d["recommendations"]:
+                if item["basis"] != "model":
+                    gain[li, col[_published_label(item)]] = item["predicted_gain"]
         code = answer["query"]["language"]
         own = [w for w in answer["warnings"] if _per_language(w, code)]
         notes += [w for w in answer["warnings"] if w not in own and w not in notes]
-        results.append(LanguageResult(code, answer["query"]["language_name"], answer["recommendations"],
-                                      {key: answer[key] for key in ("interval_level", "advice", "advice_detail",
-                                                                    "baseline")}, own))
+        headline = answer["decisions"].get("intermediate") or next(iter(answer["decisions"].values()))
+        results.append(LanguageResult(code, answer["query"]["language_name"], answer["decisions"],
+                                      {"interval_level": answer["interval_level"], "advice": headline["advice"],
+                                       "advice_detail": headline["advice_detail"], "baseline": answer["baseline"]},
+                                      own))
     return Report(task=target.id, task_name=target.name, k=k, model_version=version, model_meta=meta,
                   languages=results, columns=labels, gain=gain, notes=notes,
                   provenance=provenance(provenance_counts), seconds=seconds)
+
+
+def _published_label(item: dict[str, Any]) -> str:
+    return f"{item['source_task']} (published)"
 
 
 def _per_language(warning: str, code: str) -> bool:
@@ -139,13 +158,19 @@ def plot_heatmap(report: Report, path: Path) -> tuple[int, int]:
                                       for i in row_order], fontsize=small)
     ax.set_xlabel("candidate source (best on average first)", fontsize=8)
     ax.set_ylabel("target language", fontsize=8)
-    top = {lang.code: lang.recommendations[0] for lang in report.languages if lang.recommendations}
+    shown = [report.columns[j] for j in col_order]
     for r, i in enumerate(row_order):
-        best = top.get(report.languages[i].code)
-        if best and best["basis"] == "model":
-            label = best["source_task"] if best["kind"] == "intermediate" else best["source_language"]
-            c = [report.columns[j] for j in col_order].index(label)
-            ax.plot(c, r, marker="o", markersize=3, color="black", markeredgecolor="white", markeredgewidth=0.5)
+        for d in report.languages[i].decisions.values():  # each decision's first, within its own kind
+            if not d["recommendations"]:
+                continue
+            best = d["recommendations"][0]
+            if best["basis"] != "model":
+                label = _published_label(best)
+            else:
+                label = best["source_task"] if best["kind"] == "intermediate" else best["source_language"]
+            if label in shown:
+                ax.plot(shown.index(label), r, marker="o", markersize=3, color="black", markeredgecolor="white",
+                        markeredgewidth=0.5)
     ax.set_title(f"Predicted gain over the English baseline · {report.task_name} · model {report.model_version}\n"
                  f"● ranked first · grey: not a candidate · colours clipped at {low:+.1f} / {high:+.1f}",
                  fontsize=8)
@@ -167,8 +192,11 @@ def _gain(x: float | None) -> str:
 
 def _source(item: dict[str, Any]) -> str:
     if item["kind"] == "intermediate":
-        return f"{item['source_task']} (English)"
+        return f"{item['source_task']} ({item['source_language_name']})"
     return f"{item['source_language_name']} ({item['source_language']})"
+
+
+SECTION = {"intermediate": "Which intermediate task", "language": "Which source language's data"}
 
 
 def _interval(item: dict[str, Any]) -> str:
@@ -220,14 +248,21 @@ def to_markdown(report: Report, image: str = "heatmap.png") -> str:
             "## Per language", ""]
     for lang in report.languages:
         out += [f"### {lang.name} ({lang.code})", ""]
-        if lang.advice.get("advice") == "skip":
-            out += [f"**Advice: skip.** {lang.advice['advice_detail']}", ""]
-        out += [f"| rank | source | kind | predicted gain | {head} | why |", "|---|---|---|---|---|---|"]
-        for item in lang.recommendations:
-            reasons = "<br>".join(item.get("why") or []).replace("|", "/")
-            out.append(f"| {item['rank']} | {_source(item)} | {item['kind']} | {_gain(item['predicted_gain'])} "
-                       f"| {_interval(item)} | {reasons} |")
-        out += [""] + [f"> ⚠ {w}" for w in lang.warnings] + ([""] if lang.warnings else [])
+        for kind, d in lang.decisions.items():
+            out += [f"#### {SECTION[kind]} · basis: {d['basis'] or 'none'}", ""]
+            if d.get("advice") == "skip":
+                out += [f"**Advice: skip.** {d['advice_detail']}", ""]
+            out += [f"| rank | source | basis | predicted gain | {head} | why |", "|---|---|---|---|---|---|"]
+            for item in d["recommendations"]:
+                reasons = "<br>".join(item.get("why") or []).replace("|", "/")
+                out.append(f"| {item['rank']} | {_source(item)} | {item['basis']} | {_gain(item['predicted_gain'])} "
+                           f"| {_interval(item)} | {reasons} |")
+            out += [""] + [f"> note: {n}" for n in d.get("notes") or []] + ([""] if d.get("notes") else [])
+        out += [f"> ⚠ {w}" for w in lang.warnings] + ([""] if lang.warnings else [])
+    comparison = report.extra.get("multilingual_vs_english") or []
+    if comparison:
+        out += ["## Multilingual vs English-only intermediate data (measured runs)", "", *markdown_table(comparison),
+                ""]
     out += ["## Data provenance", "", *[f"- {p}" for p in report.provenance], "",
             f"_Generated in {report.seconds:.1f} s by `stepstone report`._", ""]
     return "\n".join(out)
@@ -255,16 +290,19 @@ def to_html(report: Report, png: bytes) -> str:
               "<h2>Per language</h2>"]
     for lang in report.languages:
         parts.append(f"<h3 id='{e(lang.code)}'>{e(lang.name)} ({e(lang.code)})</h3>")
-        if lang.advice.get("advice") == "skip":
-            parts.append(f"<p class='skip'>Advice: skip. {e(lang.advice['advice_detail'])}</p>")
-        parts.append(f"<table><tr><th>rank</th><th>source</th><th>kind</th><th>predicted gain</th>"
-                     f"<th>{head}</th><th>why</th></tr>")
-        for item in lang.recommendations:
-            reasons = "<br>".join(e(r) for r in item.get("why") or [])
-            parts.append(f"<tr><td class='num'>{item['rank']}</td><td>{e(_source(item))}</td>"
-                         f"<td>{e(item['kind'])}</td><td class='num'>{_gain(item['predicted_gain'])}</td>"
-                         f"<td class='num'>{_interval(item)}</td><td>{reasons}</td></tr>")
-        parts.append("</table>")
+        for kind, d in lang.decisions.items():
+            parts.append(f"<h4>{e(SECTION[kind])} · basis: {e(d['basis'] or 'none')}</h4>")
+            if d.get("advice") == "skip":
+                parts.append(f"<p class='skip'>Advice: skip. {e(d['advice_detail'])}</p>")
+            parts.append(f"<table><tr><th>rank</th><th>source</th><th>basis</th><th>predicted gain</th>"
+                         f"<th>{head}</th><th>why</th></tr>")
+            for item in d["recommendations"]:
+                reasons = "<br>".join(e(r) for r in item.get("why") or [])
+                parts.append(f"<tr><td class='num'>{item['rank']}</td><td>{e(_source(item))}</td>"
+                             f"<td>{e(item['basis'])}</td><td class='num'>{_gain(item['predicted_gain'])}</td>"
+                             f"<td class='num'>{_interval(item)}</td><td>{reasons}</td></tr>")
+            parts.append("</table>")
+            parts += [f"<p>note: {e(n)}</p>" for n in d.get("notes") or []]
         parts += [f"<p class='warn'>⚠ {e(w)}</p>" for w in lang.warnings]
     parts += ["<h2>Data provenance</h2><ul>", *[f"<li>{e(p)}</li>" for p in report.provenance], "</ul>",
               f"<p><em>Generated in {report.seconds:.1f} s by <code>stepstone report</code>.</em></p>",

@@ -9,9 +9,11 @@ different scales per task) the interval at level ``1 - alpha`` is::
 
     [pred + q_lo, pred + q_hi],  q_lo = Q(alpha/2), q_hi = Q(1 - alpha/2)
 
-with ``Q`` the conformal (finite-sample corrected) quantiles of that task's residuals, widened to
-include 0 so the interval always contains the point prediction. Tasks with fewer than
-``min_count`` residuals use the quantiles pooled over all tasks (key ``"*"``).
+with ``Q`` the conformal (finite-sample corrected) quantiles of that task's residuals, as they are:
+an interval is not widened to contain the point prediction or zero gain (that would over-cover,
+and would keep "skip" advice from ever firing). Intermediate-task rows also get a key of their own,
+``"<task>/intermediate"``, when there are ``min_count`` of them. Keys with fewer than
+``min_count`` residuals fall back to the task's, then to the quantiles pooled over all tasks (``"*"``).
 
 Public API (used by the service at retrain/recommend time and by ``stepstone evaluate``)::
 
@@ -54,7 +56,7 @@ DEFAULT_FOLDS = 10
 METHOD = "split-conformal quantiles of grouped-CV residuals (groups: target languages), per target task"
 
 
-def _conformal_quantiles(residuals: np.ndarray, level: float) -> tuple[float, float]:
+def conformal_quantiles(residuals: np.ndarray, level: float) -> tuple[float, float]:
     """Lower/upper conformal quantiles of signed residuals, each tail getting (1 - level) / 2."""
     r = np.sort(residuals[np.isfinite(residuals)])
     n = len(r)
@@ -66,7 +68,7 @@ def _conformal_quantiles(residuals: np.ndarray, level: float) -> tuple[float, fl
     k_lo = math.floor((n + 1) * tail)
     hi = r[k_hi - 1] if k_hi <= n else math.inf
     lo = r[k_lo - 1] if k_lo >= 1 else -math.inf
-    return (min(float(lo), 0.0), max(float(hi), 0.0))
+    return (float(lo), float(hi))
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,13 @@ class Calibration:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def _key(self, task: str | None) -> str:
+        """``task`` may be ``"<task>/intermediate"``: that key, else the task's, else the pooled one."""
         if task is not None:
-            key = canonical_task(task)
-            if key in self.quantiles:
-                return key
+            base, _, kind = task.partition("/")
+            key = canonical_task(base)
+            for candidate in ((f"{key}/{kind}",) if kind else ()) + (key,):
+                if candidate in self.quantiles:
+                    return candidate
         return POOLED
 
     def interval(self, pred_gain: float, task: str | None = None) -> tuple[float, float]:
@@ -129,12 +134,15 @@ def calibrate_residuals(residuals: Sequence[float] | np.ndarray, task_ids: Seque
     by_task: dict[str, list[int]] = defaultdict(list)
     for i, t in enumerate(task_ids):
         if math.isfinite(r[i]):
-            by_task[canonical_task(t)].append(i)
-    quantiles = {POOLED: _conformal_quantiles(r, level)}
+            base, _, kind = t.partition("/")
+            by_task[canonical_task(base)].append(i)
+            if kind:
+                by_task[f"{canonical_task(base)}/{kind}"].append(i)
+    quantiles = {POOLED: conformal_quantiles(r, level)}
     counts = {POOLED: int(np.isfinite(r).sum())}
     for task, idx in by_task.items():
         if len(idx) >= min_count:
-            quantiles[task] = _conformal_quantiles(r[idx], level)
+            quantiles[task] = conformal_quantiles(r[idx], level)
             counts[task] = len(idx)
     return Calibration(level=level, quantiles=quantiles, counts=counts, meta=dict(meta or {}))
 
@@ -173,12 +181,22 @@ def calibrate(ts: TrainingSet, *, level: float = DEFAULT_LEVEL, folds: int = DEF
               min_count: int = 30, **params: Any) -> Calibration:
     """Calibrate intervals for a model trained on ``ts`` with ``params`` (fits ``folds`` models)."""
     residuals = cv_residuals(ts, folds=folds, seed=seed, **params)
-    tasks = [ts.queries[q].task_id for q in ts.query_of_row]
+    tasks = row_keys(ts)
     cal = calibrate_residuals(residuals, tasks, level=level, min_count=min_count,
                               meta={"folds": folds, "seed": seed})
     cov = empirical_coverage(cal, tasks, ts.gains - residuals, ts.gains)
     return Calibration(cal.level, cal.quantiles, cal.counts, cal.method,
                        {**cal.meta, "cv_coverage": {k: round(v, 4) for k, v in cov.items()}})
+
+
+def row_keys(ts: TrainingSet) -> list[str]:
+    """Each row's calibration key: its target task id, ``"<task>/intermediate"`` for an intermediate source."""
+    out = []
+    for q in ts.queries:
+        for s in q.sources:
+            same = canonical_task(s.task) == q.task_id
+            out.append(q.task_id if same else f"{q.task_id}/intermediate")
+    return out
 
 
 def empirical_coverage(cal: Calibration, task_ids: Sequence[str], preds: np.ndarray,
@@ -188,7 +206,7 @@ def empirical_coverage(cal: Calibration, task_ids: Sequence[str], preds: np.ndar
     gains = np.asarray(gains, dtype=float)
     hit = np.zeros(len(gains), dtype=bool)
     ok = np.isfinite(preds) & np.isfinite(gains)
-    keys = [canonical_task(t) for t in task_ids]
+    keys = list(task_ids)
     for key in set(keys):
         idx = np.array([k == key for k in keys])
         lo, hi = cal.intervals(preds[idx], key)
@@ -200,5 +218,6 @@ def empirical_coverage(cal: Calibration, task_ids: Sequence[str], preds: np.ndar
     return out
 
 
-__all__ = ["Calibration", "calibrate", "calibrate_residuals", "cv_residuals", "empirical_coverage",
+__all__ = ["Calibration", "calibrate", "calibrate_residuals", "conformal_quantiles", "cv_residuals",
+           "empirical_coverage", "row_keys",
            "POOLED", "DEFAULT_LEVEL", "DEFAULT_FOLDS"]

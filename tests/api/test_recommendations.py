@@ -13,8 +13,13 @@ def test_recommendations(ro_client: TestClient) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["query"]["language"] == "swa" and body["query"]["k"] == 5
-    assert [x["rank"] for x in body["recommendations"]] == [1, 2, 3, 4, 5]
+    assert body["recommendations"] is None  # two decisions: never one list over two scales
+    assert [x["rank"] for x in body["decisions"]["language"]["recommendations"]] == [1, 2, 3, 4, 5]
+    assert body["decisions"]["intermediate"]["basis"] == "published per target task"
     assert body["model_version"] == "v0001"
+    one = ro_client.get("/v1/recommendations", params={**Q, "candidates": "intermediate"}).json()
+    assert one["recommendations"] == one["decisions"]["intermediate"]["recommendations"]
+    assert one["advice"] == "skip"
 
 
 def test_answers_are_cached_and_identical(ro_client: TestClient) -> None:
@@ -58,7 +63,8 @@ def test_batch(ro_client: TestClient) -> None:
     assert r.status_code == 200
     results = r.json()["results"]
     assert [x["index"] for x in results] == [0, 1, 2]
-    assert len(results[0]["result"]["recommendations"]) == 2 and results[0]["error"] is None
+    assert len(results[0]["result"]["decisions"]["language"]["recommendations"]) == 2
+    assert results[0]["error"] is None
     assert results[1]["result"] is None and results[1]["error"]["type"] == "UnknownLanguage"
     assert all(x["kind"] == "language" for x in results[2]["result"]["recommendations"])
 
