@@ -38,6 +38,7 @@ async def post_runs(request: Request, service: ServiceDep, cache: CacheDep,
 
 @router.delete("/runs", response_model=DeleteOut, dependencies=[WriteAuth],
                responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut},
+                          404: {"model": ErrorOut, "description": "a language filter names no language"},
                           422: {"model": ErrorOut, "description": "no filter, or the store changed since "
                                 "the count given as `expected`"}})
 def delete_runs(service: ServiceDep, cache: CacheDep, target_task: Filter = None, target_language: Filter = None,
