@@ -22,7 +22,8 @@ def _answers(svc: Service) -> list[list[tuple[str, str, float | None]]]:
     out = []
     for lang, task, kind in (("yo", "udpos", "language"), ("sw", "xnli", "language"), ("te", "tydiqa", "all")):
         answer = svc.recommend(lang, task, k=5, candidates=kind)
-        out.append([(r["source_task"], r["source_language"], r["predicted_gain"]) for r in answer["recommendations"]])
+        out.append([(r["source_task"], r["source_language"], r["predicted_gain"])
+                     for d in answer["decisions"].values() for r in d["recommendations"]])
     return out
 
 
