@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from feature_store.errors import InvalidRequest, ModelIncompatible, NoModel, StepstoneError
@@ -19,34 +18,27 @@ from feature_store.evidence import published_findings
 from feature_store.features import FeatureBuilder
 from feature_store.languages import language_name, resolve, resolve_target
 from feature_store.runs import (
-    ImportResult,
     Run,
     RunStore,
     fingerprint_runs,
-    parse_csv_text,
-    parse_jsonl_text,
-    parse_records,
-    read_runs,
-    runs_to_csv,
 )
 from feature_store.seed import ensure_seeded
-from feature_store.tasks import canonical_task, registry
+from feature_store.tasks import registry
 from recommender.answers.annotate import Annotator
 from recommender.answers.answer import KINDS, MODEL, Ranking, TaskRuns, rank_query
 from recommender.answers.candidates import Catalogue, build_catalogue, candidate_pool, check_kind
 from recommender.answers.explain import Explainer, explain_candidate
 from recommender.model.registry import CALIBRATION_FILE, LoadedModel, ModelRegistry
 from recommender.model.training import train_model
+from recommender.runs import MAX_PAGE, RunUseCases
 
 MAX_K = 50
-MAX_PAGE = 1000
-UPLOAD_FORMATS = ("json", "csv", "jsonl")
 # How often the live model re-reads the ``current`` pointer (another process may have moved it).
 FOLLOW_SECONDS = 0.5
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
-class Service:
+class Service(RunUseCases):
     """One per process: the CLI makes one per command, the API one per worker."""
 
     def __init__(self, *, seed: bool = True) -> None:
@@ -319,89 +311,6 @@ class Service:
         from recommender.evaluation.crossval import evaluate_runs
 
         return evaluate_runs(self.store.query() if runs is None else runs, **options)
-
-    # -- runs -----------------------------------------------------------------------------------
-    def import_file(self, path: str | Path, *, replace: bool = False) -> ImportResult:
-        """Import a run file whole; a conflicting score is an error unless ``replace`` corrects it."""
-        return self.store.insert(read_runs(path), replace=replace)
-
-    def import_text(self, text: str, fmt: str, source: str | None = None, *, replace: bool = False) -> ImportResult:
-        """Validate a CSV or JSONL upload whole (the same rules as ``stepstone runs import``)."""
-        if fmt == "csv":
-            return self.store.insert(parse_csv_text(text, source), replace=replace)
-        if fmt == "jsonl":
-            return self.store.insert(parse_jsonl_text(text, source), replace=replace)
-        raise InvalidRequest(f"unsupported upload format {fmt!r} (use {', '.join(UPLOAD_FORMATS)})")
-
-    def import_records(self, records: Sequence[Mapping[str, Any]], *, replace: bool = False) -> ImportResult:
-        return self.store.insert(parse_records(records), replace=replace)
-
-    def import_runs(self, runs: Sequence[Run], *, replace: bool = False) -> ImportResult:
-        return self.store.insert(runs, replace=replace)
-
-    def count_runs(self, **filters: str | None) -> int:
-        return self.store.count(**filters)
-
-    def delete_runs(self, *, expected: int | None = None, **filters: str | None) -> int:
-        """Delete the runs matching the filters (at least one); ``expected`` guards against a store
-        that changed since the count the user confirmed. Bumps the store revision like an import."""
-        return self.store.delete(expected=expected, **filters)
-
-    def import_results(self, out_dir: str | Path) -> Any:
-        """The runs of a training matrix's output folder (``trainer.results``; no torch), idempotent."""
-        from trainer.results import import_results
-
-        return import_results(Path(out_dir), self.store)
-
-    def list_runs(self, *, limit: int = 100, offset: int = 0, **filters: str | None) -> dict[str, Any]:
-        """One page of runs matching the filters (exact match, languages resolved), in import order."""
-        limit = max(1, min(int(limit), MAX_PAGE))
-        offset = max(0, int(offset))
-        total = self.store.count(**filters)  # the store rejects unknown filters and skips empty ones
-        runs = self.store.query(limit=limit, offset=offset, **filters)
-        nxt = offset + len(runs)
-        return {"total": total, "limit": limit, "offset": offset,
-                "next_offset": nxt if nxt < total else None, "runs": [r.as_dict() for r in runs]}
-
-    def export_runs(self, out: Any, **filters: str | None) -> int:
-        """Write the matching runs as CSV in the run schema to a text stream; returns how many."""
-        return runs_to_csv(self.store.iter(limit=None, offset=0, **filters), out)
-
-    # -- listings -------------------------------------------------------------------------------
-    def _listing(self, name: str, build: Callable[[], Any]) -> Any:
-        key = (name, self.store.revision())
-        if key not in self._listings:
-            self._listings = {k: v for k, v in self._listings.items() if k[1] == key[1]}
-            self._listings[key] = build()
-        return self._listings[key]
-
-    def languages(self) -> list[dict[str, Any]]:
-        """Languages with runs in the store: codes, names, roles and CC-100 size (cached per revision)."""
-        return list(self._listing("languages", self._languages))
-
-    def _languages(self) -> list[dict[str, Any]]:
-        import math
-
-        counts = self.store.language_counts()
-        lf = self.builder.languages
-        out = []
-        for code in sorted(counts):
-            cc, present = lf.cc100_log_gib(code)
-            out.append({"code": code, "name": language_name(code), "target_runs": counts[code][0],
-                        "source_runs": counts[code][1],
-                        "cc100_gib": round(math.expm1(cc), 2) if present else None, "uriel": lf.known(code)})
-        return out
-
-    def tasks(self) -> list[dict[str, Any]]:
-        """The task registry with run counts (cached per revision)."""
-        return list(self._listing("tasks", self._tasks))
-
-    def _tasks(self) -> list[dict[str, Any]]:
-        counts: dict[str, int] = {}
-        for task, n in self.store.task_counts().items():
-            key = canonical_task(task)
-            counts[key] = counts.get(key, 0) + int(n)
-        return [{**t.as_dict(), "runs": counts.get(t.id, 0)} for t in registry()]
 
     def gauges(self) -> dict[str, Any]:
         """Figures for ``/metrics``: runs in the store, the live and registered model versions."""

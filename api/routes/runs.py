@@ -11,7 +11,7 @@ from api.bodies import RUNS_BODY, read_runs_body
 from api.deps import CacheDep, ServiceDep, WriteAuth
 from api.schemas import NO_CONTROL, DeleteOut, ErrorOut, ImportOut, RunErrorOut, RunPage
 from feature_store.runs import ImportResult
-from recommender.service import MAX_PAGE
+from recommender.runs import MAX_PAGE
 
 router = APIRouter(prefix="/v1", tags=["runs"])
 Filter = Annotated[str | None, Query(max_length=128, pattern=NO_CONTROL)]
