@@ -32,7 +32,7 @@ from feature_store.errors import InvalidData
 from feature_store.runs import Run, RunStore
 from trainer import identity
 from trainer.config import CellConfig, to_jsonable, write_json
-from trainer.data import encode_labels, find_files, head, read_files, refuse_blank_answers, require_files
+from trainer.data import encode_labels, eval_cap, find_files, read_files, refuse_blank_answers, require_files
 from trainer.dev import DevSet, dev_check, dev_set
 from trainer.evaluate import evaluate_retrieval, evaluate_split
 from trainer.loop import use_gpu, world_size
@@ -61,7 +61,10 @@ def is_main_process() -> bool:
 
 def config_hash(cfg: CellConfig) -> str:
     """The runs' ``config_hash``: the knobs that change the numbers, and the world size."""
-    return identity.json_hash({"train": identity.config_knobs(cfg.train), "world_size": world_size()})
+    knobs: dict[str, Any] = {"train": identity.config_knobs(cfg.train), "world_size": world_size()}
+    if cfg.phase1_train is not None:  # the baseline of such a target carries it too, so they still match
+        knobs["phase1_train"] = identity.config_knobs(cfg.phase1_train)
+    return identity.json_hash(knobs)
 
 
 def eval_splits(cfg: CellConfig, plan: Plan) -> dict[str, str]:
@@ -99,7 +102,7 @@ def load_eval_sets(
         if fmt == "qa":
             refuse_blank_answers(split)
         encode_labels(split, fmt, labels, other_tags_to_o=plan.target.other_tags_to_o)
-        sets[lang] = head(split, cfg.train.max_eval_samples)
+        sets[lang] = eval_cap(split, cfg.train.max_eval_samples, cfg.train.eval_cap)
     return sets
 
 
@@ -141,7 +144,8 @@ def run_cell(cfg: CellConfig, store: RunStore | None = None) -> CellResult:
     """Run the three phases of one cell and write its runs (one per language) and artefact."""
     started = time.perf_counter()
     plan = make_plan(cfg)
-    sets = intermediate_sets(cfg, plan) if plan.sources else []
+    p1cfg = cfg.phase1_config()
+    sets = intermediate_sets(p1cfg, plan) if plan.sources else []
     size = source_size(sets)
     chash = config_hash(cfg)
     splits = eval_splits(cfg, plan)
@@ -156,7 +160,7 @@ def run_cell(cfg: CellConfig, store: RunStore | None = None) -> CellResult:
     target_dev: DevSet | None = None
     if train_set is not None:
         target_dev = dev_set(cfg, train_set.task, plan.phase2_language)
-    source_devs = [dev_set(cfg, s.task, plan.source_language) for s in sets]
+    source_devs = [dev_set(p1cfg, s.task, plan.source_language) for s in sets]
     out = Path(cfg.out) / plan.cell_id
     if is_main_process():
         write_json(out / "config.json", cfg)
@@ -171,12 +175,12 @@ def run_cell(cfg: CellConfig, store: RunStore | None = None) -> CellResult:
     encoder_dir, encoder_id = Path(cfg.model), plan.model_hash
     if sets:
         t = time.perf_counter()
-        encoder_dir, encoder_id, phases["phase1"], p1_trainer = phase1(cfg, plan, sets, source_devs, tokenizer)
+        encoder_dir, encoder_id, phases["phase1"], p1_trainer = phase1(p1cfg, plan, sets, source_devs, tokenizer)
         timings["phase1_s"] = time.perf_counter() - t
         if p1_trainer is not None:
             for k, (s, dev) in enumerate(zip(sets, source_devs, strict=True)):
                 if dev is not None:
-                    result.dev[f"phase1:{s.task.id}"] = dev_check(p1_trainer, dev, tokenizer, cfg.train, k)
+                    result.dev[f"phase1:{s.task.id}"] = dev_check(p1_trainer, dev, tokenizer, p1cfg.train, k)
         del p1_trainer
     trainer = None
     if train_set is not None:
@@ -235,4 +239,3 @@ def run_cell(cfg: CellConfig, store: RunStore | None = None) -> CellResult:
         if not cfg.train.keep_models:  # the phase-1 encoder stays: other targets of the source reuse it
             shutil.rmtree(out / "phase2", ignore_errors=True)
     return result
-

@@ -251,5 +251,7 @@ def score(
         typer.echo(json.dumps(result, indent=2))
         return
     subs = ", ".join(f"{k} {result[k]:.2f}" for k in ("f1", "exact_match", "accuracy") if k in result)
-    typer.echo(f"{result['task']} {result['language']}: {result['metric']} {result['score']:.2f} ({subs}; "
-               f"{result['examples']} examples)")
+    typer.echo(
+        f"{result['task']} {result['language']}: {result['metric']} {result['score']:.2f} ({subs}; "
+        f"{result['examples']} examples)"
+    )

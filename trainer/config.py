@@ -29,6 +29,7 @@ from typing import Any
 
 from feature_store.errors import InvalidRequest
 from feature_store.paths import atomic_write_bytes
+from trainer.tasks import canonical_id
 
 
 @dataclass
@@ -51,6 +52,9 @@ class TrainConfig:
     max_train_samples: int | None = None  # cap each training set (a seeded sample); for tests and CPUs
     max_eval_samples: int | None = None  # cap each evaluation set (its first examples)
     max_dev_samples: int | None = None  # cap the English dev sets evaluated during and after phases
+    eval_cap: str = (
+        "sample"  # how those two caps choose: "sample" (a fixed draw, same positions in every language) or "head"
+    )
     eval_split: str = "auto"  # "test", "dev", or "auto" = test when the file exists, else dev
     dev_selection: bool = True  # evaluate English dev each epoch, keep the best weights (jiant)
     early_stopping_patience: int = 3  # stop after this many dev evaluations without improvement (0: never)
@@ -70,6 +74,12 @@ class TrainConfig:
     cache_features: bool = True  # keep tokenised datasets under out/_features/, shared by cells
     keep_models: bool = False  # keep phase weights after a cell finishes (they are GBs each)
     use_cpu: bool = False  # train on the CPU even when a GPU is there
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("eval_split", ("auto", "test", "dev")), ("eval_cap", ("sample", "head"))):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise InvalidRequest(f"train knob {name} = {value!r}: expected one of {', '.join(allowed)}")
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "[train]") -> TrainConfig:
@@ -91,7 +101,12 @@ class CellConfig:
     out: Path = Path("stepstone-train")  # artefacts and checkpoints go under out/<cell id>/
     dataset: str = "stepstone-trainer"  # the runs' `dataset` column
     resume: bool = False  # reuse finished phases and resume from the last checkpoint
-    train: TrainConfig = field(default_factory=TrainConfig)  # Trainer knobs
+    train: TrainConfig = field(default_factory=TrainConfig)  # Trainer knobs (of phase 2, and 1 unless set below)
+    phase1_train: TrainConfig | None = None  # phase 1's knobs where they differ from phase 2's
+
+    def phase1_config(self) -> CellConfig:
+        """This cell with its phase-1 knobs: what phase 1 trains, fingerprints and dev-checks with."""
+        return self if self.phase1_train is None else dataclasses.replace(self, train=self.phase1_train)
 
 
 @dataclass
@@ -109,6 +124,18 @@ class MatrixConfig:
     out: Path = Path("stepstone-train")  # artefacts and checkpoints
     dataset: str = "stepstone-trainer"  # the runs' `dataset` column
     train: TrainConfig = field(default_factory=TrainConfig)  # Trainer knobs for every cell
+    # [target_train.<task>]: knobs that replace [train]'s in that target's fine-tuning (phase 2)
+    # only; phase 1 keeps [train]'s, so every target of a source still shares one encoder.
+    target_train: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def train_for(self, target: str) -> TrainConfig:
+        """The knobs of ``target``'s fine-tuning: [train] with its [target_train.<target>] on top."""
+        override = self.target_train.get(canonical_id(target))
+        return dataclasses.replace(self.train, **override) if override else self.train
+
+    def phase1_train_for(self, target: str) -> TrainConfig | None:
+        """A cell's ``phase1_train``: [train] when the target's fine-tuning has knobs of its own."""
+        return self.train if self.target_train.get(canonical_id(target)) else None
 
     def languages_for(self, target: str) -> list[str]:
         if isinstance(self.languages, dict):
@@ -152,7 +179,25 @@ def load_matrix(path: Path) -> MatrixConfig:
     raw["data"] = base / Path(raw["data"]).expanduser()
     raw["models"] = [base / Path(m).expanduser() for m in raw["models"]]
     raw["out"] = base / Path(raw.get("out", "stepstone-train")).expanduser()
+    raw["target_train"] = _target_train(raw.get("target_train", {}), raw["target_tasks"], train, path)
     return _build(MatrixConfig, {**raw, "train": train}, str(path))
+
+
+def _target_train(raw: Any, targets: list[str], train: TrainConfig, path: Path) -> dict[str, dict[str, Any]]:
+    """[target_train.<task>] tables, checked: each names a target of the matrix and real knobs."""
+    if not isinstance(raw, dict):
+        raise InvalidRequest(f"{path}: target_train must be tables like [target_train.sib200]")
+    known = {canonical_id(t): t for t in targets}
+    out: dict[str, dict[str, Any]] = {}
+    for task, knobs in raw.items():
+        where = f"{path} [target_train.{task}]"
+        if canonical_id(task) not in known:
+            raise InvalidRequest(f"{where}: {task!r} is not one of the target tasks ({', '.join(targets)})")
+        if not isinstance(knobs, dict):
+            raise InvalidRequest(f"{where}: expected a table of train knobs, got {knobs!r}")
+        TrainConfig.from_dict({**to_jsonable(train), **knobs}, where)  # names a bad knob or value
+        out[canonical_id(task)] = dict(knobs)
+    return out
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:

@@ -354,8 +354,20 @@ def subsample(split: Split, n: int | None, seed: int) -> Split:
     return split.take(sorted(random.Random(seed).sample(range(len(split)), n)))
 
 
-def head(split: Split, n: int | None) -> Split:
-    """The first ``n`` examples (evaluation caps take a prefix, so they are comparable)."""
+EVAL_DRAW_SEED = 0  # one draw for every cell and seed, so capped scores stay comparable
+
+
+def eval_cap(split: Split, n: int | None, how: str = "sample") -> Split:
+    """At most ``n`` examples of an evaluation or dev split, file order kept.
+
+    ``sample`` draws the positions with a fixed seed that depends only on ``n`` and the split's
+    length: parallel test sets (SIB-200, XNLI, ...) then keep the same sentences in every language,
+    and a file sorted by label (SIB-200's test files are) keeps every label. ``head`` takes the
+    first ``n``, which on such a file keeps only the first labels.
+    """
     if n is None or n >= len(split):
         return split
-    return split.take(list(range(n)))
+    if how == "head":
+        return split.take(list(range(n)))
+    rng = random.Random(f"{EVAL_DRAW_SEED}:{n}:{len(split)}")
+    return split.take(sorted(rng.sample(range(len(split)), n)))

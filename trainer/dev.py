@@ -14,7 +14,7 @@ from transformers import PreTrainedTokenizerBase, Trainer
 
 from trainer import metrics
 from trainer.config import CellConfig, TrainConfig
-from trainer.data import Split, encode_labels, find_files, head, read_files, refuse_blank_answers
+from trainer.data import Split, encode_labels, eval_cap, find_files, read_files, refuse_blank_answers
 from trainer.evaluate import evaluate_split
 from trainer.tasks import TaskSpec
 
@@ -36,7 +36,7 @@ def dev_set(cfg: CellConfig, task: TaskSpec, language: str) -> DevSet | None:
     if task.format == "qa":
         refuse_blank_answers(split)
     encode_labels(split, task.format, task.labels, other_tags_to_o=task.other_tags_to_o)
-    split = head(split, cfg.train.max_dev_samples)
+    split = eval_cap(split, cfg.train.max_dev_samples, cfg.train.eval_cap)
     if task.format == "tagging":
         gold: list[Any] = [[task.labels[t] for t in ex["tags"]] for ex in split.examples]  # type: ignore[index]
         chance = metrics.chance_score("tagging", task.metric, gold)

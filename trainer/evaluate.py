@@ -161,8 +161,16 @@ def evaluate_retrieval(
     def side(sentences: list[str], desc: str) -> np.ndarray:
         """Each distinct sentence embedded once (BUCC repeats many), copied to its every index."""
         first, groups = mining.unique_rows(sentences)
-        unique = embed(encoder, tokenizer, [sentences[i] for i in first], layer, cfg.eval_batch_size,  # type: ignore[arg-type]
-                       max_length, device, desc)
+        unique = embed(
+            encoder,
+            tokenizer,
+            [sentences[i] for i in first],
+            layer,
+            cfg.eval_batch_size,  # type: ignore[arg-type]
+            max_length,
+            device,
+            desc,
+        )
         out = np.zeros((len(sentences), unique.shape[1]), dtype=unique.dtype)
         for k, group in enumerate(groups):
             out[group] = unique[k]

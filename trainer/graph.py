@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from feature_store.errors import InvalidRequest
 from feature_store.languages import resolve as resolve_language
 from trainer import estimate
 from trainer.config import CellConfig, MatrixConfig, TrainConfig
@@ -165,14 +166,33 @@ def build_graph(matrix: MatrixConfig, tokens_per_s: float = estimate.PROJECTED_T
                             languages, tokens_per_s,
                         )  # fmt: skip
     # Evaluation is folded into phases 2 and 3, so their ids cover what they evaluate too.
-    knobs = _knobs(matrix.train, BOOKKEEPING)
-    ids = {k: _hash({**keys[k], "evaluates": job.evaluates, "knobs": knobs}) for k, job in drafts.items() if k in keys}
+    ids = {
+        k: _hash({**keys[k], "evaluates": job.evaluates, **_fine_tuning_knobs(matrix, job)})
+        for k, job in drafts.items()
+        if k in keys
+    }
     jobs = []
     for k, job in drafts.items():
         job.id = ids.get(k, job.id)
         job.depends_on = [ids.get(d, d) for d in job.depends_on]
         jobs.append(job)
     return jobs
+
+
+def _fine_tuning_knobs(matrix: MatrixConfig, job: Job) -> dict[str, Any]:
+    """What a phase-2/3 job's id adds for its knobs: [train]'s, or its target's own with [train]'s
+    (which its phase 1 keeps) beside them. Targets that share a job must share their knobs."""
+    trains = {json.dumps(_knobs(matrix.train_for(t), BOOKKEEPING), sort_keys=True, default=str) for t in job.evaluates}
+    if len(trains) > 1:
+        raise InvalidRequest(
+            f"targets {', '.join(job.evaluates)} fine-tune on one training set, so their [target_train] "
+            "tables must be the same"
+        )
+    target = next(iter(job.evaluates))
+    knobs = {"knobs": _knobs(matrix.train_for(target), BOOKKEEPING)}
+    if matrix.phase1_train_for(target) is not None:
+        knobs["phase1_knobs"] = _knobs(matrix.train, BOOKKEEPING)
+    return knobs
 
 
 def _add_source(
@@ -239,7 +259,10 @@ def _add_source(
         k = "k" + _hash(key)
         baseline = same_task and train_language == "eng"
         if k not in drafts:
-            hours = 0.0 if retrieval else estimate.gpu_hours(_phase2_tokens(training_task(target), train), tokens_per_s)
+            tuning = matrix.train_for(target)
+            hours = (
+                0.0 if retrieval else estimate.gpu_hours(_phase2_tokens(training_task(target), tuning), tokens_per_s)
+            )
             keys[k] = key
             drafts[k] = Job(
                 id=k,
@@ -280,7 +303,12 @@ def cells(job: Job, matrix: MatrixConfig) -> list[CellConfig]:
             CellConfig(target_task=target, languages=matrix.languages_for(raw), source_task=job.source_task, **common)
         ]
     return [
-        CellConfig(target_task=target, languages=list(langs), source_task=job.cell_sources[target], **common)
+        CellConfig(
+            target_task=target,
+            languages=list(langs),
+            source_task=job.cell_sources[target],
+            **{**common, "train": matrix.train_for(target), "phase1_train": matrix.phase1_train_for(target)},
+        )
         for target, langs in job.evaluates.items()
     ]
 

@@ -115,7 +115,7 @@ def _train_encoder(job: Job, matrix: MatrixConfig) -> dict[str, Any]:
 
     from trainer.plan import intermediate_sets, make_plan
 
-    cfg = dataclasses.replace(cells(job, matrix)[0], resume=True)
+    cfg = dataclasses.replace(cells(job, matrix)[0], resume=True).phase1_config()
     plan = make_plan(cfg)
     sets = intermediate_sets(cfg, plan)
     tokenizer = AutoTokenizer.from_pretrained(str(cfg.model))

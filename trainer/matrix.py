@@ -44,7 +44,8 @@ def expand(matrix: MatrixConfig) -> list[CellConfig]:
                     seed=seed,
                     out=matrix.out,
                     dataset=matrix.dataset,
-                    train=matrix.train,
+                    train=matrix.train_for(target),
+                    phase1_train=matrix.phase1_train_for(target),
                 )
                 for target in matrix.target_tasks
             }

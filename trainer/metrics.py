@@ -76,12 +76,12 @@ def squad(predictions: dict[str, str], answers: dict[str, list[str]]) -> dict[st
 # --- MLQA (facebookresearch/MLQA, mlqa_evaluation_v1.py) ---------------------------------------
 
 
-
 @functools.cache
 def _unicode_punct() -> frozenset[str]:
     """Every Unicode punctuation character (category P*) and ASCII punctuation, as MLQA's PUNCT."""
     found = {chr(i) for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P")}
     return frozenset(found | _ASCII_PUNCT)
+
 
 _MLQA_ARTICLES = {
     "en": r"\b(a|an|the)\b",

@@ -250,4 +250,3 @@ def phase2(
         write_json(phase_dir / "done.json", {**info, "stamp": stamp})
         remove_checkpoints(phase_dir)
     return trainer, info
-

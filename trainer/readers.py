@@ -57,23 +57,37 @@ def canonical(record: dict[str, Any], fmt: str | None) -> dict[str, Any]:
         return {**record, "label": record["category"]}
     if fmt == "mc" and "choices" not in record:
         if "endings" in record:  # HellaSwag
-            return {"context": record.get("ctx_a", ""), "question": record.get("ctx_b", ""),
-                    "choices": record["endings"], "label": _int(record.get("label"))}
+            return {
+                "context": record.get("ctx_a", ""),
+                "question": record.get("ctx_b", ""),
+                "choices": record["endings"],
+                "label": _int(record.get("label")),
+            }
         if "answer0" in record:  # CosmosQA
             n = sum(1 for k in record if k.startswith("answer") and k[6:].isdigit())
-            return {"context": record.get("context", ""), "question": record.get("question", ""),
-                    "choices": [record[f"answer{i}"] for i in range(n)], "label": _int(record.get("label"))}
+            return {
+                "context": record.get("context", ""),
+                "question": record.get("question", ""),
+                "choices": [record[f"answer{i}"] for i in range(n)],
+                "label": _int(record.get("label")),
+            }
         if isinstance(record.get("question"), dict):  # CommonsenseQA (original JSONL)
             choices = record["question"].get("choices", [])
             keys = [c.get("label") for c in choices]
             key = record.get("answerKey")
-            return {"question": record["question"].get("stem"), "choices": [c.get("text") for c in choices],
-                    "label": keys.index(key) if key in keys else key}
+            return {
+                "question": record["question"].get("stem"),
+                "choices": [c.get("text") for c in choices],
+                "label": keys.index(key) if key in keys else key,
+            }
     if fmt == "mc" and isinstance(record.get("choices"), dict):  # CommonsenseQA (Hugging Face)
         keys = list(record["choices"].get("label", []))
         key = record.get("answerKey")
-        return {"question": record.get("question"), "choices": list(record["choices"].get("text", [])),
-                "label": keys.index(key) if key in keys else key}
+        return {
+            "question": record.get("question"),
+            "choices": list(record["choices"].get("text", [])),
+            "label": keys.index(key) if key in keys else key,
+        }
     if fmt == "tagging" and "tags" not in record and _first(record, TAGS) is not None:
         return {"tokens": record.get("tokens"), "tags": _first(record, TAGS)}
     return record
@@ -232,8 +246,9 @@ def read_saved_dataset(path: Path, split: str, fmt: str | None) -> tuple[list[di
     try:
         import datasets
     except ImportError:
-        raise InvalidData("reading a saved Hugging Face dataset needs `datasets` (the train extra)",
-                          path=str(path)) from None
+        raise InvalidData(
+            "reading a saved Hugging Face dataset needs `datasets` (the train extra)", path=str(path)
+        ) from None
     try:
         loaded = datasets.load_from_disk(str(path))
     except (FileNotFoundError, ValueError) as exc:

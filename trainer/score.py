@@ -91,8 +91,11 @@ def _score_labels(spec: TaskSpec, gold: Split, predictions: Path) -> dict[str, f
         )
     labels = spec.labels or (infer_labels(gold, spec.format) if spec.format != "mc" else None)
     encode_labels(gold, spec.format, labels)
-    predicted = Split(predictions, [{**ex, "label": p} for ex, p in zip(gold.examples, lines, strict=True)],
-                      list(range(1, len(lines) + 1)))
+    predicted = Split(
+        predictions,
+        [{**ex, "label": p} for ex, p in zip(gold.examples, lines, strict=True)],
+        list(range(1, len(lines) + 1)),
+    )
     encode_labels(predicted, spec.format, labels)
     return {"accuracy": metrics.accuracy([e["label"] for e in predicted.examples], [e["label"] for e in gold.examples])}
 
@@ -107,5 +110,11 @@ def score_file(task: str, gold: Path, predictions: Path, language: str = "eng") 
         scores = _score_qa(spec, split, Path(predictions), language)
     else:
         scores = _score_labels(spec, split, Path(predictions))
-    return {"task": spec.id, "language": language, "metric": spec.metric, "score": scores[spec.metric],
-            "examples": len(split), **scores}
+    return {
+        "task": spec.id,
+        "language": language,
+        "metric": spec.metric,
+        "score": scores[spec.metric],
+        "examples": len(split),
+        **scores,
+    }

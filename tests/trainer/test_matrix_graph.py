@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ from trainer.config import load_matrix
 from trainer.engine import JobsFailed
 from trainer.graph import build_graph
 from trainer.lock import JobLock
-from trainer.matrix import run_matrix
+from trainer.matrix import expand, run_matrix
 from trainer.results import import_results, is_local
 
 runner = CliRunner()
@@ -83,6 +84,37 @@ def test_job_ids_are_content_hashes(tmp_path: Path) -> None:
     assert [j["id"] for j in _plan(elsewhere)["jobs"]] == ids
     changed = [j["id"] for j in _plan(_config(tmp_path / "c", lr=2e-5))["jobs"]]
     assert not set(changed) & set(ids)  # the learning rate changes every job
+
+
+def test_a_targets_own_fine_tuning_knobs_leave_phase1_and_other_targets_alone(tmp_path: Path) -> None:
+    base = _config(tmp_path / "a")
+    before = {(j["phase"], j["source_task"], j["target_task"]): j["id"] for j in _plan(base)["jobs"]}
+    tuned = _config(tmp_path / "b")
+    tuned.write_text(tuned.read_text() + "[target_train.udpos]\nepochs = 4\nlearning_rate = 5e-5\n")
+    matrix = load_matrix(tuned)
+    after = {(j.phase, j.source_task, j.target_task): j.id for j in build_graph(matrix)}
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {(2, "none", "udpos"), (2, "mnli", "udpos"), (2, "squad", "udpos"), (2, "hellaswag", "udpos")}
+    assert matrix.train_for("udpos").epochs == 4 and matrix.train_for("xnli").epochs is None
+    cells = {c.target_task: c for c in expand(matrix) if c.source_task == "mnli"}
+    # the UD-POS cell fine-tunes with its knobs but trains (or reuses) the encoder with [train]'s
+    assert cells["udpos"].train.learning_rate == 5e-5 and cells["udpos"].phase1_config().train == matrix.train
+    assert cells["xnli"].phase1_train is None and cells["xnli"].phase1_config() is cells["xnli"]
+    from trainer.cell import config_hash
+
+    baseline = next(c for c in expand(matrix) if c.source_task == "none" and c.target_task == "udpos")
+    assert config_hash(baseline) == config_hash(cells["udpos"])  # runs still find their baseline
+    assert config_hash(cells["udpos"]) != config_hash(dataclasses.replace(cells["udpos"], phase1_train=None))
+    for text, message in [
+        ("[target_train.pawsx]\nepochs = 4\n", "'pawsx' is not one of the target tasks"),
+        ("[target_train.udpos]\nepoch = 4\n", "unknown key 'epoch'"),
+        ("[target_train.udpos]\neval_split = 'train'\n", "eval_split = 'train'"),
+        ("[target_train.xquad]\nepochs = 3\n", "must be the same"),
+    ]:
+        bad = _config(tmp_path / "c")
+        bad.write_text(bad.read_text() + text)
+        with pytest.raises(InvalidRequest, match=message):
+            build_graph(load_matrix(bad))
 
 
 def test_plan_reads_no_data_and_imports_no_torch(tmp_path: Path) -> None:

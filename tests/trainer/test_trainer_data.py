@@ -10,7 +10,7 @@ from trainer_fixtures import write_jsonl
 
 from feature_store.errors import InvalidData, InvalidRequest
 from trainer.config import CellConfig, MatrixConfig, TrainConfig, load_matrix, parse_shard
-from trainer.data import encode_labels, find_file, infer_labels, read_split, subsample
+from trainer.data import encode_labels, eval_cap, find_file, infer_labels, read_split, subsample
 from trainer.matrix import expand, shard
 from trainer.model import ProportionalBatchSampler
 from trainer.plan import make_plan, resolve_task
@@ -69,6 +69,26 @@ def test_subsample_is_seeded_and_keeps_order(data_dir: Path) -> None:
     split = read_split(data_dir / "sst2" / "train-eng.jsonl", "classification")
     a, b = subsample(split, 5, seed=3), subsample(split, 5, seed=3)
     assert a.lines == b.lines == sorted(a.lines) and len(a) == 5
+
+
+def test_evaluation_caps_keep_every_label_and_the_same_sentences_in_every_language(tmp_path: Path) -> None:
+    # SIB-200's test files are sorted by topic: the first 100 of 204 hold 3 of the 7 topics
+    topics = [t for t, n in [("sci", 51), ("travel", 40), ("politics", 30), ("sports", 25), ("health", 22),
+                             ("ent", 19), ("geo", 17)] for _ in range(n)]  # fmt: skip
+    splits = {}
+    for lang in ("eng", "yor"):
+        rows = [{"text": f"{lang} sentence {i}", "label": t} for i, t in enumerate(topics)]
+        write_jsonl(tmp_path / f"test-{lang}.jsonl", rows)
+        splits[lang] = read_split(tmp_path / f"test-{lang}.jsonl", "classification")
+    first = eval_cap(splits["eng"], 100, "head")
+    assert len({ex["label"] for ex in first.examples}) == 3  # what the old prefix cap evaluated
+    drawn = {lang: eval_cap(split, 100) for lang, split in splits.items()}
+    assert len(drawn["eng"]) == 100 and len({ex["label"] for ex in drawn["eng"].examples}) == 7
+    assert drawn["eng"].lines == drawn["yor"].lines == sorted(drawn["eng"].lines)  # parallel: same sentences
+    assert eval_cap(splits["eng"], 100).lines == drawn["eng"].lines  # the same draw for every cell and seed
+    assert eval_cap(splits["eng"], None) is splits["eng"] and eval_cap(splits["eng"], 500) is splits["eng"]
+    with pytest.raises(InvalidRequest, match="eval_cap = 'first'"):
+        TrainConfig(eval_cap="first")
 
 
 @pytest.mark.parametrize(

@@ -20,8 +20,18 @@ def test_old_runs_keep_their_keys_and_identity_joins_the_key() -> None:
     old = Run("xnli", "swa", "mnli", "eng", 70.0, dataset="d", model="m", seed=1)
     assert json.loads(old.key) == ["d", "m", "xnli", "swa", "mnli", "eng", None, 1]
     a = dataclasses.replace(old, model_hash="aa", config_hash="c1", split="test")
-    assert len({old.key, a.key, dataclasses.replace(a, config_hash="c2").key, dataclasses.replace(a, split="dev").key,
-                dataclasses.replace(a, model_hash="bb").key}) == 5
+    assert (
+        len(
+            {
+                old.key,
+                a.key,
+                dataclasses.replace(a, config_hash="c2").key,
+                dataclasses.replace(a, split="dev").key,
+                dataclasses.replace(a, model_hash="bb").key,
+            }
+        )
+        == 5
+    )
     assert dataclasses.replace(a, flags="near_chance:phase2").key == a.key  # a warning is not an identity
 
 
@@ -62,8 +72,14 @@ def test_two_models_in_folders_of_one_name_both_keep_their_runs(
         (folder / "config.json").write_text(json.dumps({**json.loads((folder / "config.json").read_text()), "k": k}))
     with RunStore() as store:
         for folder in folders:
-            cfg = CellConfig(model=folder, data=data_dir, target_task="sentiment", languages=["swa"],
-                             out=tmp_path / "out", train=tiny_train)
+            cfg = CellConfig(
+                model=folder,
+                data=data_dir,
+                target_task="sentiment",
+                languages=["swa"],
+                out=tmp_path / "out",
+                train=tiny_train,
+            )
             run_cell(cfg, store)
         runs = store.query(target_task="sentiment")
     assert len(runs) == 2 and runs[0].model == runs[1].model == "model" and runs[0].model_hash != runs[1].model_hash
@@ -73,8 +89,15 @@ def test_two_models_in_folders_of_one_name_both_keep_their_runs(
 def test_changed_hyperparameters_are_not_skipped_by_resume(
     model_dir: Path, data_dir: Path, tmp_path: Path, tiny_train: TrainConfig
 ) -> None:
-    cfg = CellConfig(model=model_dir, data=data_dir, target_task="sentiment", languages=["swa"], out=tmp_path,
-                     train=tiny_train, resume=True)
+    cfg = CellConfig(
+        model=model_dir,
+        data=data_dir,
+        target_task="sentiment",
+        languages=["swa"],
+        out=tmp_path,
+        train=tiny_train,
+        resume=True,
+    )
     with RunStore() as store:
         run_cell(cfg, store)
         assert run_cell(cfg, store).skipped
@@ -91,8 +114,16 @@ def test_phase1_data_is_identified_by_content_and_phase2_follows_a_retrained_pha
     data = tmp_path / "data"
     shutil.copytree(data_dir, data)
     train = dataclasses.replace(tiny_train, keep_models=True)
-    cfg = CellConfig(model=model_dir, data=data, target_task="xnli", languages=["swa"], source_task="sst2",
-                     out=tmp_path / "out", train=train, resume=True)
+    cfg = CellConfig(
+        model=model_dir,
+        data=data,
+        target_task="xnli",
+        languages=["swa"],
+        source_task="sst2",
+        out=tmp_path / "out",
+        train=train,
+        resume=True,
+    )
     run_cell(cfg)
     reused = json.loads(run_cell(cfg).artefact.read_text())["phases"]  # type: ignore[union-attr]
     assert "reused" in reused["phase1"] and reused["phase2"] == {"reused": True}
@@ -104,8 +135,9 @@ def test_phase1_data_is_identified_by_content_and_phase2_follows_a_retrained_pha
 
 
 @pytest.mark.parametrize("world", ["1", "8"])
-def test_world_size_enters_the_config_hash(world: str, monkeypatch: pytest.MonkeyPatch, tiny_train: TrainConfig,
-                                           model_dir: Path, data_dir: Path) -> None:
+def test_world_size_enters_the_config_hash(
+    world: str, monkeypatch: pytest.MonkeyPatch, tiny_train: TrainConfig, model_dir: Path, data_dir: Path
+) -> None:
     from trainer.cell import config_hash
 
     cfg = CellConfig(model=model_dir, data=data_dir, target_task="xnli", languages=["swa"], train=tiny_train)

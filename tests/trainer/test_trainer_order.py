@@ -21,8 +21,18 @@ from trainer.config import CellConfig, TrainConfig
 FILLER = "alpha beta gamma delta omega sigma kappa theta lambda zeta".split()
 POSITIVE, NEGATIVE = "sunny", "rainy"
 ANSWERS = "paris london tokyo lima oslo rome cairo delhi".split()
-TAGS = {"alpha": "NOUN", "beta": "VERB", "gamma": "ADJ", "delta": "DET", "omega": "NOUN", "sigma": "VERB",
-        "kappa": "ADJ", "theta": "DET", "lambda": "NOUN", "zeta": "VERB"}
+TAGS = {
+    "alpha": "NOUN",
+    "beta": "VERB",
+    "gamma": "ADJ",
+    "delta": "DET",
+    "omega": "NOUN",
+    "sigma": "VERB",
+    "kappa": "ADJ",
+    "theta": "DET",
+    "lambda": "NOUN",
+    "zeta": "VERB",
+}
 LENGTHS = [3, 22, 6, 14, 4, 25, 9, 17]  # varied and unsorted, so length grouping reorders them
 
 
@@ -51,8 +61,12 @@ def build_overfit_data(root: Path) -> Path:
         context = f"{left} {answer} {' '.join(words[n // 2 :])}".strip()
         start = len(left) + 1 if left else 0
         rows["squad"].append(
-            {"id": f"q{i}", "context": context, "question": "which city",
-             "answers": {"text": [answer], "answer_start": [start]}}
+            {
+                "id": f"q{i}",
+                "context": context,
+                "question": "which city",
+                "answers": {"text": [answer], "answer_start": [start]},
+            }
         )
     for task, examples in rows.items():
         write_jsonl(root / task / "train-eng.jsonl", examples)

@@ -70,7 +70,14 @@ def test_real_sentence_files(task: str, split: str, language: str, file: str, ex
         paths = find_files(TASKS, task, split, language)
         data = read_files(paths, "classification", split)
         assert {e["label"] for e in data.examples} <= {
-            "science/technology", "travel", "politics", "sports", "health", "entertainment", "geography"}
+            "science/technology",
+            "travel",
+            "politics",
+            "sports",
+            "health",
+            "entertainment",
+            "geography",
+        }
     else:
         paths, data = _read(task, split, language)
         spec = known_task(task)
@@ -107,8 +114,15 @@ def test_published_jsonl_layouts(tmp_path: Path) -> None:
     )
     ex = read_split(hella, "mc").examples[0]
     assert ex == {"context": "He opens", "question": "the", "choices": ["a", "b", "c", "d"], "label": 2}
-    csqa = write_jsonl(tmp_path / "c.jsonl", [{"answerKey": "B", "question": {"stem": "Q?", "choices": [
-        {"label": "A", "text": "x"}, {"label": "B", "text": "y"}]}}])
+    csqa = write_jsonl(
+        tmp_path / "c.jsonl",
+        [
+            {
+                "answerKey": "B",
+                "question": {"stem": "Q?", "choices": [{"label": "A", "text": "x"}, {"label": "B", "text": "y"}]},
+            }
+        ],
+    )
     assert read_split(csqa, "mc").examples[0] == {"question": "Q?", "choices": ["x", "y"], "label": 1}
     cosmos = write_jsonl(
         tmp_path / "q.jsonl", [{"context": "c", "question": "q", "answer0": "a", "answer1": "b", "label": 1}]
@@ -124,8 +138,12 @@ def test_published_jsonl_layouts(tmp_path: Path) -> None:
 
 def test_saved_hf_dataset_folder(tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
-    features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
-                                  "pos_tags": datasets.Sequence(datasets.ClassLabel(names=["NOUN", "VERB"]))})
+    features = datasets.Features(
+        {
+            "tokens": datasets.Sequence(datasets.Value("string")),
+            "pos_tags": datasets.Sequence(datasets.ClassLabel(names=["NOUN", "VERB"])),
+        }
+    )
     ds = datasets.Dataset.from_dict({"tokens": [["a", "b"]], "pos_tags": [[1, 0]]}, features=features)
     datasets.DatasetDict({"validation": ds}).save_to_disk(str(tmp_path / "udpos"))
     assert find_files(tmp_path, "udpos", "dev", "eng") == [tmp_path / "udpos"]
@@ -134,8 +152,18 @@ def test_saved_hf_dataset_folder(tmp_path: Path) -> None:
 
 
 def test_blank_gold_answers_are_refused(tmp_path: Path) -> None:
-    doc = {"data": [{"paragraphs": [{"context": "abc", "qas": [
-        {"id": "1", "question": "q", "answers": [{"answer_start": 0, "text": ""}]}]}]}]}
+    doc = {
+        "data": [
+            {
+                "paragraphs": [
+                    {
+                        "context": "abc",
+                        "qas": [{"id": "1", "question": "q", "answers": [{"answer_start": 0, "text": ""}]}],
+                    }
+                ]
+            }
+        ]
+    }
     path = tmp_path / "xquad.sw.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(InvalidData, match="XTREME's preprocessing stripped") as info:

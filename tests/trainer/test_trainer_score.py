@@ -46,8 +46,18 @@ def test_conllu_gold_and_ner(tmp_path: Path) -> None:
 
 
 def _squad(tmp_path: Path, answer: str) -> Path:
-    doc = {"data": [{"paragraphs": [{"context": f"x {answer} y", "qas": [
-        {"id": "q1", "question": "?", "answers": [{"text": answer, "answer_start": 2}]}]}]}]}
+    doc = {
+        "data": [
+            {
+                "paragraphs": [
+                    {
+                        "context": f"x {answer} y",
+                        "qas": [{"id": "q1", "question": "?", "answers": [{"text": answer, "answer_start": 2}]}],
+                    }
+                ]
+            }
+        ]
+    }
     path = tmp_path / "gold.json"
     path.write_text(json.dumps(doc, ensure_ascii=False))
     return path

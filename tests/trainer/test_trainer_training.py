@@ -106,8 +106,17 @@ def test_multi_task_training_sets_the_epoch(
 
     monkeypatch.setattr(ProportionalBatchSampler, "set_epoch", spy)
     train = dataclasses.replace(tiny_train, max_steps=-1, epochs=2)
-    run_cell(CellConfig(model=model_dir, data=data_dir, target_task="xcopa", languages=["swa"],
-                        source_task="sst2", out=tmp_path, train=train))
+    run_cell(
+        CellConfig(
+            model=model_dir,
+            data=data_dir,
+            target_task="xcopa",
+            languages=["swa"],
+            source_task="sst2",
+            out=tmp_path,
+            train=train,
+        )
+    )
     assert epochs[:2] == [0, 1]
 
 
@@ -156,8 +165,10 @@ def test_a_phase_that_ends_near_chance_is_flagged(
     write_jsonl(data / "xnli" / "dev-eng.jsonl", rows)
     train = dataclasses.replace(tiny_train, max_steps=1, learning_rate=1e-9)
     with RunStore() as store:
-        result = run_cell(CellConfig(model=model_dir, data=data, target_task="xnli", languages=["swa"], out=tmp_path,
-                                     train=train), store)
+        result = run_cell(
+            CellConfig(model=model_dir, data=data, target_task="xnli", languages=["swa"], out=tmp_path, train=train),
+            store,
+        )
         (run,) = store.query(target_task="xnli")
     check = result.dev["phase2"]
     assert check["chance"] == 90.0 and check["near_chance"] and check["examples"] == 10
@@ -169,8 +180,11 @@ def test_a_phase_that_ends_near_chance_is_flagged(
 
 def test_freeze_embeddings(model_dir: Path, data_dir: Path, tmp_path: Path, tiny_train: TrainConfig) -> None:
     train = dataclasses.replace(tiny_train, freeze_embeddings=True, keep_models=True)
-    result = run_cell(CellConfig(model=model_dir, data=data_dir, target_task="sentiment", languages=["swa"],
-                                 out=tmp_path, train=train))
+    result = run_cell(
+        CellConfig(
+            model=model_dir, data=data_dir, target_task="sentiment", languages=["swa"], out=tmp_path, train=train
+        )
+    )
     phase2 = json.loads(result.artefact.read_text())["phases"]["phase2"]  # type: ignore[union-attr]
     assert phase2["frozen_parameters"] > 0
     before = load_encoder(model_dir, "sdpa").get_input_embeddings().weight
@@ -179,9 +193,7 @@ def test_freeze_embeddings(model_dir: Path, data_dir: Path, tmp_path: Path, tiny
     assert list((tmp_path / "_features").glob("*.pkl"))  # tokenised training data cached for other cells
 
 
-def test_fp16_where_the_gpu_has_no_bf16_and_no_per_step_syncs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_fp16_where_the_gpu_has_no_bf16_and_no_per_step_syncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from trainer import loop
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -205,8 +217,17 @@ def test_phase1_heads_are_evaluated_on_their_english_dev(
     shutil.copytree(data_dir, data)
     shutil.copy(data / "sst2" / "train-eng.jsonl", data / "sst2" / "dev-eng.jsonl")
     shutil.copy(data / "hellaswag" / "train-eng.jsonl", data / "hellaswag" / "dev-eng.jsonl")
-    result = run_cell(CellConfig(model=model_dir, data=data, target_task="udpos", languages=["swa"],
-                                 source_task="sst2+hellaswag", out=tmp_path / "out", train=tiny_train))
+    result = run_cell(
+        CellConfig(
+            model=model_dir,
+            data=data,
+            target_task="udpos",
+            languages=["swa"],
+            source_task="sst2+hellaswag",
+            out=tmp_path / "out",
+            train=tiny_train,
+        )
+    )
     assert set(result.dev) == {"phase1:sst2", "phase1:hellaswag"}
     assert result.dev["phase1:hellaswag"]["chance"] == 25.0 and result.dev["phase1:sst2"]["examples"] == 8
     selection = json.loads(result.artefact.read_text())["phases"]["phase1"]["dev_selection"]  # type: ignore[union-attr]
