@@ -168,6 +168,27 @@ def _xmtf_records() -> list[dict[str, object]]:
     return out
 
 
+@dataclass(frozen=True)
+class ModelCard:
+    """What an answer says about the model that measured its evidence (``data/models.csv``)."""
+
+    model: str  # the runs' ``model`` value
+    name: str
+    parameters: str
+    caveat: str  # empty where the runs need none (the published XLM-R settings)
+
+
+@functools.lru_cache(maxsize=1)
+def _model_cards() -> dict[str, ModelCard]:
+    rows = csv.DictReader(_data("models.csv").splitlines())
+    return {r["model"].strip().lower(): ModelCard(r["model"], r["name"], r["parameters"], r["caveat"]) for r in rows}
+
+
+def model_card(model: str) -> ModelCard | None:
+    """The shipped description of a model the runs name, or None for a model stepstone does not know."""
+    return _model_cards().get(model.strip().lower())
+
+
 @functools.lru_cache(maxsize=1)
 def intermediate_runs() -> tuple[Run, ...]:
     """The shipped intermediate-step results in the run schema (validated like any import)."""

@@ -14,7 +14,7 @@ from recommender.cli import app
 from recommender.evaluation.crossval import evaluate_runs, fold_key, folds, write_report
 from recommender.evaluation.metrics import METRICS
 from recommender.model.dataset import group_queries
-from tests.helpers import write_csv
+from tests.helpers import pawsx_rows, write_csv
 
 runner = CliRunner()
 LANGS = ("deu", "fra", "spa", "ita", "rus", "hin", "swa", "yor")
@@ -122,3 +122,22 @@ def test_report_renders_from_a_result(tmp_path: Path) -> None:
     path = write_report(result, tmp_path)
     assert "| xnli (d) | 3 |" in path.read_text()
     assert (tmp_path / "top1_loss.png").stat().st_size > 1000
+
+
+def test_the_intermediate_decision_is_evaluated_on_held_out_languages() -> None:
+    # MNLI helps European targets, SQuAD distant ones: only a method that looks at the held-out
+    # language's neighbours can pick the right one; the mean over languages cannot
+    runs = [Run(**r) for r in pawsx_rows()]  # type: ignore[arg-type]
+    result = evaluate_runs(runs, n_jobs=1)
+    inter = result["settings"][0]["intermediate"]
+    methods = inter["methods"]
+    assert inter["queries"] == 24
+    assert {"neighbours", "nearest_language_syntactic", "best_on_average", "random", "no_intermediate",
+            "ranker"} <= set(methods)
+    assert methods["neighbours"]["top1_loss_pct"] < 0.5 * methods["best_on_average"]["top1_loss_pct"]
+    assert methods["neighbours"]["ndcg@3"] > methods["random"]["ndcg@3"]
+    assert methods["no_intermediate"]["top1_loss_pct"] > methods["neighbours"]["top1_loss_pct"]
+    from recommender.evaluation.crossval import render_markdown
+
+    md = render_markdown(result, "plot.png")
+    assert "### Intermediate decision: 24 held-out queries" in md and "| neighbours |" in md

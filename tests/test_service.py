@@ -9,7 +9,7 @@ import pytest
 from feature_store.errors import InvalidRequest, UnknownLanguage, UnknownTask
 from feature_store.evidence import literature_priors
 from recommender.service import Service
-from tests.helpers import write_csv, xstilts_rows
+from tests.helpers import pawsx_rows, write_csv, xstilts_rows
 
 
 def test_recommend_ranks_k_sources_with_model_version(trained: Path) -> None:
@@ -135,22 +135,15 @@ def test_a_model_built_on_other_features_is_refused_with_a_retrain_error(trained
     assert Service().ensure_model().version != version  # `stepstone init` rebuilds it
 
 
-EUROPEAN = ("deu", "fra", "spa", "nld", "swe", "dan", "pol", "ces", "ron", "bul", "ell", "rus")
-DISTANT = ("jpn", "kor", "zho", "tha", "vie", "hin", "ben", "tam", "tel", "ara", "tur", "ind")
-
-
-def pawsx_rows() -> list[dict[str, object]]:
-    """Synthetic but plausible PAWS-X intermediate runs: MNLI helps European targets, SQuAD distant ones."""
-    rows: list[dict[str, object]] = []
-    for i, lang in enumerate(EUROPEAN + DISTANT):
-        base = 85.0 - 0.3 * i
-        european = lang in EUROPEAN
-        for src, gain in (("pawsx", 0.0), ("mnli", 2.5 if european else -0.5), ("squad", -0.3 if european else 2.5),
-                          ("hellaswag", 0.2 + 0.1 * (i % 3))):
-            rows.append(dict(dataset="synthetic-pawsx", model="xlmr-large", target_task="pawsx", target_language=lang,
-                             source_task=src, source_language="eng", score=base + gain, metric="accuracy",
-                             baseline_score=base, seed=1))
-    return rows
+def test_an_answer_from_a_small_models_runs_carries_that_models_caveat(trained: Path, tmp_path: Path) -> None:
+    svc = Service()
+    assert svc.import_file(write_csv(tmp_path / "pawsx.csv", pawsx_rows(model="me5-small"))).inserted == 96
+    out = svc.recommend("it", "pawsx", k=2, candidates="intermediate")
+    assert out["basis"] == "model"
+    assert all("multilingual-e5-small (intfloat), 4-bit-dequantized (me5-small)" in r["evidence"]
+               for r in out["recommendations"])
+    notes = " ".join(out["decisions"]["intermediate"]["notes"])
+    assert "4-bit-dequantized" in notes and "not about XLM-R Large" in notes
 
 
 def test_imported_intermediate_runs_generalise_to_languages_outside_them(trained: Path, tmp_path: Path) -> None:
@@ -167,3 +160,4 @@ def test_imported_intermediate_runs_generalise_to_languages_outside_them(trained
         assert gains == sorted(gains, reverse=True)  # order and gain from one model
         assert all(r["gain_low"] < r["predicted_gain"] < r["gain_high"] for r in recs)
         assert out["advice"] == "train" and len(recs[0]["why"]) == 3
+        assert recs[0]["evidence"].endswith("model xlmr-large")  # the answer names whose runs it learned from

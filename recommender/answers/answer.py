@@ -105,6 +105,7 @@ def _neighbour_decision(runs: TaskRuns, builder: FeatureBuilder, code: str, leve
     """The intermediate decision from the task's own runs: order and gain from one model (``answers.neighbours``)."""
     lf = builder.languages
     gain, lo, hi = predict(runs, lf, code, level)
+    model, caveats = runs.measured_with()
     d = runs.distances(lf, code)
     order = [int(j) for j in np.argsort(-np.nan_to_num(gain, nan=-np.inf), kind="stable") if math.isfinite(gain[j])]
     items = []
@@ -118,12 +119,14 @@ def _neighbour_decision(runs: TaskRuns, builder: FeatureBuilder, code: str, leve
         items.append({"rank": rank, "source_task": s.task, "source_language": s.language,
                       "source_language_name": language_name(s.language), "kind": "intermediate",
                       "predicted_gain": rounded(gain[j]), "score": None, "basis": MODEL,
-                      "evidence": f"{int(np.isfinite(runs.gains[:, j]).sum())} measured {runs.task} targets",
+                      "evidence": f"{int(np.isfinite(runs.gains[:, j]).sum())} measured {runs.task} targets, "
+                                  f"model {model}",
                       "gain_low": rounded(lo[j]), "gain_high": rounded(hi[j]), "gain_rank": rank, "why": why})
     return Decision("intermediate", MODEL, items, notes=[
         f"intermediate tasks are ranked by their gain measured on the {runs.task} targets nearest to "
-        f"{language_name(code)} (typology, family, place), from {len(runs.languages)} measured target languages; "
-        "order and gain come from this one model"])
+        f"{language_name(code)} (typology, family, place), from {len(runs.languages)} measured target languages "
+        f"with {model}; order and gain come from this one model",
+        *[f"the evidence is {c}" for c in caveats]])
 
 
 def rank_query(model: TransferRanker, ann: Annotator, builder: FeatureBuilder, target: Task, code: str,

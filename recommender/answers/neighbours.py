@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from feature_store.evidence import model_card
 from feature_store.features import Source
 from feature_store.lang_features import DISTANCES, LanguageFeatures
 from feature_store.tasks import canonical_task
@@ -45,16 +46,27 @@ class TaskRuns:
     languages: list[str]
     sources: list[Source]
     gains: np.ndarray
+    models: tuple[str, ...] = ()  # the models whose runs these are (an answer names them)
 
-    def distances(self, lf: LanguageFeatures, code: str) -> np.ndarray:
-        """Distance of ``code`` to every measured language (NaN where unknown)."""
-        d = lf.distance_matrix([code], self.languages)[0][:, _COLS]
+    def measured_with(self) -> tuple[str, list[str]]:
+        """(which model's runs these are, the caveats an answer must carry about them)."""
+        cards = [(m, model_card(m)) for m in self.models]
+        names = [f"{card.name} ({m})" if card else m for m, card in cards]
+        return ", ".join(names), [f"{m}: {card.caveat}" for m, card in cards if card and card.caveat]
+
+    def distances(self, lf: LanguageFeatures, code: str, cols: Sequence[int] = tuple(_COLS)) -> np.ndarray:
+        """Distance of ``code`` to every measured language (NaN where unknown): the mean of ``cols``."""
+        d = lf.distance_matrix([code], self.languages)[0][:, list(cols)]
         with np.errstate(invalid="ignore"):
             return np.where(np.isnan(d).all(axis=1), np.nan, np.nanmean(np.where(np.isnan(d), np.nan, d), axis=1))
 
-    def predict(self, lf: LanguageFeatures, code: str, exclude: str | None = None) -> np.ndarray:
-        """Predicted gain of every source for target ``code`` (``exclude``: a language left out)."""
-        d = self.distances(lf, code)
+    def predict(self, lf: LanguageFeatures, code: str, exclude: str | None = None,
+                cols: Sequence[int] = tuple(_COLS), k: int = K) -> np.ndarray:
+        """Predicted gain of every source for target ``code`` (``exclude``: a language left out).
+
+        ``cols`` and ``k`` give the evaluation's rules: one URIEL distance and ``k = 1`` is "the
+        best source of the nearest measured language"."""
+        d = self.distances(lf, code, cols)
         out = np.full(len(self.sources), np.nan)
         for j in range(len(self.sources)):
             ok = np.isfinite(self.gains[:, j]) & np.array([lang != exclude for lang in self.languages])
@@ -64,8 +76,8 @@ class TaskRuns:
             dist = d[idx]
             if np.isfinite(dist).any():
                 dist = np.where(np.isfinite(dist), dist, np.nanmax(dist) + 1.0)
-                near = idx[np.argsort(dist, kind="stable")[:K]]
-                w = 1.0 / (DISTANCE_FLOOR + np.sort(dist, kind="stable")[:K])
+                near = idx[np.argsort(dist, kind="stable")[:k]]
+                w = 1.0 / (DISTANCE_FLOOR + np.sort(dist, kind="stable")[:k])
             else:  # nothing known about the language: the plain mean
                 near, w = idx, np.ones(len(idx))
             out[j] = float(np.sum(w * self.gains[near, j]) / np.sum(w))
@@ -86,10 +98,12 @@ class TaskRuns:
 def task_runs(queries: Sequence[Query]) -> dict[str, TaskRuns]:
     """Per target task id, the measured gains of its intermediate sources (means over settings)."""
     cells: dict[str, dict[tuple[str, Source], list[float]]] = defaultdict(lambda: defaultdict(list))
+    models: dict[str, set[str]] = defaultdict(set)
     for q in queries:
         for s, g in zip(q.sources, q.gains, strict=True):
             if canonical_task(s.task) != q.task_id and math.isfinite(g):
-                cells[q.task_id][(q.target_language, Source(s.task, s.language))].append(float(g))
+                cells[q.task_id][(q.target_language, Source(s.task, s.language, s.size))].append(float(g))
+                models[q.task_id].add(q.model)
     out = {}
     for task, per in cells.items():
         languages = sorted({lang for lang, _ in per})
@@ -97,7 +111,7 @@ def task_runs(queries: Sequence[Query]) -> dict[str, TaskRuns]:
         gains = np.full((len(languages), len(sources)), np.nan)
         for (lang, s), values in per.items():
             gains[languages.index(lang), sources.index(s)] = float(np.mean(values))
-        out[task] = TaskRuns(task, languages, sources, gains)
+        out[task] = TaskRuns(task, languages, sources, gains, tuple(sorted(models[task])))
     return out
 
 

@@ -78,6 +78,17 @@ def _print_table(result: dict) -> None:  # type: ignore[type-arg]
             table.add_row(name, *(_cell(m.get(k)) for k in ("ndcg@3", "top1_loss_pct", "regret@1", "regret@3",
                                                             "spearman", "gain_mae")))
         console.print(table)
+        if s.get("intermediate"):
+            from recommender.evaluation.intermediate import COLUMNS, table_rows
+
+            inter = s["intermediate"]
+            table = Table("method", *COLUMNS, "low-res. top-1 loss %", "low-res. ndcg@3",
+                          title=f"{s['target_task']}: the intermediate decision on {inter['queries']} held-out "
+                                f"queries ({inter['low_resource_queries']} low-resource); neighbours answers "
+                                "`recommend --candidates intermediate`")
+            for row in table_rows(inter):
+                table.add_row(*row)
+            console.print(table)
     cov = result.get("evidence_coverage") or {}
     if cov:
         table = Table("evidence", "coverage", "nominal", "rows", "how",

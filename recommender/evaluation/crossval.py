@@ -30,6 +30,9 @@ from recommender.answers.neighbours import held_out_coverage as neighbour_covera
 from recommender.answers.neighbours import task_runs
 from recommender.evaluation import baselines as bl
 from recommender.evaluation.comparison import markdown_table, multilingual_vs_english
+from recommender.evaluation.intermediate import METHODS as INTERMEDIATE_METHODS
+from recommender.evaluation.intermediate import IntermediateMethods
+from recommender.evaluation.intermediate import markdown_lines as intermediate_markdown
 from recommender.evaluation.metrics import METRICS, mean_metrics, query_metrics
 from recommender.model.calibration import DEFAULT_LEVEL, calibrate_residuals
 from recommender.model.dataset import Query, TrainingSet, assemble, group_queries
@@ -88,6 +91,7 @@ def _run_folds(ts: TrainingSet, fold_list: list[tuple[list[int], list[int]]], pa
             for name in ABLATIONS:
                 variants[f"ablation:{name}"] = TransferRanker(**_ablation_params(name, params)).fit(train)
         boa = bl.BestOnAverage().fit(train.queries)
+        inter = IntermediateMethods(train.queries, get_language_features())
         for qi in test_ids:
             q = ts.queries[qi]
             X = ts.X[ts.rows(qi)]
@@ -98,6 +102,8 @@ def _run_folds(ts: TrainingSet, fold_list: list[tuple[list[int], list[int]]], pa
             for name, pred in bl.predictions(q, X, boa).items():
                 gain = boa.predict_gain(q) if name == "best_on_average" else None
                 preds[f"baseline:{name}"] = (pred, gain)
+            for name, gain in inter.predictions(q).items():
+                preds[f"intermediate:{name}"] = (gain, gain)
             records.append({"query": qi, "gain_pred": preds["ranker"][1], "metrics": {
                 name: query_metrics(q.scores, pred, q.gains, gain) for name, (pred, gain) in preds.items()}})
     return records
@@ -242,8 +248,30 @@ def _summarise(queries: list[Query], records: list[dict[str, Any]], ablations: b
                                             "low_resource": {"queries": len(low), **mean(key, low, ranking)}}
             entry["ablations"]["ranker"] = {
                 **mean("ranker", recs), "low_resource": {"queries": len(low), **mean("ranker", low)}}
+        answered = [r for r in recs if "intermediate:neighbours" in r["metrics"]]
+        if answered:
+            entry["intermediate"] = _intermediate_summary(queries, answered)
         out.append(entry)
     return out
+
+
+INTERMEDIATE_RIVALS = ("ranker", "baseline:best_on_average", "baseline:random", "baseline:english")
+
+
+def _intermediate_summary(queries: list[Query], recs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The intermediate decision's methods and rivals on the same held-out queries, all and low-resource."""
+    low = [r for r in recs if is_low_resource(queries[r["query"]].target_language)]
+    names = [*(f"intermediate:{m}" for m in INTERMEDIATE_METHODS), *INTERMEDIATE_RIVALS]
+    ranking = [m for m in METRICS if m != "gain_mae"]
+
+    def label(name: str) -> str:
+        return name.split(":", 1)[-1] if name != "baseline:english" else "no_intermediate"
+
+    def summary(name: str) -> dict[str, Any]:
+        low_mean = mean_metrics((r["metrics"][name] for r in low), ranking) if low else None
+        return {**mean_metrics((r["metrics"][name] for r in recs), ranking), "low_resource": low_mean}
+
+    return {"queries": len(recs), "low_resource_queries": len(low), "methods": {label(n): summary(n) for n in names}}
 
 
 def evaluate_runs(runs: Sequence[Run], *, split: str = "lolo", exclude_self: bool = True,
@@ -339,6 +367,7 @@ def render_markdown(result: dict[str, Any], plot_name: str) -> str:
                       "| ablation | ndcg@3 | top1_loss_pct |", "|---|---|---|"]
             for k, v in low.items():
                 lines.append(f"| {k} | {_fmt(v.get('ndcg@3'))} | {_fmt(v.get('top1_loss_pct'))} |")
+        lines += intermediate_markdown(s)
     lines += evidence_lines(result)
     return "\n".join(lines) + "\n"
 
