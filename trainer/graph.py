@@ -240,8 +240,8 @@ def _add_source(
         )
     for target, target_languages in languages.items():
         same_task = none or source == target
-        if same_task and size:
-            continue  # a size sweep only changes phase 1
+        # A size sweep only changes phase 1: a same-task job is keyed without the size, so every
+        # size of the sweep shares one baseline (also when the sweep lists no 0 = "all").
         encoder = None if same_task else phase1
         train_language = source_language if same_task else "eng"
         retrieval = _is_retrieval(target)

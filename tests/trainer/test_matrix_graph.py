@@ -159,6 +159,12 @@ def test_retrieval_targets_are_phase3_and_size_sweeps_share_phase2_sets(tmp_path
         (3, "mnli", 1000),
     ]
     assert jobs[4].depends_on == [jobs[2].id] and jobs[7].depends_on == [jobs[5].id]
+    path.write_text(path.read_text().replace("intermediate_sizes = [0, 1000]", "intermediate_sizes = [500, 1000]"))
+    sweep = build_graph(load_matrix(path))  # a sweep without "all" still has its baselines, once
+    assert [(j.phase, j.source_task, j.intermediate_size) for j in sweep if j.source_task == "none"] == [
+        (2, "none", None),
+        (3, "none", None),
+    ]
 
 
 def test_lock_is_held_once(tmp_path: Path) -> None:
