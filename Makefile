@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup setup-dev lint bench clean
+.PHONY: run test setup setup-dev lint bench ship-me5 clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,16 @@ lint: setup-dev
 
 bench: setup-dev
 	$(BIN)/python bench/recommend.py
+
+# The shipped me5-small runs (feature_store/data/PROVENANCE.md) from a finished matrix folder:
+# every finished job's runs, baselines filled, in job order.
+ME5_OUT ?= out/me5-small-matrix
+ship-me5: setup
+	@home=$$(mktemp -d) && export STEPSTONE_HOME=$$home && \
+	$(BIN)/stepstone runs import-results $(ME5_OUT) && \
+	$(BIN)/stepstone runs export --dataset stepstone-me5-small --out feature_store/data/me5_small_intermediate.csv && \
+	$(BIN)/stepstone runs export --dataset stepstone-me5-small-sizes --out feature_store/data/me5_small_sst2_sizes.csv; \
+	rc=$$?; rm -rf $$home; exit $$rc
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -26,6 +26,8 @@ class RecommendationOut(Open):
     source_task: str
     source_language: str = Field(description='ISO 639-3; "mul" for intermediate data in several languages')
     source_language_name: str
+    source_size: float | None = Field(None, description="examples of the source's training data, where the "
+                                      "evidence tells sizes apart (an intermediate-size sweep)")
     kind: Literal["intermediate", "language"]
     predicted_gain: float | None
     score: float | None

@@ -141,3 +141,16 @@ def test_the_intermediate_decision_is_evaluated_on_held_out_languages() -> None:
 
     md = render_markdown(result, "plot.png")
     assert "### Intermediate decision: 24 held-out queries" in md and "| neighbours |" in md
+
+
+def test_runs_of_a_cell_that_ended_near_chance_teach_nothing() -> None:
+    rows = tiny_rows()
+    flagged = [dict(r, dataset="lab", score=99.0, flags="near_chance:phase2", seed=2) for r in rows
+               if r["source_language"] == "yor"]  # a second seed that learned nothing, wildly off
+    clean = group_queries(tiny_runs())
+    mixed = group_queries([Run(**r) for r in rows + flagged])  # type: ignore[arg-type]
+    assert [(q.target_language, q.scores.tolist()) for q in mixed] == [
+        (q.target_language, q.scores.tolist()) for q in clean]
+    phase1 = [dict(r, flags="near_chance:phase1:cola") for r in flagged]  # the intermediate task unlearned
+    kept = group_queries([Run(**r) for r in rows + phase1])  # type: ignore[arg-type]
+    assert [q.scores.tolist() for q in kept] != [q.scores.tolist() for q in mixed]

@@ -33,7 +33,7 @@ from feature_store.runs import Run, RunStore
 from trainer import identity
 from trainer.config import CellConfig, to_jsonable, write_json
 from trainer.data import encode_labels, eval_cap, find_files, read_files, refuse_blank_answers, require_files
-from trainer.dev import DevSet, dev_check, dev_set
+from trainer.dev import DevSet, dev_check, dev_set, stored_dev_check
 from trainer.evaluate import evaluate_retrieval, evaluate_split
 from trainer.loop import use_gpu, world_size
 from trainer.phases import phase1, phase2
@@ -177,10 +177,13 @@ def run_cell(cfg: CellConfig, store: RunStore | None = None) -> CellResult:
         t = time.perf_counter()
         encoder_dir, encoder_id, phases["phase1"], p1_trainer = phase1(p1cfg, plan, sets, source_devs, tokenizer)
         timings["phase1_s"] = time.perf_counter() - t
-        if p1_trainer is not None:
-            for k, (s, dev) in enumerate(zip(sets, source_devs, strict=True)):
-                if dev is not None:
-                    result.dev[f"phase1:{s.task.id}"] = dev_check(p1_trainer, dev, tokenizer, p1cfg.train, k)
+        for k, (s, dev) in enumerate(zip(sets, source_devs, strict=True)):
+            if dev is None:
+                continue
+            if p1_trainer is not None:
+                result.dev[f"phase1:{s.task.id}"] = dev_check(p1_trainer, dev, tokenizer, p1cfg.train, k)
+            elif (check := stored_dev_check(phases["phase1"], dev)) is not None:
+                result.dev[f"phase1:{s.task.id}"] = check  # an encoder trained by another job or cell
         del p1_trainer
     trainer = None
     if train_set is not None:

@@ -78,3 +78,22 @@ def dev_check(
         "near_chance": metrics.near_chance(score, dev.chance),
         "metrics": scores,
     }
+
+
+def stored_dev_check(phase1_info: dict[str, Any], dev: DevSet) -> dict[str, Any] | None:
+    """The dev check of a phase-1 encoder that was trained elsewhere (a matrix's phase-1 job): its
+    best English dev score, as its dev selection recorded it, against this dev set's chance level."""
+    best = ((phase1_info or {}).get("dev_selection") or {}).get("best") or {}
+    score = best.get(dev.task.id)
+    if score is None:
+        return None
+    return {
+        "task": dev.task.id,
+        "examples": len(dev.split),
+        "metric": dev.task.metric,
+        "score": float(score),
+        "chance": dev.chance,
+        "near_chance": metrics.near_chance(float(score), dev.chance),
+        "metrics": {dev.task.metric: float(score)},
+        "from": "the encoder's dev selection",
+    }

@@ -117,8 +117,8 @@ def _neighbour_decision(runs: TaskRuns, builder: FeatureBuilder, code: str, leve
                f"{runs.gains[i, j]:+.2f} points" + ("" if not math.isfinite(d[i]) else f", distance {d[i]:.2f}")
                for i in measured]
         items.append({"rank": rank, "source_task": s.task, "source_language": s.language,
-                      "source_language_name": language_name(s.language), "kind": "intermediate",
-                      "predicted_gain": rounded(gain[j]), "score": None, "basis": MODEL,
+                      "source_language_name": language_name(s.language), "source_size": s.size,
+                      "kind": "intermediate", "predicted_gain": rounded(gain[j]), "score": None, "basis": MODEL,
                       "evidence": f"{int(np.isfinite(runs.gains[:, j]).sum())} measured {runs.task} targets, "
                                   f"model {model}",
                       "gain_low": rounded(lo[j]), "gain_high": rounded(hi[j]), "gain_rank": rank, "why": why})

@@ -59,6 +59,8 @@ def _print_decision(decision: dict[str, Any], level: float | None) -> None:
         if decision["kind"] == "intermediate":
             label = _task_label(r["source_task"]) + ("" if r["source_language"] == "eng"
                                                      else f" ({r['source_language_name']})")
+            if r.get("source_size"):
+                label += f", {r['source_size']:,.0f} examples"
         else:
             label = f"{r['source_language_name']} ({r['source_language']})"
         table.add_row(str(r["rank"]), label, fmt_gain(r["predicted_gain"]), interval, r["basis"])

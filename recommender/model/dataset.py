@@ -54,16 +54,29 @@ class Query:
 MAX_GAIN = 100.0
 
 
+UNLEARNED = frozenset({"near_chance", "near_chance:phase2"})
+
+
+def unlearned(flags: str) -> bool:
+    """Did the target fine-tuning end near chance on English dev? Then the run's zero-shot scores
+    mean nothing: kept in the store (listed with the flag), never taught to a model or counted as
+    evidence. An intermediate phase near chance (``near_chance:phase1:<task>``) is kept: the gain
+    is still what that intermediate recipe did, and the flag says the task itself was not learned."""
+    return any(f.strip() in UNLEARNED for f in flags.split(","))
+
+
 def group_queries(runs: Iterable[Run], *, exclude_self: bool = True,
                   scales: Mapping[tuple[str, str], int] | None = None) -> list[Query]:
     """Group runs into queries (deterministic order); ``exclude_self`` drops in-language sources.
 
-    Scores are put in points with the declared scale of their (dataset, metric) (``scales``, as
-    the store holds them; else as an import of these runs would declare them). A gain outside
+    Runs whose target fine-tuning ended near chance (``unlearned``) are left out. Scores are put in points with the
+    declared scale of their (dataset, metric) (``scales``, as the store holds them; else as an
+    import of these runs would declare them). A gain outside
     ±``MAX_GAIN`` points is refused (``InvalidData``), so no retrain learns from it.
     """
     runs = list(runs)
     declared = declared_scales(runs, scales)
+    runs = [r for r in runs if not unlearned(r.flags)]
     by_query: dict[tuple[str, str, str, str], list[Run]] = defaultdict(list)
     for run in runs:
         by_query[(run.dataset, run.model, run.target_task, run.target_language)].append(run)

@@ -232,3 +232,28 @@ def test_phase1_heads_are_evaluated_on_their_english_dev(
     assert result.dev["phase1:hellaswag"]["chance"] == 25.0 and result.dev["phase1:sst2"]["examples"] == 8
     selection = json.loads(result.artefact.read_text())["phases"]["phase1"]["dev_selection"]  # type: ignore[union-attr]
     assert selection["metric"] == "mean" and {"sst2", "hellaswag"} <= set(selection["history"][0])
+
+
+def test_an_encoder_trained_elsewhere_that_learned_nothing_flags_the_cells_that_reuse_it(
+    model_dir: Path, data_dir: Path, tmp_path: Path, tiny_train: TrainConfig
+) -> None:
+    data = tmp_path / "data"
+    for task, names in (("mnli", ("train-eng.jsonl",)), ("xnli", ("train-eng.jsonl", "test-swa.jsonl")),
+                        ("xcopa", ("train-eng.jsonl", "test-swa.jsonl"))):  # fmt: skip
+        (data / task).mkdir(parents=True)
+        for name in names:
+            (data / task / name).write_text((data_dir / task / name).read_text())
+    rows = [{"text_a": "the cat", "text_b": "a dog", "label": "neutral"}] * 9  # the majority guess scores 90
+    rows.append({"text_a": "the sun", "text_b": "a moon", "label": "entailment"})
+    write_jsonl(data / "mnli" / "dev-eng.jsonl", rows)
+    train = dataclasses.replace(tiny_train, max_steps=1, learning_rate=1e-9)
+    cell = CellConfig(model=model_dir, data=data, target_task="xnli", languages=["swa"], source_task="mnli",
+                      out=tmp_path, train=train, resume=True)  # fmt: skip
+    with RunStore() as store:
+        first = run_cell(cell, store)  # trains the MNLI encoder and checks it on English dev
+        second = run_cell(dataclasses.replace(cell, target_task="xcopa"), store)  # reuses that encoder
+        (run,) = store.query(target_task="xcopa")
+    assert first.dev["phase1:mnli"]["near_chance"]
+    check = second.dev["phase1:mnli"]
+    assert check["near_chance"] and check["chance"] == 90.0 and check["from"] == "the encoder's dev selection"
+    assert "near_chance:phase1:mnli" in run.flags.split(",")
