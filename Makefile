@@ -49,7 +49,8 @@ ship-me5: setup
 	@home=$$(mktemp -d) && export STEPSTONE_HOME=$$home && \
 	$(BIN)/stepstone runs import-results $(ME5_OUT) && \
 	$(BIN)/stepstone runs export --dataset stepstone-me5-small --out feature_store/data/me5_small_intermediate.csv && \
-	$(BIN)/stepstone runs export --dataset stepstone-me5-small-sizes --out feature_store/data/me5_small_sst2_sizes.csv; \
+	$(BIN)/stepstone runs export --dataset stepstone-me5-small-sizes --out feature_store/data/me5_small_sst2_sizes.csv && \
+	$(BIN)/stepstone train cells $(ME5_OUT) --out feature_store/data/me5_small_cells.csv; \
 	rc=$$?; rm -rf $$home; exit $$rc
 
 clean:

@@ -21,9 +21,27 @@ def test_shipped_matrices_have_the_run_schema() -> None:
 
 def test_shipped_runs_load_with_iso639_3_codes() -> None:
     runs = shipped_runs()
-    assert len(runs) == 450 + 6825
-    assert {r.target_task for r in runs} == {"xnli", "xquad", "tydiqa", "udpos_v2.8"}
+    published = [r for r in runs if not r.dataset.startswith("stepstone-")]
+    assert len(published) == 450 + 6825
+    assert {r.target_task for r in published} == {"xnli", "xquad", "tydiqa", "udpos_v2.8"}
     assert all(resolve(r.target_language) == r.target_language for r in runs)
+
+
+def test_the_shipped_me5_small_matrix_is_complete_evidence() -> None:
+    """stepstone's own runs: two or more targets, 25+ languages for one, 4+ intermediate tasks
+    besides the baseline, two or more seeds, and every run with its baseline of the same seed."""
+    runs = [r for r in shipped_runs() if r.dataset == "stepstone-me5-small"]
+    targets = {r.target_task for r in runs}
+    assert len(targets) >= 2 and {"udpos", "sib200"} <= targets
+    assert max(len({r.target_language for r in runs if r.target_task == t}) for t in targets) >= 25
+    intermediate = {r.source_task for r in runs if r.source_task != r.target_task}
+    assert len(intermediate) >= 4 and {r.seed for r in runs} >= {1, 2}
+    baselines = {(r.target_task, r.target_language, r.seed, r.config_hash): r.score
+                 for r in runs if r.source_task == r.target_task}
+    for r in runs:
+        baseline = baselines[(r.target_task, r.target_language, r.seed, r.config_hash)]
+        assert r.baseline_score is not None and abs(baseline - r.baseline_score) < 1e-3
+        assert r.model == "me5-small" and r.split == "test" and r.model_hash and r.config_hash
 
 
 def test_seeding_happens_once(home: Path) -> None:

@@ -255,3 +255,26 @@ def score(
         f"{result['task']} {result['language']}: {result['metric']} {result['score']:.2f} ({subs}; "
         f"{result['examples']} examples)"
     )
+
+
+@app.command()
+def cells(
+    folder: Annotated[Path, typer.Argument(help="A matrix's out folder (or a cell's).")],
+    out: Annotated[Path | None, typer.Option(help="CSV file to write (default: stdout).")] = None,
+) -> None:
+    """One row per phase-1 training and per cell: English dev vs chance, wall time, tokens/s (no torch)."""
+    from feature_store.errors import InvalidRequest
+    from feature_store.paths import atomic_write_bytes
+    from trainer.summary import cell_rows, to_csv
+
+    if not folder.is_dir():
+        raise InvalidRequest(f"no such folder: {folder}")
+    rows = cell_rows(folder)
+    if not rows:
+        raise InvalidRequest(f"no finished cell or phase-1 training under {folder}")
+    text = to_csv(rows)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        atomic_write_bytes(out, text.encode())
+        typer.echo(f"wrote {len(rows)} rows to {out}", err=True)

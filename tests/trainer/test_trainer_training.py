@@ -257,3 +257,12 @@ def test_an_encoder_trained_elsewhere_that_learned_nothing_flags_the_cells_that_
     check = second.dev["phase1:mnli"]
     assert check["near_chance"] and check["chance"] == 90.0 and check["from"] == "the encoder's dev selection"
     assert "near_chance:phase1:mnli" in run.flags.split(",")
+    from trainer.summary import cell_rows
+
+    rows = cell_rows(tmp_path)  # `stepstone train cells`: the matrix's provenance, one row per phase
+    (p1,) = [r for r in rows if r["phase"] == 1]
+    assert p1["source_task"] == "mnli" and p1["near_chance"] is True and p1["dev_chance"] == 90.0
+    assert {(r["source_task"], r["target_task"]) for r in rows if r["phase"] == 2} == {
+        ("mnli", "xnli"),
+        ("mnli", "xcopa"),
+    }
