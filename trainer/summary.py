@@ -74,7 +74,7 @@ def cell_rows(out: Path) -> list[dict[str, Any]]:
     cells = _cells(out)
     chances: dict[tuple[str, str], dict[str, Any]] = {}  # the chance level is measured by the cells
     rows = []
-    for path, result in cells:
+    for _path, result in cells:
         config = result.get("config") or {}
         p1 = ((result.get("phases") or {}).get("phase1") or {}).get("reused")
         for name, check in (result.get("english_dev") or {}).items():
