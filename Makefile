@@ -42,16 +42,13 @@ lint: setup-dev
 bench: setup-dev
 	$(BIN)/python bench/recommend.py
 
-# The shipped me5-small runs (feature_store/data/PROVENANCE.md) from a finished matrix folder:
-# every finished job's runs, baselines filled, in job order.
+# The shipped me5-small runs and their provenance (feature_store/data/PROVENANCE.md) from a
+# matrix folder: every finished job's runs, baselines filled, in job order (the store is not used).
 ME5_OUT ?= out/me5-small-matrix
 ship-me5: setup
-	@home=$$(mktemp -d) && export STEPSTONE_HOME=$$home && \
-	$(BIN)/stepstone runs import-results $(ME5_OUT) && \
-	$(BIN)/stepstone runs export --dataset stepstone-me5-small --out feature_store/data/me5_small_intermediate.csv && \
-	$(BIN)/stepstone runs export --dataset stepstone-me5-small-sizes --out feature_store/data/me5_small_sst2_sizes.csv && \
-	$(BIN)/stepstone train cells $(ME5_OUT) --out feature_store/data/me5_small_cells.csv; \
-	rc=$$?; rm -rf $$home; exit $$rc
+	$(BIN)/stepstone train export $(ME5_OUT) --dataset stepstone-me5-small --out feature_store/data/me5_small_intermediate.csv
+	$(BIN)/stepstone train export $(ME5_OUT) --dataset stepstone-me5-small-sizes --out feature_store/data/me5_small_sst2_sizes.csv
+	$(BIN)/stepstone train cells $(ME5_OUT) --out feature_store/data/me5_small_cells.csv
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -278,3 +278,30 @@ def cells(
     else:
         atomic_write_bytes(out, text.encode())
         typer.echo(f"wrote {len(rows)} rows to {out}", err=True)
+
+
+@app.command()
+def export(
+    folder: Annotated[Path, typer.Argument(help="A matrix's out folder.")],
+    out: Annotated[Path, typer.Option(help="CSV file to write, in the run schema.")],
+    dataset: Annotated[str | None, typer.Option(help="Only the runs of this dataset.")] = None,
+) -> None:
+    """The runs of every finished job as CSV, baselines filled, without touching the store (no torch)."""
+    import io
+
+    from feature_store.errors import InvalidRequest
+    from feature_store.paths import atomic_write_bytes
+    from feature_store.runs import runs_to_csv
+    from trainer.results import fill_baselines, read_results
+
+    jobs, runs = read_results(folder)
+    runs, _ = fill_baselines(runs)
+    runs = [r for r in runs if dataset is None or r.dataset == dataset]
+    if not runs:
+        raise InvalidRequest(
+            f"no runs{f' of dataset {dataset!r}' if dataset else ''} in the {jobs} finished jobs of {folder}"
+        )
+    buf = io.StringIO()
+    runs_to_csv(runs, buf)
+    atomic_write_bytes(out, buf.getvalue().encode())
+    typer.echo(f"wrote {len(runs)} runs of {jobs} finished jobs to {out}", err=True)
