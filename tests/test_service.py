@@ -135,6 +135,19 @@ def test_a_model_built_on_other_features_is_refused_with_a_retrain_error(trained
     assert Service().ensure_model().version != version  # `stepstone init` rebuilds it
 
 
+def test_the_shipped_me5_small_runs_answer_intermediate_questions_and_say_whose_they_are(trained: Path) -> None:
+    svc = Service()
+    for language, task in (("yo", "udpos"), ("sw", "sib200")):
+        out = svc.recommend(language, task, k=3, candidates="intermediate")
+        decision = out["decisions"]["intermediate"]
+        assert decision["basis"] == "model", (language, task)
+        assert all("me5-small" in r["evidence"] and r["gain_low"] <= r["predicted_gain"] <= r["gain_high"]
+                   for r in decision["recommendations"])
+        assert any("not about XLM-R Large" in note for note in decision["notes"])
+    # a target with no runs of its own keeps the published rung
+    assert svc.recommend("sw", "xnli", candidates="intermediate")["basis"] != "model"
+
+
 def test_an_answer_from_a_small_models_runs_carries_that_models_caveat(trained: Path, tmp_path: Path) -> None:
     svc = Service()
     assert svc.import_file(write_csv(tmp_path / "pawsx.csv", pawsx_rows(model="me5-small"))).inserted == 96

@@ -251,6 +251,26 @@ def test_import_results_fills_baselines_and_is_idempotent(tmp_path: Path) -> Non
     assert is_local(tmp_path)
 
 
+def test_export_writes_a_matrixs_runs_with_baselines_and_never_opens_the_store(
+    tmp_path: Path, stepstone_home: Path
+) -> None:
+    out = tmp_path / "out"
+    _job_result(out, "aaa", [_run("mnli", 40.0), dict(_run("mnli", 41.0), dataset="other")])
+    _job_result(out, "bbb", [_run("none", 33.0, 33.0)])
+    csv_path = tmp_path / "runs.csv"
+    result = runner.invoke(app, ["export", str(out), "--dataset", "d", "--out", str(csv_path)])
+    assert result.exit_code == 0, result.output
+    from feature_store.runs import parse_csv_text
+
+    runs = parse_csv_text(csv_path.read_text(), "runs.csv")
+    rows = sorted((r.source_task, r.score, r.baseline_score) for r in runs)
+    assert rows == [("mnli", 40.0, 33.0), ("xnli", 33.0, 33.0)]
+    assert not stepstone_home.exists()  # no store was made, none seeded
+    bad = runner.invoke(app, ["export", str(out), "--dataset", "nope", "--out", str(tmp_path / "x.csv")])
+    assert bad.exit_code == 1 and "no runs of dataset 'nope'" in str(bad.exception)
+    assert not (tmp_path / "x.csv").exists()
+
+
 def _qa_data(data_dir: Path, root: Path) -> Path:
     """The fixture data plus XQuAD and MLQA test files; both train on squad/train-eng.jsonl."""
     data = root / "data"
