@@ -10,14 +10,16 @@ from feature_store.tasks import registry
 XSTILTS = {"anli", "mnli", "qqp", "squad", "hellaswag", "cosmosqa", "csqa", "ccg", "sst2"}
 XTREME = {"xnli", "pawsx", "udpos", "wikiann", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba"}
 XTREME_R = {"xcopa", "mewslix", "lareqa"}
+ME5_MATRIX = {"cola", "rte", "conll2003"}  # English tasks of stepstone's own me5-small matrix
+ME5_TARGETS = {"sib200", "masakhaner"}
 SHIPPED_INTERMEDIATE = {"xcsqa", "xcodah", "xnli-prompted", "xcopa-prompted", "xstorycloze-prompted",
                         "xwinograd-prompted"}
 
 
 def test_registry_holds_the_xstilts_xtreme_and_xtreme_r_tasks() -> None:
     reg = registry()
-    assert {t.id for t in reg.intermediate()} == XSTILTS | {"mcp"}
-    assert {t.id for t in reg.targets()} == XTREME | XTREME_R | SHIPPED_INTERMEDIATE
+    assert {t.id for t in reg.intermediate()} == XSTILTS | {"mcp"} | ME5_MATRIX
+    assert {t.id for t in reg.targets()} == XTREME | XTREME_R | SHIPPED_INTERMEDIATE | ME5_TARGETS
 
 
 def test_difficulty_is_filled_from_published_english_scores() -> None:

@@ -57,8 +57,9 @@ class TaskRuns:
     def distances(self, lf: LanguageFeatures, code: str, cols: Sequence[int] = tuple(_COLS)) -> np.ndarray:
         """Distance of ``code`` to every measured language (NaN where unknown): the mean of ``cols``."""
         d = lf.distance_matrix([code], self.languages)[0][:, list(cols)]
-        with np.errstate(invalid="ignore"):
-            return np.where(np.isnan(d).all(axis=1), np.nan, np.nanmean(np.where(np.isnan(d), np.nan, d), axis=1))
+        known = np.isfinite(d)
+        count = known.sum(axis=1)
+        return np.where(count > 0, np.where(known, d, 0.0).sum(axis=1) / np.maximum(count, 1), np.nan)
 
     def predict(self, lf: LanguageFeatures, code: str, exclude: str | None = None,
                 cols: Sequence[int] = tuple(_COLS), k: int = K) -> np.ndarray:
