@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from feature_store.errors import InvalidRequest
-from feature_store.features import FEATURE_GROUPS
+from feature_store.features import ENGLISH, FEATURE_GROUPS
 from feature_store.lang_features import get_language_features
 from feature_store.runs import Run
 from feature_store.tasks import canonical_task
@@ -177,7 +177,7 @@ def interval_coverage(queries: list[Query], records: list[dict[str, Any]], split
     out-of-fold residuals of every *other* group, so no held-out gain calibrates its own interval.
     Intermediate rows are calibrated under their own key, as the served model does.
     """
-    preds, gains, tasks, groups, settings, kinds = [], [], [], [], [], []
+    preds, gains, tasks, groups, settings, kinds, base = [], [], [], [], [], [], []
     for r in records:
         q = queries[r["query"]]
         n = len(q.sources)
@@ -187,6 +187,7 @@ def interval_coverage(queries: list[Query], records: list[dict[str, Any]], split
         for s in q.sources:
             kind = "language" if canonical_task(s.task) == q.task_id else "intermediate"
             kinds.append(kind)
+            base.append(kind == "language" and s.language == ENGLISH)  # its gain is 0 by definition
             tasks.append(q.task_id if kind == "language" else f"{q.task_id}/{kind}")
         groups += [fold_key(q, split)] * n
         settings += [q.setting] * n
@@ -206,7 +207,7 @@ def interval_coverage(queries: list[Query], records: list[dict[str, Any]], split
         for task in sorted({t for t, h in zip(tasks, held, strict=True) if h}):
             idx = held & np.array([t == task for t in tasks])
             lo[idx], hi[idx] = cal.intervals(pred_all[idx], task)
-    ok = np.isfinite(pred_all) & np.isfinite(gain_all) & np.isfinite(lo)
+    ok = np.isfinite(pred_all) & np.isfinite(gain_all) & np.isfinite(lo) & ~np.array(base, dtype=bool)
     inside = (lo <= gain_all) & (gain_all <= hi)
     out = {}
     setting_arr = np.array([" ".join(s) for s in settings])
