@@ -326,11 +326,15 @@ def _b_verdict(rows: list[tuple[str, str, float, float, float]], noise: dict[str
     return "Answer: " + "; ".join(parts) + "."
 
 
-def section_c(sizes: list[Any]) -> tuple[list[str], Any]:
+def section_c(sizes: list[Any], runs: list[Any]) -> tuple[list[str], Any]:
     lines = ["## (c) Intermediate data size: diminishing returns for distant languages?", ""]
     if not sizes:
         return lines + ["The size sweep has no runs yet (`me5_small_sst2_sizes.toml`); not answered."], None
-    gains = gains_by_cell(sizes)
+    # the sweep's smaller sizes, and the main matrix's SST-2 runs (same knobs and seeds) as its largest
+    seeds = {r.seed for r in sizes}
+    sweep = sizes + [r for r in runs if r.target_task == sizes[0].target_task and r.seed in seeds
+                     and r.source_task in ("sst2", r.target_task)]
+    gains = gains_by_cell(sweep)
     langs = sorted({k[3] for k in gains})
     dist = distance_to_english(langs)
     cut = float(np.median(list(dist.values())))
@@ -507,7 +511,7 @@ def main() -> int:
     spread = seed_spread(runs)
     result = evaluate_runs(runs, split="lolo", ablations=True, n_jobs=2)
     b_lines, b_rows = section_b(runs, cells, spread)
-    c_lines, c_data = section_c(sizes)
+    c_lines, c_data = section_c(sizes, runs)
     a_lines, d_lines = section_eval(result, seed_floor(runs))
     plot_b(b_rows, FIGS / "gains_by_task.png")
     if c_data:
