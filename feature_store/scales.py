@@ -2,10 +2,11 @@
 
 A scale is stated by the metric name (``f1_score_0-1``, ``f1_score_0-100``, ``accuracy_pct``) or,
 when the name says nothing (``accuracy``, ``bleu``), by the first import of that (dataset, metric):
-0–1 when every score and baseline is at most 1, else 0–100. From then on every score and baseline
-of that pair must lie in its range. On a 0–100 scale that no metric name stated, a non-zero value
-at or below 1 is taken for a 0–1 value that slipped in and is refused as a mixed scale (naming
-the scale in the metric, e.g. ``accuracy_pct``, accepts such scores).
+0–1 when every score and baseline is at most 1, else 0–100. Runs of stepstone's trainer (they
+carry its ``model_hash`` and ``config_hash``) state 0–100: the trainer writes points. From then on
+every score and baseline of that pair must lie in its range. On a 0–100 scale that nothing
+stated, a non-zero value at or below 1 is taken for a 0–1 value that slipped in and is refused as
+a mixed scale (naming the scale in the metric, e.g. ``accuracy_pct``, accepts such scores).
 
 ``RunStore.scales()`` gives the scale of every stored pair and ``declared_scales(runs)`` that of
 runs held in memory; the recommender multiplies 0–1 scores by 100 so that gains are in points.
@@ -47,6 +48,16 @@ def metric_scale(metric: str) -> int | None:
     return None
 
 
+def stated_scale(run: Scored) -> int | None:
+    """The scale a run states: by its metric name, or 0–100 for a run of stepstone's trainer (it
+    carries the trainer's identity, ``model_hash`` and ``config_hash``, and the trainer writes
+    every metric in points), where an F1 of 0.98 is a near-zero score, not a 0–1 value."""
+    stated = metric_scale(run.metric)
+    if stated is None and all(getattr(run, name, None) for name in ("model_hash", "config_hash")):
+        return 100
+    return stated
+
+
 def declared_scales(runs: Iterable[Scored],
                     stored: Mapping[tuple[str, str], int] | None = None) -> dict[tuple[str, str], int]:
     """The scale of every (dataset, metric) of ``runs``: the stored one, else the one the metric
@@ -57,8 +68,9 @@ def declared_scales(runs: Iterable[Scored],
     for run in runs:
         pair = (run.dataset, run.metric)
         top[pair] = max([top.get(pair, 0.0), *(v for _, v in _values(run))])
-    return {pair: stored.get(pair) or metric_scale(pair[1]) or (1 if high <= 1.0 else 100)
-            for pair, high in top.items()}
+    trainer = {(r.dataset, r.metric) for r in runs if stated_scale(r) == 100}
+    return {pair: stored.get(pair) or metric_scale(pair[1]) or (100 if pair in trainer else None)
+            or (1 if high <= 1.0 else 100) for pair, high in top.items()}
 
 
 def _values(run: Scored) -> list[tuple[str, float]]:
@@ -77,7 +89,7 @@ def check_scales(runs: Sequence[Scored], stored: Mapping[tuple[str, str], int],
         pair = (run.dataset, run.metric)
         if pair in stored or pair in first:
             continue
-        stated = metric_scale(run.metric)
+        stated = stated_scale(run)
         if stated is None:
             top = max(v for r in runs if (r.dataset, r.metric) == pair for _, v in _values(r))
             stated = 1 if top <= 1.0 else 100
@@ -89,7 +101,7 @@ def check_scales(runs: Sequence[Scored], stored: Mapping[tuple[str, str], int],
             if not 0.0 <= value <= scale:
                 raise InvalidRun(f"out of range: expected 0–{scale} for {_pair(pair)}", row=row,
                                  column=column, value=value, source=source)
-            if scale == 100 and 0.0 < value <= 1.0 and metric_scale(run.metric) is None:
+            if scale == 100 and 0.0 < value <= 1.0 and stated_scale(run) is None:
                 raise InvalidRun(f"mixes scales: a 0–1 value among 0–100 scores of {_pair(pair)} "
                                  "(name the scale in the metric, e.g. 'accuracy_pct', if it is meant)",
                                  row=row, column=column, value=value, source=source)

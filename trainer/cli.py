@@ -227,7 +227,13 @@ def matrix(
         else ""
     )
     typer.echo(f"{report.cells_run} cells run, {report.cells_skipped} skipped, {written} runs written{stored}")
-    if report.imported is None:
+    if report.import_error:
+        typer.echo(
+            f"warning: the store refused the runs ({report.import_error}); they are in {spec.out}/jobs: fix, then "
+            f"`stepstone runs import-results {spec.out}`",
+            err=True,
+        )
+    elif report.imported is None:
         typer.echo(f"runs left in {spec.out}/jobs: import them with `stepstone runs import-results {spec.out}`")
 
 

@@ -14,19 +14,22 @@ sees it; the graph shares work that cells repeat.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from feature_store.errors import InvalidRequest
+from feature_store.errors import InvalidRequest, StepstoneError
 from feature_store.runs import RunStore
 from trainer import graph
 from trainer.config import CellConfig, MatrixConfig
 from trainer.engine import ENGINES, JobsFailed, run_local, run_ray
 from trainer.jobs import JobOutcome, job_dir, outcome_of, pending, rank, read_result, release_encoder
 from trainer.results import ResultsImport, import_results, is_local
+
+log = logging.getLogger(__name__)
 
 
 def expand(matrix: MatrixConfig) -> list[CellConfig]:
@@ -86,6 +89,7 @@ class MatrixReport:
     outcomes: list[JobOutcome] = field(default_factory=list)  # one per job of the shard, in graph order
     imported: ResultsImport | None = None  # None when the runs were left in OUT for a later import
     removed: list[str] = field(default_factory=list)  # phase-1 folders deleted once all their users were done
+    import_error: str | None = None  # why the store refused the runs (they stay in OUT; training went on)
 
     def add_import(self, new: ResultsImport) -> None:
         """Several imports in one matrix run: runs inserted add up; the rest is the latest count."""
@@ -169,8 +173,23 @@ def run_matrix(
     todo = {j.id for j in pending(jobs, Path(matrix.out))}
     if import_runs is None:
         import_runs = store is not None and is_local(store.path)
-    target = store if import_runs else None
     report = MatrixReport()
+    importer = {"store": store if import_runs else None}
+
+    def store_runs() -> None:
+        """Import what has finished; a refused import is reported and ends importing, never training."""
+        target = importer["store"]
+        if target is None or not Path(matrix.out).is_dir():
+            return
+        try:
+            report.add_import(import_results(Path(matrix.out), target))
+        except StepstoneError as exc:
+            importer["store"] = None
+            report.import_error = str(exc)
+            log.warning(
+                "the store refused the matrix's runs (%s); training goes on, the runs stay in %s/jobs", exc, matrix.out
+            )
+
     done: dict[str, JobOutcome] = {}
     by_id = {j.id: j for j in jobs}
     users: dict[str, set[str]] = {j.id: set() for j in jobs}
@@ -188,9 +207,8 @@ def run_matrix(
                     gone = release_encoder(by_id[p1], Path(matrix.out))
                     if gone:
                         report.removed.append(gone)
-        if target is not None and engine == "local" and outcome.status == "ran" and outcome.runs:
-            # In graph order the baselines come first, so runs can land in the store as they finish.
-            report.add_import(import_results(Path(matrix.out), target))
+        if engine == "local" and outcome.status == "ran" and outcome.runs:
+            store_runs()  # in graph order the baselines come first, so runs land as they finish
         if on_done is not None:
             on_done(outcome)
 
@@ -213,8 +231,7 @@ def run_matrix(
         elif work:
             run_local(work, matrix, on_start=on_start, on_done=finished)
     finally:  # also when interrupted: what finished reaches the store
-        if target is not None and Path(matrix.out).is_dir():
-            report.add_import(import_results(Path(matrix.out), target))
+        store_runs()
     report.outcomes = [done[j.id] for j in jobs]
     if report.failed:
         first = report.failed[0]

@@ -356,3 +356,41 @@ def test_local_matrix_trains_the_shared_squad_set_once_and_reports_failures(
         ]
         assert [name == "MultiTaskTrainer" for name in trained[3:]] == [False, True, False]
         assert store.count() == 6
+
+
+def test_a_store_that_refuses_the_runs_stops_the_import_not_the_training(
+    model_dir: Path, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trainer import matrix as matrix_code
+
+    config = tmp_path / "m.toml"
+    config.write_text(
+        f'data = "{data_dir}"\nmodels = ["{model_dir}"]\nsource_tasks = ["none"]\n'
+        'target_tasks = ["xnli", "xcopa"]\n'
+        f'languages = ["swa"]\nout = "out"\n' + TINY
+    )
+    calls = []
+
+    def refusing(out: Path, store: RunStore) -> None:
+        calls.append(out)
+        raise InvalidRun("mixes scales: a 0–1 value among 0–100 scores", row=3, column="score", value=0.98)
+
+    monkeypatch.setattr(matrix_code, "import_results", refusing)
+    with RunStore() as store:
+        report = run_matrix(load_matrix(config), store=store)
+        assert [o.status for o in report.outcomes] == ["ran", "ran"]  # the second job still trained
+        assert len(calls) == 1 and "mixes scales" in (report.import_error or "") and store.count() == 0
+    assert len(list((tmp_path / "out" / "jobs").glob("*/result.json"))) == 2  # for a later import-results
+
+
+def test_the_trainers_runs_state_points_so_a_near_zero_f1_is_not_a_mixed_scale(tmp_path: Path) -> None:
+    from feature_store.runs import parse_csv_text
+
+    header = "dataset,model,target_task,target_language,source_task,source_language,score,metric,baseline_score"
+    rows = ["d,m,udpos,jpn,udpos,eng,0.9788,f1,0.9788", "d,m,udpos,fra,udpos,eng,54.6,f1,54.6"]
+    ident = ",seed,model_hash,config_hash,split"
+    with RunStore() as store:  # Japanese UD-POS F1 below 1 point: the trainer says its scores are points
+        trained = [f"{r},1,d6d7c2fed48370aa,ced60f79c4231944,test" for r in rows]
+        assert store.insert(parse_csv_text("\n".join([header + ident, *trained]), "t.csv")).inserted == 2
+    with RunStore() as store, pytest.raises(InvalidRun, match="mixes scales"):
+        store.insert(parse_csv_text("\n".join([header, *rows]), "u.csv"))  # nothing states the scale
