@@ -226,10 +226,14 @@ class Service(RunUseCases):
 
     def intermediate_runs(self) -> dict[str, TaskRuns]:
         """Measured intermediate gains per target task (cached per store revision)."""
-        from recommender.answers.neighbours import task_runs
+        from recommender.answers.neighbours import task_runs, unlearned_sources
         from recommender.model.dataset import group_queries
 
-        return dict(self._listing("intermediate_runs", lambda: task_runs(group_queries(self.store.query()))))
+        def build() -> dict[str, TaskRuns]:
+            runs = self.store.query()
+            return task_runs(group_queries(runs), unlearned_sources(runs))
+
+        return dict(self._listing("intermediate_runs", build))
 
     def recommend(self, language: str, task: str, k: int = 3, candidates: str = "all") -> dict[str, Any]:
         """Ranked sources for one (target task, target language).

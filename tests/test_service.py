@@ -146,6 +146,9 @@ def test_the_shipped_me5_small_runs_answer_intermediate_questions_and_say_whose_
         assert all("me5-small" in r["evidence"] and r["gain_low"] <= r["predicted_gain"] <= r["gain_high"]
                    for r in decision["recommendations"])
         assert any("not about XLM-R Large" in note for note in decision["notes"])
+    cola = [r for r in svc.recommend("yo", "udpos", k=10, candidates="intermediate")["recommendations"]
+            if r["source_task"] == "cola"]
+    assert cola and "cola itself was not learned" in cola[0]["why"][0]  # CoLA stayed at chance on English dev
     # a target with no runs of its own keeps the published rung
     assert svc.recommend("sw", "xnli", candidates="intermediate")["basis"] != "model"
 

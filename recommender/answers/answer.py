@@ -116,6 +116,9 @@ def _neighbour_decision(runs: TaskRuns, builder: FeatureBuilder, code: str, leve
         why = [f"measured on {runs.task} for {language_name(runs.languages[i])} ({runs.languages[i]}): "
                f"{runs.gains[i, j]:+.2f} points" + ("" if not math.isfinite(d[i]) else f", distance {d[i]:.2f}")
                for i in measured]
+        if s.task in runs.unlearned:  # first, within the three reasons an item carries
+            why = [f"in these runs {s.task} itself was not learned (its English dev score stayed at chance): "
+                   "the gain is what its training did to the encoder, not what the task teaches", *why][:3]
         items.append({"rank": rank, "source_task": s.task, "source_language": s.language,
                       "source_language_name": language_name(s.language), "source_size": s.size,
                       "kind": "intermediate", "predicted_gain": rounded(gain[j]), "score": None, "basis": MODEL,

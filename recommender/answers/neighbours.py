@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,7 @@ class TaskRuns:
     sources: list[Source]
     gains: np.ndarray
     models: tuple[str, ...] = ()  # the models whose runs these are (an answer names them)
+    unlearned: frozenset[str] = frozenset()  # intermediate tasks whose phase 1 ended near chance in these runs
 
     def measured_with(self) -> tuple[str, list[str]]:
         """(which model's runs these are, the caveats an answer must carry about them)."""
@@ -96,8 +97,20 @@ class TaskRuns:
         return np.array(res), np.array(langs)
 
 
-def task_runs(queries: Sequence[Query]) -> dict[str, TaskRuns]:
-    """Per target task id, the measured gains of its intermediate sources (means over settings)."""
+def unlearned_sources(runs: Iterable[Any]) -> dict[str, frozenset[str]]:
+    """Per target task id, the intermediate tasks that some of its runs flag ``near_chance:phase1:<task>``."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for r in runs:
+        for flag in r.flags.split(","):
+            if flag.strip().startswith("near_chance:phase1:"):
+                out[canonical_task(r.target_task)].add(r.source_task)
+    return {task: frozenset(s) for task, s in out.items()}
+
+
+def task_runs(queries: Sequence[Query], unlearned: Mapping[str, frozenset[str]] | None = None,
+              ) -> dict[str, TaskRuns]:
+    """Per target task id, the measured gains of its intermediate sources (means over settings);
+    ``unlearned``: per task, the intermediate tasks its runs flag as not learned."""
     cells: dict[str, dict[tuple[str, Source], list[float]]] = defaultdict(lambda: defaultdict(list))
     models: dict[str, set[str]] = defaultdict(set)
     for q in queries:
@@ -112,7 +125,8 @@ def task_runs(queries: Sequence[Query]) -> dict[str, TaskRuns]:
         gains = np.full((len(languages), len(sources)), np.nan)
         for (lang, s), values in per.items():
             gains[languages.index(lang), sources.index(s)] = float(np.mean(values))
-        out[task] = TaskRuns(task, languages, sources, gains, tuple(sorted(models[task])))
+        out[task] = TaskRuns(task, languages, sources, gains, tuple(sorted(models[task])),
+                             (unlearned or {}).get(task, frozenset()))
     return out
 
 
@@ -145,4 +159,4 @@ def held_out_coverage(all_runs: dict[str, TaskRuns], lf: LanguageFeatures, level
             "how": "nearest-language model of each target task's intermediate runs; languages held out one at a time"}
 
 
-__all__ = ["K", "TaskRuns", "held_out_coverage", "predict", "task_runs"]
+__all__ = ["K", "TaskRuns", "held_out_coverage", "predict", "task_runs", "unlearned_sources"]
