@@ -322,7 +322,9 @@ def _b_verdict(rows: list[tuple[str, str, float, float, float]], noise: dict[str
         parts.append(f"{t}: best {best[1]} ({best[2]:+.2f}); "
                      + (f"{len(clear)} of {len(mine)} intermediate tasks have an interval that excludes 0"
                         if clear else "no intermediate task's interval excludes 0")
-                     + f" (seed-to-seed spread of a gain: {noise.get(t, math.nan):.2f} points)")
+                     + (f" (seed-to-seed spread of a gain: {noise[t]:.2f} points)"
+                        if math.isfinite(noise.get(t, math.nan))
+                        else " (one seed: the seed-to-seed spread of a gain is not measured)"))
     return "Answer: " + "; ".join(parts) + "."
 
 
@@ -395,8 +397,9 @@ def section_eval(result: dict[str, Any], floors: dict[str, float]) -> tuple[list
             for name in ("linguistic", "task", "resource", "all"):
                 low = (abl.get(name) or {}).get("low_resource") or {}
                 a.append(f"| {name} | {_fmt(low.get('top1_loss_pct'))} | {_fmt(low.get('ndcg@3'), 3)} |")
-        floor = floors.get(s["target_task"], 0.0)
-        a += ["", f"Seed-noise floor (top-1 loss of choosing by one seed, measured by the other): {_fmt(floor)} %.",
+        floor = floors.get(s["target_task"])
+        a += ["", "Seed-noise floor (top-1 loss of choosing by one seed, measured by the other): "
+              + (f"{_fmt(floor)} %." if floor is not None else "not measured (the intermediate runs have one seed)."),
               "", _a_verdict(m, floor), ""]
         d += [header, "", "| method | top-1 loss % | ndcg@3 | regret@1 (points) |", "|---|---|---|---|"]
         for name in ("ranker", "neighbours", "best_on_average", "no_intermediate", "random"):
@@ -407,9 +410,10 @@ def section_eval(result: dict[str, Any], floors: dict[str, float]) -> tuple[list
     return a, d
 
 
-def _better(x: float | None, y: float | None, margin: float = 0.0) -> str:
+def _better(x: float | None, y: float | None, margin: float | None = 0.0) -> str:
     if x is None or y is None:
         return "cannot tell"
+    margin = margin or 0.0
     if x < y - margin:
         return "lower"
     if x > y + margin:
@@ -417,7 +421,7 @@ def _better(x: float | None, y: float | None, margin: float = 0.0) -> str:
     return "no different"
 
 
-def _a_verdict(m: dict[str, Any], floor: float) -> str:
+def _a_verdict(m: dict[str, Any], floor: float | None) -> str:
     nb, boa = m["neighbours"], m["best_on_average"]
     low_nb, low_boa = nb.get("low_resource") or {}, boa.get("low_resource") or {}
     all_v = _better(nb["top1_loss_pct"], boa["top1_loss_pct"], floor)
@@ -425,18 +429,19 @@ def _a_verdict(m: dict[str, Any], floor: float) -> str:
     return (f"Answer: with linguistic features (neighbours) the top-1 loss is {all_v} than without "
             f"(best_on_average) on all held-out languages ({_fmt(nb['top1_loss_pct'])} vs "
             f"{_fmt(boa['top1_loss_pct'])}) and {low_v} on the low-resource ones "
-            f"({_fmt(low_nb.get('top1_loss_pct'))} vs {_fmt(low_boa.get('top1_loss_pct'))}); differences within "
-            f"the seed-noise floor of {_fmt(floor)} % count as no different.")
+            f"({_fmt(low_nb.get('top1_loss_pct'))} vs {_fmt(low_boa.get('top1_loss_pct'))})"
+            + (f"; differences within the seed-noise floor of {_fmt(floor)} % count as no different."
+               if floor is not None else "; with one seed, how much of a difference is noise is not measured."))
 
 
-def _d_verdict(m: dict[str, Any], floor: float) -> str:
+def _d_verdict(m: dict[str, Any], floor: float | None) -> str:
     r, rnd = m["ranker"], m["random"]
     nb = m["neighbours"]
     verdict = _better(r["top1_loss_pct"], rnd["top1_loss_pct"], floor)
     return (f"Answer: the feature-based ranker's top-1 loss is {verdict} than "
             f"random ({_fmt(r['top1_loss_pct'])} vs {_fmt(rnd['top1_loss_pct'])}), the nearest-language model's "
             f"{_better(nb['top1_loss_pct'], rnd['top1_loss_pct'], floor)} ({_fmt(nb['top1_loss_pct'])}); "
-            f"seed-noise floor {_fmt(floor)} %.")
+            + (f"seed-noise floor {_fmt(floor)} %." if floor is not None else "noise floor not measured (one seed)."))
 
 
 # -- plots --------------------------------------------------------------------------------------
