@@ -166,6 +166,27 @@ def spearman(x: list[float], y: list[float]) -> float:
     return float(np.corrcoef(rankdata(np.asarray(x)), rankdata(np.asarray(y)))[0, 1])
 
 
+def spearman_p(x: list[float], y: list[float]) -> float:
+    """Two-sided p-value of a Spearman correlation: exact over every permutation up to 8 values."""
+    import itertools
+
+    from recommender.model.ranks import rankdata
+
+    n = len(x)
+    if n < 3:
+        return math.nan
+    rx, ry = rankdata(np.asarray(x, dtype=float)), rankdata(np.asarray(y, dtype=float))
+    observed = abs(float(np.corrcoef(rx, ry)[0, 1]))
+    if n <= 8:
+        hits = total = 0
+        for perm in itertools.permutations(ry):
+            total += 1
+            hits += abs(float(np.corrcoef(rx, perm)[0, 1])) >= observed - 1e-12
+        return hits / total
+    t = observed * math.sqrt((n - 2) / max(1e-12, 1 - observed**2))
+    return float(math.erfc(t / math.sqrt(2)))  # normal approximation of the t statistic
+
+
 def read_cells() -> list[dict[str, str]]:
     try:
         return list(csv.DictReader(_data("me5_small_cells.csv").splitlines()))
@@ -301,16 +322,30 @@ def section_b(runs: list[Any], cells: list[dict[str, str]], spread: dict[str, An
     if dev:
         lines += ["", "Task difficulty for this model: headroom = 1 − (English dev − chance) / (100 − chance) of the "
                       "intermediate training (1 = nothing learned). Spearman of headroom against mean gain, per "
-                      "target:", "", "| target | tasks | headroom per task | Spearman |", "|---|---|---|---|"]
+                      "target (with the exact permutation p-value: with this few tasks, only a perfect order can be "
+                      "told from chance):", "", "| target | tasks | headroom per task | Spearman | p |",
+                  "|---|---|---|---|---|"]
         for t in sorted({t for t, *_ in rows}):
             tasks = [(s, m) for tt, s, m, _, _ in rows if tt == t and s in dev]
             head = [float(np.mean(dev[s])) for s, _ in tasks]
             rho = spearman(head, [m for _, m in tasks])
+            p = spearman_p(head, [m for _, m in tasks])
             named = ", ".join(f"{s} {h:.2f}" for (s, _), h in zip(tasks, head, strict=True))
-            lines.append(f"| {t} | {len(tasks)} | {named} | {_fmt(rho, 2, True)} |")
+            lines.append(f"| {t} | {len(tasks)} | {named} | {_fmt(rho, 2, True)} | {_fmt(p, 2)} |")
     noise = {t: v["gain"] for t, v in spread.items()}
-    lines += ["", _b_verdict(rows, noise)]
+    lines += ["", _b_verdict(rows, noise), "", _level_verdict(rows)]
     return lines, rows
+
+
+def _level_verdict(rows: list[tuple[str, str, float, float, float]]) -> str:
+    parts = []
+    for t in sorted({r[0] for r in rows}):
+        same = [r[2] for r in rows if r[0] == t and LEVEL.get(r[1]) == TARGET_LEVEL.get(t)]
+        other = [r[2] for r in rows if r[0] == t and LEVEL.get(r[1]) not in (None, TARGET_LEVEL.get(t))]
+        if same and other:
+            parts.append(f"on {t} ({TARGET_LEVEL.get(t)}), intermediate tasks of the same level average "
+                         f"{np.mean(same):+.2f} points against {np.mean(other):+.2f} for the other level")
+    return "Answer (levels): " + "; ".join(parts) + "." if parts else ""
 
 
 def _b_verdict(rows: list[tuple[str, str, float, float, float]], noise: dict[str, float]) -> str:
@@ -320,7 +355,8 @@ def _b_verdict(rows: list[tuple[str, str, float, float, float]], noise: dict[str
         best = max(mine, key=lambda r: r[2])
         clear = [r for r in mine if r[3] > 0 or r[4] < 0]
         parts.append(f"{t}: best {best[1]} ({best[2]:+.2f}); "
-                     + (f"{len(clear)} of {len(mine)} intermediate tasks have an interval that excludes 0"
+                     + (f"{len(clear)} of {len(mine)} intermediate tasks have a 95% interval that excludes 0 "
+                        "(either side)"
                         if clear else "no intermediate task's interval excludes 0")
                      + (f" (seed-to-seed spread of a gain: {noise[t]:.2f} points)"
                         if math.isfinite(noise.get(t, math.nan))
@@ -451,7 +487,7 @@ def plot_b(rows: list[tuple[str, str, float, float, float]], path: Path) -> None
     from matplotlib.figure import Figure
 
     targets = sorted({r[0] for r in rows})
-    fig = Figure(figsize=(3.2 * len(targets), 3.2))
+    fig = Figure(figsize=(max(3.4 * len(targets), 7.0), 3.6))
     for k, t in enumerate(targets):
         ax = fig.add_subplot(1, len(targets), k + 1)
         mine = [r for r in rows if r[0] == t]
@@ -462,7 +498,8 @@ def plot_b(rows: list[tuple[str, str, float, float, float]], path: Path) -> None
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_title(f"{t} ({TARGET_LEVEL.get(t, '?')})")
         ax.set_ylabel("gain (points)" if k == 0 else "")
-    fig.suptitle("me5-small: mean gain of each intermediate task (blue syntactic, orange semantic), 95% CI")
+    fig.suptitle("me5-small (small, 4-bit): mean gain of each intermediate task over the target's languages\n"
+                 "blue: syntactic task, orange: semantic; bars: 95% interval over languages", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
 
