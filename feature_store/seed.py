@@ -16,7 +16,7 @@ SHIPPED_MATRICES = (
     "devries2022_udpos_xlmr_base.csv",
     # stepstone's own intermediate-task runs: me5-small (small, 4-bit-dequantized; PROVENANCE.md)
     "me5_small_intermediate.csv",
-    # "me5_small_sst2_sizes.csv",  (enabled once the sweep has runs)
+    "me5_small_sst2_sizes.csv",
 )
 # Bump when the shipped files change, so existing stores pick up the new rows.
 SEED_VERSION = "3"
