@@ -26,19 +26,36 @@ def _round(value: Any, digits: int = 2) -> Any:
     return round(float(value), digits) if isinstance(value, int | float) else value
 
 
+def _phase1_records(out: Path) -> dict[str, dict[str, Any]]:
+    """Every intermediate training: from its folder's done.json, or, once a matrix removed the
+    encoder folder after its last user, from the phase-1 job's result (which stays in OUT/jobs)."""
+    found = {}
+    for path in sorted(out.glob("jobs/*/result.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        if result.get("phase1_dir") and result.get("phase1"):
+            found[_phase1_id(result["phase1_dir"])] = result["phase1"]
+    for path in sorted(out.glob("*/_phase1/*/*/done.json")):
+        found[str(path.parent.relative_to(out))] = json.loads(path.read_text(encoding="utf-8"))
+    return dict(sorted(found.items()))
+
+
+def _seed(phase_id: str) -> Any:
+    last = phase_id.rsplit("/", 1)[-1]
+    return int(last[4:].split(".", 1)[0]) if last.startswith("seed") else ""
+
+
 def _phase1_rows(out: Path, chances: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
-    for path in sorted(out.glob("*/_phase1/*/*/done.json")):
-        done = json.loads(path.read_text(encoding="utf-8"))
-        phase_id = str(path.parent.relative_to(out))
-        fp = done.get("fingerprint") or {}
+    for phase_id, done in _phase1_records(out).items():
+        if "reused" in done:
+            continue  # a record of reuse, not of a training
         best = (done.get("dev_selection") or {}).get("best") or {}
         for task, examples in sorted((done.get("tasks") or {}).items()):
             check = chances.get((phase_id, task), {})
             score = best.get(task)
             rows.append({
                 "phase": 1, "id": phase_id, "source_task": task, "target_task": "",
-                "intermediate_size": _size(phase_id), "seed": fp.get("seed"), "examples": examples,
+                "intermediate_size": _size(phase_id), "seed": _seed(phase_id), "examples": examples,
                 "steps": done.get("steps"), "train_s": _round(done.get("runtime_s")), "eval_s": "",
                 "tokens": done.get("tokens"), "tokens_per_s": _round(done.get("tokens_per_s"), 1),
                 "dev_task": task if score is not None else "", "dev_metric": check.get("metric", ""),
