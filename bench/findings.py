@@ -209,7 +209,11 @@ def section_run(runs: list[Any], sizes: list[Any], cells: list[dict[str, str]]) 
     lines.append("|---|---|---|---|---|")
     for t in targets:
         rs = [r for r in runs if r.target_task == t]
-        srcs = sorted({r.source_task for r in rs if r.source_task != t})
+        all_seeds = {r.seed for r in rs}
+        srcs = []
+        for src in sorted({r.source_task for r in rs if r.source_task != t}):
+            seeds = {r.seed for r in rs if r.source_task == src}
+            srcs.append(src if seeds == all_seeds else f"{src} (seed {', '.join(str(x) for x in sorted(seeds))} only)")
         lines.append(f"| {t} | {len({r.target_language for r in rs})} | {', '.join(srcs)} | "
                      f"{', '.join(str(s) for s in sorted({r.seed for r in rs}))} | {len(rs)} |")
     if sizes:
