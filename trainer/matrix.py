@@ -174,17 +174,17 @@ def run_matrix(
     if import_runs is None:
         import_runs = store is not None and is_local(store.path)
     report = MatrixReport()
-    importer = {"store": store if import_runs else None}
+    target = store if import_runs else None
 
     def store_runs() -> None:
         """Import what has finished; a refused import is reported and ends importing, never training."""
-        target = importer["store"]
+        nonlocal target
         if target is None or not Path(matrix.out).is_dir():
             return
         try:
             report.add_import(import_results(Path(matrix.out), target))
         except StepstoneError as exc:
-            importer["store"] = None
+            target = None
             report.import_error = str(exc)
             log.warning(
                 "the store refused the matrix's runs (%s); training goes on, the runs stay in %s/jobs", exc, matrix.out

@@ -77,12 +77,13 @@ def _size(phase_id: str) -> Any:
     return int(last.split(".n", 1)[1]) if ".n" in last else ""
 
 
-def _cells(out: Path) -> list[tuple[Path, dict[str, Any]]]:
-    found = []
-    for path in sorted(out.glob("*/*/*/*/result.json")):
-        if path.parts[-4] != "_phase1":
-            found.append((path, json.loads(path.read_text(encoding="utf-8"))))
-    return found
+def _cells(out: Path) -> list[dict[str, Any]]:
+    """Every cell's result.json under ``out`` (phase-1 folders hold done.json, not results)."""
+    return [
+        json.loads(p.read_text(encoding="utf-8"))
+        for p in sorted(out.glob("*/*/*/*/result.json"))
+        if p.parts[-4] != "_phase1"
+    ]
 
 
 def cell_rows(out: Path) -> list[dict[str, Any]]:
@@ -91,7 +92,7 @@ def cell_rows(out: Path) -> list[dict[str, Any]]:
     cells = _cells(out)
     chances: dict[tuple[str, str], dict[str, Any]] = {}  # the chance level is measured by the cells
     rows = []
-    for _path, result in cells:
+    for result in cells:
         config = result.get("config") or {}
         p1 = ((result.get("phases") or {}).get("phase1") or {}).get("reused")
         for name, check in (result.get("english_dev") or {}).items():
