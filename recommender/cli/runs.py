@@ -65,6 +65,8 @@ def runs_list(target_task: FilterOpt = None, target_language: FilterOpt = None, 
                       f"{r['source_task']}/{r['source_language']}", f"{r['score']:g}",
                       "–" if r["baseline_score"] is None else f"{r['baseline_score']:g}")
     console.print(table)
+    for note in page.get("notes") or []:
+        console.print(f"note: {note}", highlight=False, markup=False)
 
 
 @runs_app.command("delete")
