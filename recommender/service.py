@@ -316,7 +316,7 @@ class Service(RunUseCases):
                                "interval_level": answer.interval_level, "warnings": answer.warnings,
                                "model_version": answer.model_version}
         if entry.basis == MODEL and row is not None:
-            for name, booster in (("ranker", live.model.ranker_), ("gain", live.model.gain_)):
+            for name, booster in (("ranker", live.model.ranker_), ("gain_model", live.model.gain_)):
                 if booster is not None:
                     out[name] = contribution_table(ann.explainer, booster, ranking.Z, row, ranking.pools[row],
                                                    ranking.scores, target.id, code, ranking.sources[row])

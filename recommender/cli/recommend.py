@@ -111,7 +111,7 @@ def explain(
         console.print(f"  {reason}", highlight=False, markup=False)
     for caveat in result.get("caveats") or []:
         console.print(f"  (caveat) {caveat}", highlight=False, markup=False)
-    for name, unit in (("ranker", "score"), ("gain", "points")):
+    for name, unit in (("ranker", "score"), ("gain_model", "points")):
         part = result.get(name)
         if part is None:
             continue
