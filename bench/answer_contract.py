@@ -26,7 +26,8 @@ def main() -> None:
     args = ap.parse_args()
     svc = Service()
     t0 = time.perf_counter()
-    out = check_store(svc, args.tasks.split(",") if args.tasks else None, limit=args.limit, every_language=args.every_language)
+    tasks = args.tasks.split(",") if args.tasks else None
+    out = check_store(svc, tasks, limit=args.limit, every_language=args.every_language)
     out["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(out, indent=2, ensure_ascii=False))
 

@@ -172,7 +172,8 @@ def plot_heatmap(report: Report, path: Path) -> tuple[int, int]:
             if label in shown:
                 ax.plot(shown.index(label), r, marker="o", markersize=3, color="black", markeredgecolor="white",
                         markeredgewidth=0.5)
-    ax.set_title(f"Gain over the English baseline (measured or predicted) · {report.task_name} · model {report.model_version}\n"
+    ax.set_title(f"Gain over the English baseline (measured or predicted) · {report.task_name} · "
+                 f"model {report.model_version}\n"
                  f"● ranked first · grey: not a candidate · colours clipped at {low:+.1f} / {high:+.1f}",
                  fontsize=8)
     bar = fig.colorbar(im, ax=ax, shrink=min(1.0, 6.0 / h), pad=0.01, extend="both")
@@ -241,11 +242,13 @@ def to_markdown(report: Report, image: str = "heatmap.png") -> str:
     head = f"{level:.0%} interval" if level else "interval"
     out = [f"# Transfer sources for {report.task_name} ({report.task}) · {len(report.languages)} target "
            "languages", "", "Which English intermediate task or other-language training data to use before "
-           "zero-shot cross-lingual transfer, with the gain over fine-tuning on English alone (measured where the store holds the cell, else predicted).", "",
+           "zero-shot cross-lingual transfer, with the gain over fine-tuning on English alone (measured where the "
+           "store holds the cell, else predicted).", "",
            "## Model", "", *[f"- {line}" for line in summary_lines(report)], ""]
     if report.notes:
         out += ["## Notes", "", *[f"- {n}" for n in report.notes], ""]
-    out += ["## Gain (measured or predicted)", "", f"![gain per target language and source, measured or predicted]({image})", "",
+    out += ["## Gain (measured or predicted)", "",
+            f"![gain per target language and source, measured or predicted]({image})", "",
             "## Per language", ""]
     for lang in report.languages:
         out += [f"### {lang.name} ({lang.code})", ""]
