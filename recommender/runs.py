@@ -66,12 +66,6 @@ class RunUseCases:
         that changed since the count the user confirmed. Bumps the store revision like an import."""
         return self.store.delete(expected=expected, **filters)
 
-    def import_results(self, out_dir: str | Path) -> Any:
-        """The runs of a training matrix's output folder (``trainer.results``; no torch), idempotent."""
-        from trainer.results import import_results
-
-        return import_results(Path(out_dir), self.store)
-
     def list_runs(self, *, limit: int = 100, offset: int = 0, **filters: str | None) -> dict[str, Any]:
         """One page of runs matching the filters (exact match, languages resolved), in import order."""
         limit = max(1, min(int(limit), MAX_PAGE))
