@@ -30,11 +30,8 @@ from feature_store.features import MULTILINGUAL
 from feature_store.runs import Run, parse_records
 from feature_store.tasks import Task, canonical_task, registry
 
-CLAIMS_FILE = "data/xstilts_claims.csv"
-PER_TARGET_FILE = "data/xstilts_task_level_averages.csv"
 XCSR_FILE = "intermediate_xcsr_mcp.csv"
 XMTF_FILE = "intermediate_xmtf_multitask_mixture.csv"
-INTERMEDIATE_FILES = (XCSR_FILE, XMTF_FILE)
 # The nine X-STILTs intermediate tasks (Phang et al. 2020): "multi-task" is all of them at once.
 XSTILTS_TASKS = ("anli", "ccg", "cosmosqa", "csqa", "hellaswag", "mnli", "qqp", "squad", "sst2")
 # X-STILTs target names in the published tables → registry ids.
@@ -223,5 +220,5 @@ def language_deviations() -> tuple[tuple[float, ...], tuple[str, ...]]:
     return tuple(values), tuple(groups)
 
 
-__all__ = ["MULTILINGUAL", "Prior", "PerTarget", "XSTILTS_TASKS", "intermediate_runs", "language_deviations",
+__all__ = ["Prior", "PerTarget", "XSTILTS_TASKS", "intermediate_runs", "language_deviations",
            "literature_priors", "per_target", "per_target_gains", "published_findings"]

@@ -20,7 +20,6 @@ from typing import Protocol
 
 from feature_store.errors import InvalidRun
 
-SCALES = (1, 100)
 SCORE_COLUMNS = ("score", "baseline_score")
 
 _ZERO_ONE = re.compile(r"0[-_]1(?!\d)")

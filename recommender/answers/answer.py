@@ -25,7 +25,7 @@ import numpy as np
 
 from feature_store.features import FeatureBuilder, Source
 from feature_store.languages import language_name
-from feature_store.tasks import Task, canonical_task, registry
+from feature_store.tasks import Task, canonical_task
 from recommender.answers.advice import NOISE_THRESHOLD, advise
 from recommender.answers.annotate import Annotator
 from recommender.answers.entry import Entry, find_cell, ordered, with_measured
@@ -182,10 +182,4 @@ def rank_query(model: TransferRanker, ann: Annotator, builder: FeatureBuilder, t
     return Ranking(decisions, warnings, entries, Z, scores, sources, pools)
 
 
-def english_train_of(task: Task) -> str | None:
-    """The registry id of ``task``'s English training data, where it is another task of the registry."""
-    t = registry().lookup(task.english_train) if task.english_train else None
-    return t.id if t else None
-
-
-__all__ = ["KINDS", "MODEL", "PEERS", "Ranking", "SCALE", "rank_query"]
+__all__ = ["PEERS", "Ranking", "SCALE", "rank_query"]

@@ -33,7 +33,6 @@ class Catalogue:
 
     language: dict[str, list[Source]]
     intermediate: dict[str, list[Source]]
-    all_source_languages: list[str]
     measured: dict[str, list[str]]
 
 
@@ -55,8 +54,7 @@ def build_catalogue(source_counts: Sequence[tuple[Any, ...]], target_counts: Seq
     measured: dict[str, set[str]] = defaultdict(set)
     for target_task, target_language, _ in target_counts:
         measured[canonical_task(target_task)].add(target_language)
-    langs = sorted({lang for (_, _, lang) in sizes})
-    return Catalogue(dict(language), dict(intermediate), langs, {k: sorted(v) for k, v in measured.items()})
+    return Catalogue(dict(language), dict(intermediate), {k: sorted(v) for k, v in measured.items()})
 
 
 def candidate_pool(cat: Catalogue, target: Task, code: str, candidates: str = "all",

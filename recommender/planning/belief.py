@@ -22,7 +22,6 @@ differences between cells matter until the first measurement fixes the level.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from statistics import NormalDist
 
 import numpy as np
@@ -107,10 +106,6 @@ class Belief:
         self.mean[index] = value
         self.cov[index, :] = 0.0
         self.cov[:, index] = 0.0
-
-    def observe_many(self, indices: Sequence[int], values: Sequence[float]) -> None:
-        for i, v in zip(indices, values, strict=True):
-            self.observe(int(i), float(v))
 
     def std(self) -> np.ndarray:
         return np.sqrt(np.clip(np.diag(self.cov), 0.0, None))
