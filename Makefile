@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 # Tests need the trainer extra; torch 2.13.0 first so pip takes the CPU wheel, not the CUDA build.
+# (`make test` prints how long setup and the tests took: most of a fresh clone's time is installing torch.)
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[train,dev]"
@@ -30,8 +31,10 @@ run: setup
 	@echo "Serving on http://$(HOST):$(PORT) (docs at /docs). Set STEPSTONE_API_TOKEN=<secret> to require 'Authorization: Bearer <secret>' on writes."
 	$(BIN)/stepstone serve --host $(HOST) --port $(PORT)
 
-test: setup-dev
-	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
+test:
+	@t0=$$(date +%s); $(MAKE) --no-print-directory setup-dev || exit 1; \
+	echo "make test: setup took $$(( $$(date +%s) - t0 )) s; the tests' own time is on pytest's last line"; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 lint: setup-dev
