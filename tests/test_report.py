@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from feature_store.features import Source
 from feature_store.runs import Run
 from recommender.answers.coverage import coverage_warnings, distance_warnings, pretraining_warnings, uriel_warnings
+from recommender.answers.entry import Entry
 from recommender.service import Service
 
 
@@ -79,15 +82,20 @@ def test_real_languages_trigger_the_warnings(trained: Path) -> None:
 def test_recommend_returns_interval_reasons_advice_and_coverage(trained: Path) -> None:
     from recommender.service import Service
 
-    result = Service().recommend("yo", "udpos", k=5, candidates="language")
-    assert result["interval_level"] == 0.8
-    assert result["advice"] in ("train", "skip")
+    result = Service().recommend("yo", "udpos", k=5, candidates="language").as_dict()
+    assert result["interval_level"] == 0.8 and result["noise_threshold"] == 1.0
     assert result["baseline"] == {"source_task": "udpos", "source_language": "eng",
                                   "source_language_name": "English"}
-    for item in result["recommendations"]:
-        assert item["gain_low"] < item["gain_high"]  # calibrated, not forced around the prediction
-        assert len(item["why"]) <= 3
-    assert any(item["why"] for item in result["recommendations"])
+    decision = result["decisions"]["language"]
+    items = decision["recommendations"]
+    assert len(items) == 5
+    for item in items:
+        assert item["gain_low"] < item["gain"] < item["gain_high"]  # an interval around the figure shown
+        assert 1 <= len(item["why"]) <= 3
+    # the store measured these Yoruba cells: the best is trained on only when its interval clears the noise
+    assert all(item["basis"] == "measured" and item["measured"]["runs"] >= 1 for item in items)
+    assert decision["advice"] == "train" and items[0]["gain_low"] >= result["noise_threshold"]
+    assert decision["advice_sources"] == [f"{items[0]['source_language_name']} ({items[0]['source_language']})"]
     assert any("not among XLM-R's pretraining languages" in w for w in result["warnings"])
 
 
@@ -112,12 +120,15 @@ def test_skip_advice_when_all_gains_are_negative(home: Path) -> None:
     svc.import_runs(negative_runs())
     info = svc.retrain(n_estimators=30)
     assert info["calibration"]["level"] == 0.8
-    result = svc.recommend("deu", "udpos", k=3, candidates="language")
-    top = result["recommendations"][0]
-    assert top["gain_high"] < 0
-    assert result["advice"] == "skip"
-    assert "fine-tune on udpos in English" in result["advice_detail"]
-    assert result["baseline"]["source_language"] == "eng"
+    for target in ("deu", "dan"):  # a measured target, and one the model predicts
+        result = svc.recommend(target, "udpos", k=3, candidates="language").as_dict()
+        decision = result["decisions"]["language"]
+        top = decision["recommendations"][0]
+        assert top["basis"] == ("measured" if target == "deu" else "model")
+        assert top["gain_high"] < 0
+        assert decision["advice"] == "skip" and decision["advice_sources"] == []
+        assert "fine-tune on udpos in English" in decision["advice_detail"]
+        assert result["baseline"]["source_language"] == "eng"
 
 
 def test_calibration_file_is_checksummed_with_the_model(trained: Path) -> None:
@@ -137,6 +148,7 @@ def test_calibration_file_is_checksummed_with_the_model(trained: Path) -> None:
         reg.load(version)
 
 
+@pytest.mark.filterwarnings("ignore:constrained_layout not applied:UserWarning")  # see the last test
 def test_report_files_exist_and_png_has_the_expected_size(trained: Path, tmp_path: Path) -> None:
     from PIL import Image
 
@@ -150,7 +162,7 @@ def test_report_files_exist_and_png_has_the_expected_size(trained: Path, tmp_pat
     assert all(lang.decisions["intermediate"]["basis"] == "model" for lang in report.languages)
     svc = Service()
     for lang in report.languages:  # recommend and report agree on every row
-        assert lang.decisions == svc.recommend(lang.code, "udpos", k=2)["decisions"]
+        assert lang.decisions == svc.recommend(lang.code, "udpos", k=2).as_dict()["decisions"]
     assert report.gain.shape == (3, len(report.columns))
     doc, png = write_report(report, tmp_path / "out", "md")
     assert doc.name == "report.md" and png.name == "heatmap.png"
@@ -165,6 +177,7 @@ def test_report_files_exist_and_png_has_the_expected_size(trained: Path, tmp_pat
     assert "data:image/png;base64," in page and "Yoruba (yor)" in page
 
 
+@pytest.mark.filterwarnings("ignore:constrained_layout not applied:UserWarning")  # see the last test
 def test_report_command(trained: Path, tmp_path: Path) -> None:
     from stepstone.cli import app
 
@@ -194,18 +207,54 @@ def test_report_for_all_udpos_languages_agrees_with_recommend(trained: Path, tmp
     measured = {r.target_language for r in shipped_runs() if canonical_task(r.target_task) == "udpos"}
     assert len(measured) >= 105 and {lang.code for lang in report.languages} == measured
     for lang in report.languages[::10]:
-        answer = svc.recommend(lang.code, "udpos", k=3)
+        answer = svc.recommend(lang.code, "udpos", k=3).as_dict()
         assert lang.decisions == answer["decisions"]
 
 
-def test_skip_looks_at_the_best_gain_of_the_decision_not_at_the_rankers_first(trained: Path) -> None:
-    """Advice takes the highest predicted gain over every candidate of a decision."""
-    from recommender.answers.advice import advice
+def _entry(language: str, gain: float, low: float, high: float) -> Entry:
+    return Entry(Source("udpos", language), "language", gain, low, high, "model", "test")
 
-    assert advice(3.0, "udpos")[0] == "train"  # the ranker's first may be negative: another reaches +3
-    verdict, detail = advice(-0.5, "udpos", "language", "Romanian (ron)")
-    assert verdict == "skip" and "Romanian (ron)" in detail and "-0.50" in detail
+
+def test_advice_follows_the_best_item_and_its_interval(trained: Path) -> None:
+    """Advice reads the items as ordered (the highest figure first) and their intervals."""
+    from recommender.answers.advice import NOISE_THRESHOLD, advise
+    from recommender.answers.entry import ordered
+
+    assert NOISE_THRESHOLD == 1.0
+    # the ranker's first may be negative: the order is by the figure, so the +3 item leads
+    entries = ordered([_entry("ron", -0.5, -2.0, 1.0), _entry("deu", 3.0, 1.5, 4.5)])
+    verdict, detail, named = advise(entries, "udpos", "language")
+    assert verdict == "train" and named == ["German (deu)"] and "+3.00" in detail
+    # an interval that includes 0 (or the noise) never gets "train": measure first, naming what would decide
+    verdict, detail, named = advise(ordered([_entry("deu", 5.0, -0.5, 10.5), _entry("nld", 1.0, -1.0, 3.0),
+                                             _entry("fin", -1.0, -3.0, 2.0)]), "udpos", "language")
+    assert verdict == "measure first" and named == ["German (deu)", "Dutch (nld)"] and "one run" in detail
+    # nothing likely to help: skip, saying what the best was
+    verdict, detail, named = advise([_entry("ron", -0.5, -2.0, 1.0)], "udpos", "language")
+    assert verdict == "skip" and named == [] and "Romanian (ron)" in detail and "-0.50" in detail
+    # no interval, no "train"
+    assert advise([_entry("deu", 3.0, math.nan, math.nan)], "udpos", "language")[0] == "measure first"
+
     out = Service().recommend("yo", "udpos", k=1, candidates="language")
-    best = max(r["predicted_gain"] for r in Service().recommend("yo", "udpos", k=50,
-                                                                candidates="language")["recommendations"])
-    assert out["advice"] == ("train" if best >= 1 else "skip")
+    every = Service().recommend("yo", "udpos", k=50, candidates="language").decisions["language"].recommendations
+    best = every[0]
+    assert best.gain == max(r.gain for r in every if r.gain is not None)
+    d = out.decisions["language"]
+    assert d.recommendations[0] == best  # the first of k=1 is the best of all
+    assert d.advice == ("train" if best.gain_low >= out.noise_threshold else "measure first" if best.gain > 0
+                        else "skip")
+
+
+# The heatmap's column labels include the nine-task X-STILTs mixture's full name, taller than a
+# figure of a few languages: matplotlib warns that the layout collapsed and the labels are cut off.
+@pytest.mark.xfail(strict=True, reason="the heatmap's column label for the nine-task mixture "
+                   "(anli+ccg+…+sst2 (published)) is taller than a short report's figure: the layout collapses")
+def test_a_short_report_keeps_a_readable_heatmap(trained: Path, tmp_path: Path) -> None:
+    import warnings
+
+    from recommender.evaluation.report import plot_heatmap
+
+    report = Service().report("xnli", ["sw", "yo"], k=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plot_heatmap(report, tmp_path / "heatmap.png")
