@@ -62,7 +62,10 @@ class Report:
 
 
 def _label(source: Source, kind: str) -> str:
-    return source.task if kind == "intermediate" else source.language
+    if kind != "intermediate":
+        return source.language
+    parts = source.task.split("+")  # a multi-task mixture: short enough for a heatmap's axis
+    return source.task if len(parts) <= 2 else f"multi-task ({len(parts)}: {parts[0]}, …)"
 
 
 def build_report(target: Task, k: int, version: str, meta: dict[str, Any],
@@ -96,10 +99,6 @@ def build_report(target: Task, k: int, version: str, meta: dict[str, Any],
 
 def _entry_label(e: Entry) -> str:
     return _label(e.source, e.kind) + (" (published)" if e.basis.startswith("published") else "")
-
-
-def _published_label(item: dict[str, Any]) -> str:
-    return f"{item['source_task']} (published)"
 
 
 def _per_language(warning: str, code: str) -> bool:
@@ -165,10 +164,8 @@ def plot_heatmap(report: Report, path: Path) -> tuple[int, int]:
             if not d["recommendations"]:
                 continue
             best = d["recommendations"][0]
-            if best["basis"].startswith("published"):
-                label = _published_label(best)
-            else:
-                label = best["source_task"] if best["kind"] == "intermediate" else best["source_language"]
+            label = _label(Source(best["source_task"], best["source_language"]), best["kind"]) + \
+                (" (published)" if best["basis"].startswith("published") else "")
             if label in shown:
                 ax.plot(shown.index(label), r, marker="o", markersize=3, color="black", markeredgecolor="white",
                         markeredgewidth=0.5)

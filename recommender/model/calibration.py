@@ -45,7 +45,8 @@ import numpy as np
 
 from feature_store.errors import InvalidRequest
 from feature_store.tasks import canonical_task
-from recommender.model.dataset import TrainingSet
+from recommender.model.dataset import Query, TrainingSet
+from recommender.model.monotone import shown_gains
 from recommender.model.ranks import language_folds
 
 POOLED = "*"
@@ -153,7 +154,7 @@ def gain_only(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def cv_residuals(ts: TrainingSet, *, folds: int = DEFAULT_FOLDS, seed: int = 0, **params: Any) -> np.ndarray:
-    """Out-of-fold residuals (gain - predicted gain) per row of ``ts``; folds group target languages.
+    """Out-of-fold residuals (gain - shown gain) per row of ``ts``; folds group target languages.
 
     Rows without a measured gain, or whose fold's model has no gain regressor, are NaN.
     """
@@ -172,8 +173,20 @@ def cv_residuals(ts: TrainingSet, *, folds: int = DEFAULT_FOLDS, seed: int = 0, 
         for qi in held.tolist():
             q = ts.queries[qi]
             rows = ts.rows(qi)
-            pred = model.predict_gain(model.design(ts.X[rows], q.target_task, q.sources))
-            out[rows] = ts.gains[rows] - pred
+            Z = model.design(ts.X[rows], q.target_task, q.sources)
+            out[rows] = ts.gains[rows] - shown_per_kind(q, model.score(Z), model.predict_gain(Z))
+    return out
+
+
+def shown_per_kind(q: Query, scores: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    """The gains an answer shows for ``q``'s sources: the gain model's, made non-increasing in the
+    ranker's order within each kind (``model.monotone``). Intervals are calibrated on these, so
+    that they cover what is shown."""
+    same = np.array([canonical_task(s.task) == q.task_id for s in q.sources])
+    out = np.full(len(gains), np.nan)
+    for mask in (same, ~same):
+        if mask.any():
+            out[mask] = shown_gains(scores[mask], gains[mask])
     return out
 
 
@@ -219,5 +232,5 @@ def empirical_coverage(cal: Calibration, task_ids: Sequence[str], preds: np.ndar
 
 
 __all__ = ["Calibration", "calibrate", "calibrate_residuals", "conformal_quantiles", "cv_residuals",
-           "empirical_coverage", "row_keys",
+           "empirical_coverage", "row_keys", "shown_per_kind",
            "POOLED", "DEFAULT_LEVEL", "DEFAULT_FOLDS"]
