@@ -245,10 +245,7 @@ def test_advice_follows_the_best_item_and_its_interval(trained: Path) -> None:
                         else "skip")
 
 
-# The heatmap's column labels include the nine-task X-STILTs mixture's full name, taller than a
-# figure of a few languages: matplotlib warns that the layout collapsed and the labels are cut off.
-@pytest.mark.xfail(strict=True, reason="the heatmap's column label for the nine-task mixture "
-                   "(anli+ccg+…+sst2 (published)) is taller than a short report's figure: the layout collapses")
+# A nine-task mixture's full name as a column label was taller than a figure of a few languages.
 def test_a_short_report_keeps_a_readable_heatmap(trained: Path, tmp_path: Path) -> None:
     import warnings
 
