@@ -15,7 +15,7 @@ Q = {"language": "swa", "task": "xnli", "k": 50, "candidates": "language"}
 def languages(client: TestClient) -> set[str]:
     r = client.get("/v1/recommendations", params=Q)
     assert r.status_code == 200
-    return {x["source_language"] for x in r.json()["recommendations"]}
+    return {x["source_language"] for x in r.json()["decisions"]["language"]["recommendations"]}
 
 
 def test_import_through_the_api_invalidates(client: TestClient) -> None:

@@ -118,7 +118,7 @@ def test_sigkill_leaves_everything_as_before(home: Path, point: str) -> None:
     assert after["integrity"] == "ok"
     service = Service()  # a restarted server: same data, same model, and it answers
     assert service.live().version == before["current"]
-    assert service.recommend("swa", "xnli")["model_version"] == before["current"]
+    assert service.recommend("swa", "xnli").model_version == before["current"]
     service.registry.cleanup()
     assert not list(service.registry.versions_dir.glob(".tmp-*"))
 

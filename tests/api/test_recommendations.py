@@ -13,13 +13,19 @@ def test_recommendations(ro_client: TestClient) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["query"]["language"] == "swa" and body["query"]["k"] == 5
-    assert body["recommendations"] is None  # two decisions: never one list over two scales
+    assert "recommendations" not in body and "advice" not in body  # two decisions: never one list over two scales
+    assert set(body["decisions"]) == {"intermediate", "language"}
     assert [x["rank"] for x in body["decisions"]["language"]["recommendations"]] == [1, 2, 3, 4, 5]
     assert body["decisions"]["intermediate"]["basis"] == "published per target task"
-    assert body["model_version"] == "v0001"
+    assert body["model_version"] == "v0001" and body["noise_threshold"] == 1.0
     one = ro_client.get("/v1/recommendations", params={**Q, "candidates": "intermediate"}).json()
-    assert one["recommendations"] == one["decisions"]["intermediate"]["recommendations"]
-    assert one["advice"] == "skip"
+    assert set(one) == set(body)  # one shape for every `candidates`: the other decision is empty
+    assert one["decisions"]["language"]["recommendations"] == [] and one["decisions"]["language"]["advice"] is None
+    intermediate = one["decisions"]["intermediate"]
+    assert intermediate == body["decisions"]["intermediate"]
+    # published X-STILTs gains for XNLI straddle the noise threshold: a run would decide, with its cost
+    assert intermediate["advice"] == "measure first" and intermediate["advice_sources"]
+    assert len(intermediate["costs"]) == len(intermediate["advice_sources"])
 
 
 def test_answers_are_cached_and_identical(ro_client: TestClient) -> None:
@@ -44,11 +50,12 @@ def test_unknown_language_names_the_value(ro_client: TestClient) -> None:
     r = ro_client.get("/v1/recommendations", params={"language": "swahilli", "task": "xnli"})
     assert r.status_code == 404
     assert r.json()["value"] == "swahilli" and "swahilli" in r.json()["detail"]
+    assert r.json()["code"] == "unknown_language"  # a stable code a client can switch on
 
 
 def test_unknown_task(ro_client: TestClient) -> None:
     r = ro_client.get("/v1/recommendations", params={"language": "swa", "task": "xnlii"})
-    assert r.status_code == 404 and r.json()["value"] == "xnlii"
+    assert r.status_code == 404 and r.json()["value"] == "xnlii" and r.json()["code"] == "unknown_task"
 
 
 def test_bad_candidates_and_missing_params(ro_client: TestClient) -> None:
@@ -66,7 +73,10 @@ def test_batch(ro_client: TestClient) -> None:
     assert len(results[0]["result"]["decisions"]["language"]["recommendations"]) == 2
     assert results[0]["error"] is None
     assert results[1]["result"] is None and results[1]["error"]["type"] == "UnknownLanguage"
-    assert all(x["kind"] == "language" for x in results[2]["result"]["recommendations"])
+    decisions = results[2]["result"]["decisions"]
+    assert decisions["language"]["recommendations"]
+    assert all(x["kind"] == "language" for x in decisions["language"]["recommendations"])
+    assert decisions["intermediate"]["recommendations"] == []
 
 
 def test_batch_limits(ro_client: TestClient) -> None:
