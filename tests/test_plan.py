@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from feature_store.errors import InvalidRequest, UnknownLanguage, UnknownTask
 from feature_store.features import Source
+from feature_store.tasks import registry
 from recommender.planning.belief import Belief, correlation, rank_aligned
 from recommender.planning.planner import Cell, LanguagePlan, choose
 from recommender.service import Service
@@ -85,9 +86,13 @@ def test_never_proposes_a_measured_cell_and_proposes_every_open_one(svc: Service
     measured = measured_keys(svc, "swa")
     cells = out["cells"]
     assert cells and not {(c["source_task"], c["source_language"]) for c in cells} & measured
-    # Candidates of swa: 3 intermediate tasks and xnli in 5 other languages (English is the baseline of
-    # both decisions, never a candidate); measured among them: mnli, deu.
-    assert len(cells) == out["summary"]["open_cells"] == 6
+    # Candidates of swa: the 3 intermediate tasks of the runs, and xnli in every language with training
+    # data (5 as sources of the runs, plus the registry's translate-train languages); English is the
+    # baseline of both decisions and swa the target, never candidates. Measured among them: mnli, deu.
+    languages = (set(LANG_SOURCES) | set(registry().get("xnli").train_languages)) - {"eng", "swa"}
+    candidates = {(t, "eng") for t in INTERMEDIATE} | {("xnli", lang) for lang in languages}
+    assert {(c["source_task"], c["source_language"]) for c in cells} == candidates - measured
+    assert len(cells) == out["summary"]["open_cells"] == len(candidates) - 2
     assert out["summary"]["measured_cells"] == 2
 
 
@@ -116,7 +121,19 @@ def test_a_batch_spreads_over_languages_when_that_is_worth_more(svc: Service) ->
     assert {c["target_language"] for c in out["cells"]} == {"wol", "zul"}
 
 
-def test_everything_measured_is_said(svc: Service) -> None:
+def test_everything_measured_is_said(plan_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from feature_store.runs import parse_records
+    from tests.helpers import clone_home
+
+    monkeypatch.setenv("STEPSTONE_HOME", str(clone_home(plan_home, tmp_path / "home")))
+    svc = Service()
+    assert svc.plan("xnli", ["deu"], budget=3, candidates="language")["cells"]  # translate-train languages open
+    # measure German with every language that has XNLI training data
+    rows = [dict(dataset="lab", model="xlmr-large", target_task="xnli", target_language="deu", source_task="xnli",
+                 source_language=lang, score=60.0, metric="accuracy", baseline_score=64.0, seed=1)
+            for lang in registry().get("xnli").train_languages
+            if lang != "deu" and ("xnli", lang) not in measured_keys(svc, "deu")]
+    svc.store.insert(parse_records(rows))
     out = svc.plan("xnli", ["deu"], budget=3, candidates="language")
     assert out["cells"] == [] and any("every candidate cell" in w for w in out["warnings"])
 
