@@ -29,7 +29,14 @@ def test_recommend_json_is_the_service_answer(trained: Path) -> None:
     result = runner.invoke(app, ["recommend", "--language", "sw", "--task", "xnli", "--k", "3", "--format",
                                  "json"])
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == Service().recommend("sw", "xnli", k=3)
+    assert json.loads(result.stdout) == Service().recommend("sw", "xnli", k=3).as_dict()
+    # the same shape for every --candidates: both decisions, the one not asked for empty
+    result = runner.invoke(app, ["recommend", "-l", "sw", "-t", "xnli", "--candidates", "language", "--format",
+                                 "json"])
+    body = json.loads(result.stdout)
+    assert set(body["decisions"]) == {"intermediate", "language"} and "recommendations" not in body
+    assert body["decisions"]["intermediate"]["recommendations"] == []
+    assert body == Service().recommend("sw", "xnli", candidates="language").as_dict()
 
 
 def test_errors_are_one_line_and_exit_1(trained: Path) -> None:
@@ -38,6 +45,19 @@ def test_errors_are_one_line_and_exit_1(trained: Path) -> None:
     assert result.stderr.strip() == ("Error: unknown language 'Swahilli'; did you mean swa (Swahili)?")
     result = runner.invoke(app, ["recommend", "--language", "sw", "--task", "xnli", "--k", "0"])
     assert result.exit_code == 1 and "Error: k must be an integer from 1 to 50, got 0" in result.stderr
+
+
+def test_errors_under_json_output_are_json_with_a_stable_code(trained: Path) -> None:
+    result = runner.invoke(app, ["recommend", "--language", "Swahilli", "--task", "xnli", "--format", "json"])
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "unknown_language" and "Swahilli" in error["detail"]
+    result = runner.invoke(app, ["recommend", "-l", "sw", "-t", "xnli", "--k", "0", "--format", "json"])
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "invalid_request" and error["detail"] == "k must be an integer from 1 to 50, got 0"
+    result = runner.invoke(app, ["explain", "-l", "sw", "-t", "xnlii", "-s", "deu", "--json"])
+    assert result.exit_code == 1 and json.loads(result.stdout)["error"]["code"] == "unknown_task"
 
 
 def test_runs_import_list_export_and_bad_file_leaves_store_unchanged(trained: Path, tmp_path: Path) -> None:

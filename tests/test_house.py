@@ -22,8 +22,8 @@ def _answers(svc: Service) -> list[list[tuple[str, str, float | None]]]:
     out = []
     for lang, task, kind in (("yo", "udpos", "language"), ("sw", "xnli", "language"), ("te", "tydiqa", "all")):
         answer = svc.recommend(lang, task, k=5, candidates=kind)
-        out.append([(r["source_task"], r["source_language"], r["predicted_gain"])
-                     for d in answer["decisions"].values() for r in d["recommendations"]])
+        out.append([(r.source_task, r.source_language, r.gain)
+                    for d in answer.decisions.values() for r in d.recommendations])
     return out
 
 
@@ -53,7 +53,7 @@ def test_a_second_process_activation_is_followed_within_a_second(trained: Path,
         time.sleep(0.05)
     assert server.live().version == second
     assert server.health()["model_version"] == second
-    assert server.recommend("sw", "xnli")["model_version"] == second
+    assert server.recommend("sw", "xnli").model_version == second
     other.activate(first)  # a rollback is followed too
     time.sleep(service_module.FOLLOW_SECONDS + 0.05)
     assert server.cache_token() == first
