@@ -73,8 +73,9 @@ class RunUseCases:
         total = self.store.count(**filters)  # the store rejects unknown filters and skips empty ones
         runs = self.store.query(limit=limit, offset=offset, **filters)
         nxt = offset + len(runs)
-        others = [f"{n} runs under {t}" for col in ("target_task", "source_task")
-                  for t, n in self.task_versions(filters.get(col), col)]
+        counted = [(self.store.count(**{**filters, col: t}), t) for col in ("target_task", "source_task")
+                   for t, _ in self.task_versions(filters.get(col), col)]
+        others = [f"{n} runs under {t}" for n, t in counted if n]
         notes = [f"{filters.get('target_task') or filters.get('source_task')} is also stored under other dataset "
                  f"versions, not listed here: {', '.join(others)} (filter by those ids to list them)"] if others else []
         return {"total": total, "limit": limit, "offset": offset,

@@ -158,8 +158,6 @@ def test_a_run_listing_names_the_other_dataset_versions_of_its_task(trained: Pat
     assert not svc.list_runs(dataset="xcsr", limit=1)["notes"]  # no task filter, nothing left out
 
 
-@pytest.mark.xfail(strict=True, reason="the note counts every run of the other dataset version, "
-                   "ignoring the listing's other filters (6,825 under udpos_v2.8, of which 65 are Yoruba)")
 def test_a_run_listing_counts_the_other_versions_under_the_same_filters(trained: Path) -> None:
     svc = Service()
     other = svc.list_runs(target_task="udpos_v2.8", target_language="yor", limit=1)["total"]
