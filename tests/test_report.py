@@ -148,7 +148,6 @@ def test_calibration_file_is_checksummed_with_the_model(trained: Path) -> None:
         reg.load(version)
 
 
-@pytest.mark.filterwarnings("ignore:constrained_layout not applied:UserWarning")  # see the last test
 def test_report_files_exist_and_png_has_the_expected_size(trained: Path, tmp_path: Path) -> None:
     from PIL import Image
 
@@ -177,7 +176,6 @@ def test_report_files_exist_and_png_has_the_expected_size(trained: Path, tmp_pat
     assert "data:image/png;base64," in page and "Yoruba (yor)" in page
 
 
-@pytest.mark.filterwarnings("ignore:constrained_layout not applied:UserWarning")  # see the last test
 def test_report_command(trained: Path, tmp_path: Path) -> None:
     from stepstone.cli import app
 
