@@ -302,13 +302,16 @@ def find_entry(entries: Mapping[Kind, Sequence[Entry]], target: Task, code: str,
 
 def contribution_table(explainer: Explainer, booster: Booster, Z: np.ndarray, row: int, pool: np.ndarray,
                        scores: np.ndarray, target_task: str, code: str, source: Source) -> dict[str, Any]:
-    """Every reason of one design row, against the same peers as the answer's reasons (``why``)."""
+    """Every reason of one design row, against the same peers as the answer's reasons (``why``):
+    ``prediction = peers_mean + Σ contributions`` (each reason's contribution minus the peers' mean
+    one), so the table explains why this candidate stands above or below the average candidate."""
     c = contributions(booster, Z)
     grouped = explainer.group(c[:, :-1])
     peers = peer_sample(np.asarray(pool), scores)
     rel = grouped[row] - grouped[peers].mean(axis=0) if len(peers) > 1 else grouped[row]
-    reasons = explainer.reasons(rel, Z[row], target_task, code, source, top=None)
-    return {"prediction": float(c[row].sum()), "expected_value": float(c[row, -1]),
+    reference = float(c[peers].sum(axis=1).mean()) if len(peers) > 1 else float(c[row, -1])
+    reasons = explainer.reasons(rel, Z[row], target_task, code, source, top=None, min_abs=0.0)
+    return {"prediction": float(c[row].sum()), "peers_mean": reference, "expected_value": float(c[row, -1]),
             "reasons": [{"reason": r.key, "contribution": round(r.contribution, 4), "text": r.text,
                          "caveat": r.caveat} for r in reasons]}
 

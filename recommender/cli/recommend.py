@@ -115,12 +115,17 @@ def explain(
         part = result.get(name)
         if part is None:
             continue
-        table = Table(title=f"{name}: {part['prediction']:+.3f} {unit} = expected {part['expected_value']:+.3f} "
-                            "+ contributions", title_justify="left")
+        table = Table(title=f"{name}: {part['prediction']:+.3f} {unit} = the average candidate's "
+                            f"{part['peers_mean']:+.3f} + contributions (this candidate's minus the average's)",
+                      title_justify="left")
         table.add_column("contribution", justify="right")
         table.add_column("reason")
         for r in part["reasons"]:
             table.add_row(f"{r['contribution']:+.3f}", ("(caveat) " if r.get("caveat") else "") + r["text"])
         console.print(table)
+    if result.get("gain_model") and result.get("basis") == "model":
+        console.print("note: the gain shown is the gain model's prediction made non-increasing in the ranker's "
+                      "order (docs/reports.md), so it can differ from the gain model's own figure above",
+                      highlight=False, markup=False)
     for w in result["warnings"]:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
