@@ -43,7 +43,8 @@ class BlendedBooster:
 
     ``blend["tasks"]`` maps a target task id to ``[w_trees, {column name: coefficient}, notes]``;
     ``tasks`` is the model's task vocabulary, the meaning of the ``target_task_code`` column (an
-    index into it; NaN for a task the model never saw, which gets the trees alone).
+    index into it; NaN for a task outside it, one the registry did not hold when the model was
+    trained, which gets the trees alone).
     ``predict(Z)`` and ``predict(Z, pred_contrib=True)`` behave like ``lgb.Booster.predict``; the
     contributions of the blend are ``c_j · Z[:, j]`` (missing values filled), added to column j.
     """
