@@ -12,7 +12,8 @@ from feature_store.features import FEATURE_NAMES, FeatureBuilder, Source
 from feature_store.runs import Run
 from recommender.answers.explain import Explainer, contributions, reason_of, why
 from recommender.model.dataset import assemble, group_queries
-from recommender.model.ranker import PRIOR_NAMES, TransferRanker
+from recommender.model.prior import PRIOR_NAMES
+from recommender.model.ranker import TransferRanker
 
 LANGS = ("deu", "nld", "swe", "fra", "spa", "ita", "rus", "pol", "fin", "hun")
 

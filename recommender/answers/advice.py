@@ -20,6 +20,7 @@ import math
 from collections.abc import Sequence
 
 from recommender.answers.entry import Entry
+from recommender.answers.types import Advice
 
 NOISE_THRESHOLD = 1.0
 MEASURE_AT_MOST = 3
@@ -27,7 +28,7 @@ _WHAT = {"intermediate": "intermediate task", "language": "other-language traini
 
 
 def advise(entries: Sequence[Entry], target_task: str, kind: str,
-           threshold: float = NOISE_THRESHOLD) -> tuple[str | None, str | None, list[str]]:
+           threshold: float = NOISE_THRESHOLD) -> tuple[Advice | None, str | None, list[str]]:
     """(advice, detail, the items it names) for a decision whose ``entries`` are ordered by figure."""
     shown = [e for e in entries if math.isfinite(e.gain)]
     if not shown:

@@ -121,8 +121,7 @@ def rank_query(model: TransferRanker, ann: Annotator, builder: FeatureBuilder, t
     kind_of = np.array([kind for _, kind in pool])
     n = len(sources)
     if n:
-        Z = model.design(builder.build(target.id, code, sources), target.id, sources)
-        scores, gains = model.score(Z), model.predict_gain(Z)
+        Z, scores, gains = model.predict(builder.build(target.id, code, sources), target.id, sources)
     else:
         Z, scores, gains = np.zeros((0, 0)), np.zeros(0), np.zeros(0)
     rows_of = {kind: np.flatnonzero(kind_of == kind) for kind in KINDS}
@@ -170,7 +169,7 @@ def rank_query(model: TransferRanker, ann: Annotator, builder: FeatureBuilder, t
         entries[kind] = ordered(found)
     shown = [e.row for kind in KINDS for e in entries[kind][:k] if e.basis == MODEL and e.row is not None]
     shown = list(dict.fromkeys([*shown, *explain_rows]))
-    pools = [rows_of[str(kind_of[i])] for i in range(n)]
+    pools = [rows_of["language" if kind_of[i] == "language" else "intermediate"] for i in range(n)]
     reasons = ann.reasons(Z, scores, target.id, [code] * n, sources, pools, shown, max_peers=PEERS) if shown else {}
     for kind in KINDS:
         for e in entries[kind]:

@@ -40,10 +40,11 @@ from feature_store.evidence import (
 from feature_store.features import ENGLISH, Source
 from feature_store.tasks import Task
 from recommender.answers.entry import Entry
+from recommender.answers.types import Basis
 from recommender.model.calibration import conformal_quantiles
 
-PER_TARGET = "published per target task"
-OVERALL = "published overall"
+PER_TARGET: Basis = "published per target task"
+OVERALL: Basis = "published overall"
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def spread(level: float) -> Spread:
     return Spread(language=q, task=(float(dev.min()), float(dev.max())))
 
 
-def published_items(target: Task, level: float, exclude: Collection[str] = ()) -> tuple[list[Entry], str, list[str]]:
+def published_items(target: Task, level: float, exclude: Collection[str] = ()) -> tuple[list[Entry], Basis, list[str]]:
     """(entries best first, basis, notes) for ``target``: one per named X-STILTs intermediate task.
 
     A named task's published figure is its average gain over every XTREME target (SQuAD +8.2, …),
@@ -74,6 +75,7 @@ def published_items(target: Task, level: float, exclude: Collection[str] = ()) -
     English training data (MNLI for XNLI: "intermediate" training on it is not a second task).
     """
     s = spread(level)
+    basis: Basis
     figure = per_target(target.id)
     gains = per_target_gains()
     mean = float(np.mean(list(gains.values())))
@@ -107,8 +109,7 @@ def published_items(target: Task, level: float, exclude: Collection[str] = ()) -
         notes.append(f"no published figure for {target.id} itself: each item's gain is its X-STILTs average, bounded "
                      "for a task with training data by what the best tasks gained on such targets, with a wide "
                      "interval (task-to-task plus language-to-language spread)")
-    basis = PER_TARGET if figure is not None else OVERALL
-    return entries, basis, notes
+    return entries, PER_TARGET if figure is not None else OVERALL, notes
 
 
 def published_coverage(level: float) -> dict[str, dict[str, Any]]:

@@ -11,7 +11,7 @@ follows from its items (``answers.advice``).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -110,7 +110,7 @@ class Answer(_Out):
     baseline: Baseline
     warnings: list[str]
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
 

@@ -97,18 +97,21 @@ def _run_folds(ts: TrainingSet, fold_list: list[tuple[list[int], list[int]]], pa
             X = ts.X[ts.rows(qi)]
             preds: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
             for name, m in variants.items():
-                Z = m.design(X, q.target_task, q.sources)
-                preds[name] = (m.score(Z), m.predict_gain(Z) if name == "ranker" else None)
+                _, scores, gains = m.predict(X, q.target_task, q.sources)
+                preds[name] = (scores, gains if name == "ranker" else None)
             for name, pred in bl.predictions(q, X, boa).items():
                 gain = boa.predict_gain(q) if name == "best_on_average" else None
                 preds[f"baseline:{name}"] = (pred, gain)
             for name, gain in inter.predictions(q).items():
                 preds[f"intermediate:{name}"] = (gain, gain)
             records.append({"query": qi, "gain_pred": preds["ranker"][1],
-                            "gain_shown": None if preds["ranker"][1] is None else
-                            shown_per_kind(q, *preds["ranker"]), "metrics": {
+                            "gain_shown": _shown(q, *preds["ranker"]), "metrics": {
                 name: query_metrics(q.scores, pred, q.gains, gain) for name, (pred, gain) in preds.items()}})
     return records
+
+
+def _shown(q: Query, scores: np.ndarray, gains: np.ndarray | None) -> np.ndarray | None:
+    return None if gains is None else shown_per_kind(q, scores, gains)
 
 
 def evaluate_queries(queries: list[Query], *, split: str = "lolo", exclude_self: bool = True,

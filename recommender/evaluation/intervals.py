@@ -48,7 +48,7 @@ def held_out_coverage(ts: TrainingSet, *, level: float = DEFAULT_LEVEL, nested: 
         for qi in held:
             q = ts.queries[qi]
             rows = ts.rows(qi)
-            preds[rows] = model.predict_gain(model.design(ts.X[rows], q.target_task, q.sources))
+            preds[rows] = model.predict(ts.X[rows], q.target_task, q.sources).gains
             if cal is not None:
                 lo[rows], hi[rows] = cal.intervals(preds[rows], q.task_id)
     tasks = [ts.queries[q].task_id for q in ts.query_of_row]

@@ -150,7 +150,7 @@ def in_sample_summary(model: Any, ts: TrainingSet) -> dict[str, Any]:
     """
     per_query = []
     for qi, q in enumerate(ts.queries):
-        Z = model.design(ts.X[ts.rows(qi)], q.target_task, q.sources)
-        per_query.append(query_metrics(q.scores, model.score(Z), q.gains, model.predict_gain(Z)))
+        _, scores, gains = model.predict(ts.X[ts.rows(qi)], q.target_task, q.sources)
+        per_query.append(query_metrics(q.scores, scores, q.gains, gains))
     return {"kind": "in-sample", "queries": len(ts.queries), "rows": int(len(ts.X)),
             "metrics": mean_metrics(per_query)}

@@ -173,8 +173,8 @@ def cv_residuals(ts: TrainingSet, *, folds: int = DEFAULT_FOLDS, seed: int = 0, 
         for qi in held.tolist():
             q = ts.queries[qi]
             rows = ts.rows(qi)
-            Z = model.design(ts.X[rows], q.target_task, q.sources)
-            out[rows] = ts.gains[rows] - shown_per_kind(q, model.score(Z), model.predict_gain(Z))
+            _, scores, gains = model.predict(ts.X[rows], q.target_task, q.sources)
+            out[rows] = ts.gains[rows] - shown_per_kind(q, scores, gains)
     return out
 
 

@@ -27,7 +27,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightgbm as lgb
 import numpy as np
@@ -49,10 +49,20 @@ from recommender.model.dataset import TrainingSet
 from recommender.model.prior import PRIOR_NAMES, fit_prior, loo_prior_rows, prior_key
 from recommender.model.ranks import language_folds
 
-__all__ = ["TransferRanker", "BlendedBooster", "PRIOR_NAMES", "prior_key", "fit_prior", "code_vocabularies"]
+__all__ = ["Prediction", "TransferRanker", "code_vocabularies"]
 
 
-_NO_PRIOR = (np.nan, np.nan, 0.0)  # a source never measured for another target of the task
+_NO_PRIOR = (np.nan, np.nan, 0.0)
+
+
+class Prediction(NamedTuple):
+    """One query's candidates as the model sees them: design rows (n, n_model_features), ranking
+    scores (n,; only order within the query matters) and predicted gains in points (n,; NaN
+    without a gain model)."""
+
+    design: np.ndarray
+    scores: np.ndarray
+    gains: np.ndarray  # a source never measured for another target of the task
 
 
 def code_vocabularies() -> dict[str, list[str]]:
@@ -312,6 +322,13 @@ class TransferRanker:
             raise NoModel("the ranker is not fitted")
 
     # -- prediction -----------------------------------------------------------------------------
+    def predict(self, X: np.ndarray, target_task: str, sources: Sequence[Source]) -> Prediction:
+        """Score one query's candidates in one call: ``X`` (n_sources, n_features) from
+        ``FeatureBuilder.build``; the ranker builds its own design rows (static features + the
+        source prior) and returns them with the ranking scores and the predicted gains."""
+        Z = self.design(X, target_task, sources)
+        return Prediction(Z, self.score(Z), self.predict_gain(Z))
+
     def design(self, X: np.ndarray, target_task: str, sources: Sequence[Source]) -> np.ndarray:
         """The model's input rows for one target task (static features + prior)."""
         self._check()

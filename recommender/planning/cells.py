@@ -63,8 +63,7 @@ def language_plan(model: TransferRanker, calibration: Calibration, builder: Feat
     kinds = [k for _, k in pool]
     level = calibration.level
     if sources:
-        Z = model.design(builder.build(target.id, code, sources), target.id, sources)
-        scores, gains = model.score(Z), model.predict_gain(Z)
+        Z, scores, gains = model.predict(builder.build(target.id, code, sources), target.id, sources)
         low, high = calibration.intervals(gains, target.id)
         aligned = rank_aligned(scores, gains)
         belief_m = model_belief(scores, gains, low, high, level, sources, builder.languages)

@@ -48,8 +48,8 @@ def _fold_predictions(ts: TrainingSet, fold_list: list[tuple[list[int], list[int
         boa = BestOnAverage().fit(train.queries)
         for qi in test_ids:
             q = ts.queries[qi]
-            Z = model.design(ts.X[ts.rows(qi)], q.target_task, q.sources)
-            out.append((qi, model.score(Z), model.predict_gain(Z), boa.predict(q)))
+            _, scores, gains = model.predict(ts.X[ts.rows(qi)], q.target_task, q.sources)
+            out.append((qi, scores, gains, boa.predict(q)))
     return out
 
 
