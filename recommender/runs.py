@@ -14,16 +14,9 @@ from typing import Any
 from feature_store.errors import InvalidRequest
 from feature_store.features import FeatureBuilder
 from feature_store.languages import language_name
-from feature_store.runs import (
-    ImportResult,
-    Run,
-    RunStore,
-    parse_csv_text,
-    parse_jsonl_text,
-    parse_records,
-    read_runs,
-    runs_to_csv,
-)
+from feature_store.run import ImportResult, Run
+from feature_store.run_files import parse_csv_text, parse_jsonl_text, parse_records, read_runs, runs_to_csv
+from feature_store.run_store import RunStore
 from feature_store.tasks import canonical_task, registry
 
 MAX_PAGE = 1000

@@ -17,11 +17,8 @@ from feature_store.errors import InvalidRequest, ModelIncompatible, NoModel, Ste
 from feature_store.evidence import published_findings
 from feature_store.features import FeatureBuilder
 from feature_store.languages import language_name, resolve, resolve_target
-from feature_store.runs import (
-    Run,
-    RunStore,
-    fingerprint_runs,
-)
+from feature_store.run import Run, fingerprint_runs
+from feature_store.run_store import RunStore
 from feature_store.seed import ensure_seeded
 from feature_store.tasks import registry
 from recommender.answers.annotate import Annotator

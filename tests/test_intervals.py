@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from feature_store.errors import InvalidRequest
-from feature_store.runs import Run
+from feature_store.run import Run
 from recommender.answers.advice import advice
 from recommender.model.calibration import (
     POOLED,

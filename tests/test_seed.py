@@ -7,7 +7,8 @@ from importlib import resources
 from pathlib import Path
 
 from feature_store.languages import resolve
-from feature_store.runs import COLUMNS, RunStore
+from feature_store.run import COLUMNS
+from feature_store.run_store import RunStore
 from feature_store.seed import SHIPPED_MATRICES, ensure_seeded, shipped_runs
 
 

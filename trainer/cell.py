@@ -29,7 +29,8 @@ import transformers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from feature_store.errors import InvalidData
-from feature_store.runs import Run, RunStore
+from feature_store.run import Run
+from feature_store.run_store import RunStore
 from trainer import identity
 from trainer.config import CellConfig, to_jsonable, write_json
 from trainer.data import encode_labels, eval_cap, find_files, read_files, refuse_blank_answers, require_files

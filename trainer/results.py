@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feature_store.errors import InvalidRequest, InvalidRun
-from feature_store.runs import Run, RunStore
+from feature_store.run import Run
+from feature_store.run_store import RunStore
 
 # Filesystems on which SQLite's WAL (shared memory, POSIX locks) is not safe.
 NETWORK_FILESYSTEMS = frozenset(

@@ -15,7 +15,7 @@ import numpy as np
 
 from feature_store.errors import InvalidData
 from feature_store.features import ENGLISH, FeatureBuilder, Source
-from feature_store.runs import Run
+from feature_store.run import Run
 from feature_store.scales import declared_scales
 from feature_store.tasks import canonical_task
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from feature_store.errors import InvalidData
-from feature_store.runs import RunStore
+from feature_store.run_store import RunStore
 from trainer import phases as phase_code
 from trainer.cell import run_cell
 from trainer.config import CellConfig, TrainConfig

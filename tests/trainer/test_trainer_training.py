@@ -13,7 +13,7 @@ from trainer_fixtures import write_jsonl
 from transformers import AutoTokenizer
 
 from feature_store.errors import InvalidRequest
-from feature_store.runs import RunStore
+from feature_store.run_store import RunStore
 from trainer.cell import run_cell
 from trainer.config import CellConfig, TrainConfig
 from trainer.features import collator, encode, word_windows
