@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STEPSTONE_")
 
+    # Host names served (comma-separated, ``*`` for any): a DNS-rebinding page sends its own name.
+    allowed_hosts: str = "localhost,127.0.0.1,::1"
     api_token: str | None = None  # when set, writes need `Authorization: Bearer <token>`
     max_body_bytes: int = 10 * 1024 * 1024  # larger request bodies get 413
     max_batch: int = 1000  # queries per POST /v1/recommendations/batch

@@ -209,7 +209,7 @@ def test_rest_plans_need_no_token_and_name_bad_values(svc: Service) -> None:
     from api.settings import Settings
 
     settings = Settings(api_token="secret", log_requests=False, retrain_in_subprocess=False)
-    with TestClient(create_app(Service(), settings)) as client:
+    with TestClient(create_app(Service(), settings), base_url="http://localhost") as client:
         r = client.post("/v1/plans", json={"task": "xnli", "languages": ["sw", "wol"], "budget": 2})
         assert r.status_code == 200, r.text
         assert r.json()["summary"]["cells"] == 2 and len(r.json()["cells"]) == 2
