@@ -17,8 +17,8 @@ from feature_store.database import kind, open_database, store_error
 from feature_store.errors import InvalidRequest, InvalidRun, StoreUnavailable
 from feature_store.paths import store_path
 from feature_store.run import FILTERS, IDENTITY, RUN_FIELDS, VALUE_FIELDS, ImportResult, Run
-from feature_store.run_table import BUMP, SCHEMA, derived_scales, difference, unique_runs, where
-from feature_store.scales import check_scales
+from feature_store.run_table import BUMP, SCHEMA, TAUGHT_SOURCES, derived_scales, difference, unique_runs, where
+from feature_store.scales import check_metrics, check_scales
 
 _T = TypeVar("_T")
 
@@ -94,6 +94,10 @@ class RunStore:
                 source: str | None, replace: bool) -> ImportResult:
         new_scales = check_scales([r for r, _, _ in unique], self._scales(cur),
                                   [n for _, n, _ in unique], source)
+        if not replace:  # a correction may change a metric the store holds
+            metrics = {(d, t): m for d, t, m in cur.execute(
+                "SELECT dataset, target_task, MAX(metric) FROM runs GROUP BY dataset, target_task")}
+            check_metrics([r for r, _, _ in unique], metrics, [n for _, n, _ in unique], source)
         fresh: list[tuple[Run, str]] = []
         changed: list[tuple[Run, str]] = []
         select = f"SELECT {', '.join(VALUE_FIELDS)} FROM runs WHERE key = ?"
@@ -230,6 +234,11 @@ class RunStore:
         with self._lock:
             rows = self._conn.execute(f"SELECT {cols}, COUNT(*) FROM runs GROUP BY {cols} ORDER BY {cols}").fetchall()
         return [tuple(r) for r in rows]
+
+    def taught_source_counts(self) -> list[tuple[Any, ...]]:
+        """``counts("target_task", "source_task", "source_language", "source_size")`` over the runs
+        whose gain was measured (``run_table.TAUGHT_SOURCES``): the sources a model may answer for."""
+        return [tuple(r) for r in self._read(TAUGHT_SOURCES)]
 
     def revision(self) -> int:
         """A counter bumped by every write that changed runs; cheap, for cache invalidation."""

@@ -65,7 +65,7 @@ class Service(RunUseCases):
         cached = self._catalogue
         if cached is None or cached[0] != revision:
             cached = (revision, build_catalogue(
-                self.store.counts("target_task", "source_task", "source_language", "source_size"),
+                self.store.taught_source_counts(),
                 self.store.counts("target_task", "target_language")))
             self._catalogue = cached
         return cached[1]
