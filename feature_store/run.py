@@ -82,9 +82,10 @@ class ImportResult:
     duplicates: int
     replaced: int = 0
     warnings: tuple[str, ...] = ()
+    flagged: int = 0  # stored runs that gained a flag (a re-import never drops one)
 
     def _replace_warnings(self, warnings: Iterable[str]) -> ImportResult:
-        return ImportResult(self.inserted, self.duplicates, self.replaced, tuple(warnings))
+        return ImportResult(self.inserted, self.duplicates, self.replaced, tuple(warnings), self.flagged)
 
 
 class RunBatch(list[Run]):

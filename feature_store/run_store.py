@@ -17,7 +17,16 @@ from feature_store.database import kind, open_database, store_error
 from feature_store.errors import InvalidRequest, InvalidRun, StoreUnavailable
 from feature_store.paths import store_path
 from feature_store.run import FILTERS, IDENTITY, RUN_FIELDS, VALUE_FIELDS, ImportResult, Run
-from feature_store.run_table import BUMP, SCHEMA, TAUGHT_SOURCES, derived_scales, difference, unique_runs, where
+from feature_store.run_table import (
+    BUMP,
+    SCHEMA,
+    TAUGHT_SOURCES,
+    derived_scales,
+    difference,
+    merge_flags,
+    unique_runs,
+    where,
+)
 from feature_store.scales import check_metrics, check_scales
 
 _T = TypeVar("_T")
@@ -78,20 +87,27 @@ class RunStore:
         Unlike ``insert``, this also fills the in-memory stand-in of a store that could not be
         created (a read-only ``STEPSTONE_HOME``), so that reads answer from the shipped runs; and a
         shipped run replaces a stored one with the same key (a new seed version corrects it).
+        A run deleted or corrected here (the ``edits`` table) is left as it is: the seed brings
+        back nothing a user removed or changed; ``warnings`` says how many it left.
         """
         rows = list(range(1, len(runs) + 1))
         unique, duplicates = unique_runs(runs, rows, getattr(runs, "source", None))
 
         def body(cur: sqlite3.Cursor) -> ImportResult:
-            result = self._insert(cur, unique, duplicates, None, True)
+            edited = {k for (k,) in cur.execute("SELECT key FROM edits")}
+            kept = [u for u in unique if u[2] not in edited]
+            result = self._insert(cur, kept, duplicates, None, True, seeding=True)
             cur.executemany("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = "
                             "excluded.v", list(meta.items()))
+            if len(kept) < len(unique):
+                result = result._replace_warnings([f"{len(unique) - len(kept)} shipped runs deleted or corrected "
+                                                   "in this store were left as they are"])
             return result
 
         return self._write(body, force=self.in_memory)
 
     def _insert(self, cur: sqlite3.Cursor, unique: list[tuple[Run, int, str]], duplicates: int,
-                source: str | None, replace: bool) -> ImportResult:
+                source: str | None, replace: bool, *, seeding: bool = False) -> ImportResult:
         new_scales = check_scales([r for r, _, _ in unique], self._scales(cur),
                                   [n for _, n, _ in unique], source)
         if not replace:  # a correction may change a metric the store holds
@@ -100,13 +116,17 @@ class RunStore:
             check_metrics([r for r, _, _ in unique], metrics, [n for _, n, _ in unique], source)
         fresh: list[tuple[Run, str]] = []
         changed: list[tuple[Run, str]] = []
-        select = f"SELECT {', '.join(VALUE_FIELDS)} FROM runs WHERE key = ?"
+        flagged: list[tuple[str, str]] = []
+        select = f"SELECT {', '.join(VALUE_FIELDS)}, flags FROM runs WHERE key = ?"
         for run, row, key in unique:
             stored = cur.execute(select, (key,)).fetchone()
             if stored is None:
                 fresh.append((run, key))
                 continue
-            differs = difference(dict(zip(VALUE_FIELDS, stored, strict=True)), run)
+            flags = merge_flags(stored[-1], run.flags)  # a warning once given is kept, replace or not
+            if flags != stored[-1]:
+                flagged.append((flags, key))
+            differs = difference(dict(zip(VALUE_FIELDS, stored[:-1], strict=True)), run)
             if differs is None:
                 duplicates += 1
             elif replace:
@@ -121,11 +141,17 @@ class RunStore:
                         [(k, *(getattr(r, f) for f in RUN_FIELDS)) for r, k in fresh])
         cur.executemany(f"UPDATE runs SET {', '.join(f'{f} = ?' for f in VALUE_FIELDS)} WHERE key = ?",
                         [(*(getattr(r, f) for f in VALUE_FIELDS), k) for r, k in changed])
+        cur.executemany("UPDATE runs SET flags = ? WHERE key = ?", flagged)
+        if not seeding:  # what a user corrects or adds back is theirs, whatever a later seed ships
+            cur.executemany("INSERT OR REPLACE INTO edits (key, kind) VALUES (?, 'corrected')",
+                            [(k,) for _, k in changed])
+            cur.executemany("DELETE FROM edits WHERE key = ?", [(k,) for _, k in fresh])
         cur.executemany("INSERT INTO scales (dataset, metric, scale) VALUES (?, ?, ?)",
                         [(d, m, scale) for (d, m), scale in new_scales.items()])
-        if fresh or changed:
+        if fresh or changed or flagged:
             cur.execute(BUMP)
-        return ImportResult(inserted=len(fresh), duplicates=duplicates, replaced=len(changed))
+        return ImportResult(inserted=len(fresh), duplicates=duplicates, replaced=len(changed),
+                            flagged=len(flagged))
 
     def delete(self, *, expected: int | None = None, **filters: str | None) -> int:
         """Delete the runs matching the filters (the ones of ``query``); returns how many.
@@ -146,6 +172,8 @@ class RunStore:
                                      "count again")
             if n:
                 pairs = cur.execute(f"SELECT DISTINCT dataset, metric FROM runs{clause}", params).fetchall()
+                cur.execute(f"INSERT OR REPLACE INTO edits (key, kind) SELECT key, 'deleted' FROM runs{clause}",
+                            params)
                 cur.execute(f"DELETE FROM runs{clause}", params)
                 for pair in pairs:
                     if cur.execute("SELECT 1 FROM runs WHERE dataset = ? AND metric = ? LIMIT 1",

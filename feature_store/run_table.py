@@ -29,6 +29,8 @@ CREATE INDEX IF NOT EXISTS runs_target ON runs (target_task, target_language);
 -- covers the catalogue's aggregate (RunStore.counts): 3 ms instead of 28 ms on the shipped data
 CREATE INDEX IF NOT EXISTS runs_sources ON runs (target_task, source_task, source_language, source_size);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+-- keys deleted or corrected here: a later seed of the shipped runs never brings them back
+CREATE TABLE IF NOT EXISTS edits (key TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('deleted', 'corrected')));
 CREATE TABLE IF NOT EXISTS scales (
     dataset TEXT NOT NULL, metric TEXT NOT NULL, scale INTEGER NOT NULL CHECK (scale IN (1, 100)),
     PRIMARY KEY (dataset, metric)
@@ -84,6 +86,13 @@ def difference(stored: Mapping[str, Any], run: Run) -> tuple[str, Any, Any] | No
         if stored[column] != getattr(run, column):
             return column, stored[column], getattr(run, column)
     return None
+
+
+def merge_flags(stored: str, given: str) -> str:
+    """The stored flags with any new ones of ``given`` appended (comma-separated, no repeats)."""
+    have = [f.strip() for f in stored.split(",") if f.strip()]
+    have += [f for f in (g.strip() for g in given.split(",")) if f and f not in have]
+    return ",".join(have)
 
 
 def derived_scales(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:

@@ -74,3 +74,21 @@ def test_a_row_with_another_metric_is_refused_at_import(tmp_path: Path) -> None:
                                 "metric\nd,m,xnli,swa,xnli,deu,62.0,f1_score_0-100\n"))
     assert store.count() == 3
     assert len(group_queries(store.iter(), scales=store.scales())) == 1  # and a retrain still learns from it
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_a_flag_given_on_re_import_is_kept(tmp_path: Path, replace: bool) -> None:
+    plain = "target_task,target_language,source_task,source_language,score,dataset\nxnli,swa,mnli,eng,0.8,c2\n"
+    store = _store(tmp_path, plain)
+    flagged = plain.replace("dataset\n", "dataset,flags\n").replace("c2\n", "c2,near_chance\n")
+    result = store.insert(parse_csv_text(flagged), replace=replace)
+    assert (result.inserted, result.duplicates, result.flagged) == (0, 1, 1)
+    assert store.query()[0].flags == "near_chance"
+    store.insert(parse_csv_text(plain), replace=replace)  # a file without the flag does not clear it
+    assert store.query()[0].flags == "near_chance"
+
+
+@pytest.mark.parametrize("typo", ["7_5", "1_000", "_5"])
+def test_an_underscore_in_a_number_is_refused(typo: str) -> None:
+    with pytest.raises(InvalidRun, match="not a number"):
+        parse_csv_text(f"target_task,target_language,source_task,source_language,score\nxnli,swa,mnli,eng,{typo}\n")

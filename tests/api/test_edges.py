@@ -86,3 +86,12 @@ def test_lone_surrogates_in_jsonl_and_batch_are_4xx(client: TestClient) -> None:
     r = client.post("/v1/plans", content=plan.encode(), headers={"content-type": "application/json"})
     assert 400 <= r.status_code < 500, r.text
     assert client.post("/v1/runs", json=[run_row()]).status_code == 200  # the server still writes
+
+
+def test_7_5_is_not_stored_as_75(client: TestClient) -> None:
+    for score in ("7_5", "7.5_0"):
+        r = client.post("/v1/runs", json=[run_row(score=score)])
+        assert r.status_code == 422 and r.json()["column"] == "score", r.text
+    r = client.post("/v1/runs", content=b"target_task,target_language,source_task,source_language,score\n"
+                                        b"xnli,swa,mnli,eng,7_5\n", headers={"content-type": "text/csv"})
+    assert r.status_code == 422 and r.json()["value"] == "7_5"
