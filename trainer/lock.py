@@ -22,7 +22,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-
 # A break side lock older than this was left by a breaker that died (a break takes milliseconds).
 BREAK_STALE_S = 30.0
 
