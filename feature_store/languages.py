@@ -75,6 +75,10 @@ def _code_from_tag(text: str) -> str | None:
     ``normalize=False`` keeps ISO's own 639-1 -> 639-3 mapping: CLDR's aliases would turn
     ``tl``/``tgl`` into ``fil`` and ``sh`` into ``srp``, which the data does not do.
     """
+    # A singleton subtag opens an extension or private use (``not-a-language``, ``en-x-abc``):
+    # whatever follows is no part of a language, so such a value names none we can key runs by.
+    if any(len(part) == 1 for part in text.replace("_", "-").split("-")[1:]):
+        return None
     try:
         lang = Language.get(text, normalize=False)
     except (LanguageTagError, ValueError):

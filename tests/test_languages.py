@@ -146,3 +146,9 @@ def test_long_unknown_inputs_get_no_suggestions() -> None:
     with pytest.raises(UnknownLanguage) as err:
         resolve("Swahili" + "x" * 40)
     assert err.value.suggestions == []
+
+
+@pytest.mark.parametrize("value", ["not-a-language", "en-x-abc", "fra-a-foo", "sw_x_y"])
+def test_a_tag_with_an_extension_or_private_use_names_no_language(value: str) -> None:
+    with pytest.raises(UnknownLanguage):
+        resolve(value)
