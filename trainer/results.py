@@ -39,7 +39,7 @@ def read_results(out_dir: Path) -> tuple[int, list[Run]]:
     folder = Path(out_dir) / "jobs"
     if not Path(out_dir).is_dir():
         raise InvalidRequest(f"no such folder: {out_dir}")
-    jobs, runs = 0, []
+    jobs, runs = 0, list[Run]()
     for path in sorted(folder.glob("*/result.json")):
         try:
             result = json.loads(path.read_text(encoding="utf-8"))
