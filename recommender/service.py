@@ -89,7 +89,7 @@ class Service(RunUseCases):
                     return self._live
                 self._retrain_locked(activate=True)
             else:
-                self._live = self.registry.load(current)
+                self._live = self.registry.load_live(self._live)  # a corrupted current: logged, kept
             live = self._live
         assert live is not None
         return live

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import tempfile
 from collections.abc import Callable
 
 import pytest
@@ -95,3 +98,19 @@ def test_7_5_is_not_stored_as_75(client: TestClient) -> None:
     r = client.post("/v1/runs", content=b"target_task,target_language,source_task,source_language,score\n"
                                         b"xnli,swa,mnli,eng,7_5\n", headers={"content-type": "text/csv"})
     assert r.status_code == 422 and r.json()["value"] == "7_5"
+
+
+@pytest.mark.parametrize("err", [errno.ENOSPC, errno.EROFS])
+def test_a_full_disk_or_read_only_home_is_a_503_for_retrain_and_activate(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch, err: int) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(err, os.strerror(err))
+
+    before = client.get("/v1/models/current").json()["version"]
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    r = client.post("/v1/models")
+    assert r.status_code == 503 and "cannot be written" in r.json()["detail"], r.text
+    r = client.post("/v1/models/v0002/activate")
+    assert r.status_code == 503 and "nothing was changed" in r.json()["detail"], r.text
+    assert client.get("/v1/models/current").json()["version"] == before
