@@ -22,6 +22,14 @@ class Settings(BaseSettings):
     revision_ttl: float = 1.0  # seconds between checks for imports made by other processes
     log_requests: bool = True  # one JSON line per request on stderr
     retrain_in_subprocess: bool = True  # train in a child process: serving keeps the GIL meanwhile
+    # Slow or idle clients (``api.server``): seconds to send a request head, and the longest pause
+    # in a body; idle keep-alive seconds; open connections beyond which requests get 503.
+    head_timeout: float = 10.0
+    max_waiting: int | None = None  # connections waiting for their head (None: 3/4 of the open-files limit)
+    body_idle_timeout: float = 10.0
+    keep_alive_timeout: int = 5
+    limit_concurrency: int = 2048
+    backlog: int = 2048
 
 
 @lru_cache(maxsize=1)

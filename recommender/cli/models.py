@@ -61,16 +61,16 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
           workers: Annotated[int, typer.Option(help="Worker processes; each follows the `current` pointer.")] = 1,
           ) -> None:
     """Serve the REST API (OpenAPI docs at /docs)."""
+    import importlib
     import os
-
-    import uvicorn
 
     service().live()  # build the default model before the server takes requests
     if not os.environ.get("STEPSTONE_API_TOKEN"):
         console.print("writes are open to clients on this machine (STEPSTONE_API_TOKEN is not set); "
                       "cross-origin and remote writes are refused", highlight=False)
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False)
+    # The API's server settings (read timeouts, connection limits), named like uvicorn names the
+    # app: the recommender does not import the API.
+    importlib.import_module("api.server").serve(host, port, workers=workers)
 
 
 @app.command("retrain-job", hidden=True)
