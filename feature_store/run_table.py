@@ -43,9 +43,10 @@ BUMP = ("INSERT INTO meta (k, v) VALUES ('revision', '1') ON CONFLICT(k) "
 # A run "ended near chance" (``recommender.model.dataset.unlearned``): its scores mean nothing.
 _FAILED = "(',' || replace({t}.flags, ' ', '') || ',' GLOB '*,near_chance,*' OR " \
           "',' || replace({t}.flags, ' ', '') || ',' GLOB '*,near_chance:phase2,*')"
-# Sources with at least one run whose gain was measured: the run did not fail, and its query has an
-# English baseline run that did not fail, or carries a baseline_score and has no failed baseline run.
-# Only these are candidates: a source measured without a baseline has no gain to predict from.
+# The catalogue's sources: every source language of a task (same-task runs), and the intermediate
+# tasks with at least one run whose gain was measured: the run did not fail, and its query has an
+# English baseline run that did not fail, or carries a baseline_score and has no failed baseline
+# run. An intermediate task measured without a baseline has no gain a model could stand on.
 TAUGHT_SOURCES = f"""
 WITH baseline AS (
     SELECT dataset, model, target_task, target_language, MIN({_FAILED.format(t='b')}) AS failed
@@ -54,7 +55,8 @@ WITH baseline AS (
 SELECT r.target_task, r.source_task, r.source_language, r.source_size, COUNT(*) FROM runs r
 LEFT JOIN baseline q ON q.dataset = r.dataset AND q.model = r.model AND q.target_task = r.target_task
     AND q.target_language = r.target_language
-WHERE NOT {_FAILED.format(t='r')} AND (q.failed = 0 OR (q.failed IS NULL AND r.baseline_score IS NOT NULL))
+WHERE r.source_task = r.target_task OR (NOT {_FAILED.format(t='r')}
+    AND (q.failed = 0 OR (q.failed IS NULL AND r.baseline_score IS NOT NULL)))
 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
 """
 

@@ -114,3 +114,19 @@ def test_a_full_disk_or_read_only_home_is_a_503_for_retrain_and_activate(
     r = client.post("/v1/models/v0002/activate")
     assert r.status_code == 503 and "nothing was changed" in r.json()["detail"], r.text
     assert client.get("/v1/models/current").json()["version"] == before
+
+
+def test_an_unknown_language_is_answered_before_routing_with_the_routes_answer(ro_client: TestClient) -> None:
+    from api.cache import unknown_language
+    from api.replies import error_response
+
+    r = ro_client.get("/v1/recommendations", params={"language": "Swahilli", "task": "xnli"})
+    assert r.status_code == 404
+    assert r.json() == {"detail": "unknown language 'Swahilli'; did you mean swa (Swahili)?", "value": "Swahilli",
+                        "suggestions": ["swa (Swahili)"]}
+    refused = unknown_language(b"language=Swahilli&task=xnli")
+    assert refused is not None and error_response(refused).body == r.content
+    assert unknown_language(b"language=swa&task=xnli") is None  # resolved: the route answers
+    assert unknown_language(b"language=zzzz&task=xnli&extra=1") is None  # not a plain query: the route decides
+    r = ro_client.get("/v1/recommendations", params={"language": "zxx", "task": "xnli"})
+    assert r.status_code == 422 and "no linguistic content" in r.json()["detail"]
