@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 
+from api.bodies import Uploads
 from api.cache import AnswerCache, CachedAnswers
 from api.guard import WriteGuard
 from api.observe import EdgeMiddleware, Metrics, configure_logging
@@ -52,6 +53,7 @@ def create_app(service: Service | None = None, settings: Settings | None = None)
                               "writes are accepted from this machine only, never cross-origin.")
     app.state.service = service
     app.state.settings = settings
+    app.state.uploads = Uploads(settings.max_uploads)
     app.state.metrics = Metrics(lambda: app.state.service.gauges(),
                                 lambda: app.state.cache.stats() if getattr(app.state, "cache", None) else None)
     if settings.log_requests:

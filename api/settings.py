@@ -14,6 +14,7 @@ class Settings(BaseSettings):
     allowed_hosts: str = "localhost,127.0.0.1,::1"
     api_token: str | None = None  # when set, writes need `Authorization: Bearer <token>`
     max_body_bytes: int = 10 * 1024 * 1024  # larger request bodies get 413
+    max_uploads: int = 2  # run imports (POST /v1/runs) in progress at once; more get 503
     max_batch: int = 1000  # queries per POST /v1/recommendations/batch
     host: str = "127.0.0.1"  # `python -m api` binds here: loopback unless asked otherwise
     port: int = 8000

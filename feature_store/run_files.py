@@ -9,12 +9,13 @@ exported and imported again gives the same runs, whatever the entry point.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
-import re
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from feature_store.errors import InvalidRun, UnknownLanguage
 from feature_store.languages import resolve, resolve_target, script_note
@@ -59,7 +60,7 @@ def parse_record(record: Mapping[str, Any], row: int, source: str | None = None)
             raise InvalidRun("missing column", row=row, column=column, source=source)
     values: dict[str, Any] = {}
     for column in TASK_COLUMNS:
-        values[column] = read_task_id(record[column], column, row, source)
+        values[column] = sys.intern(read_task_id(record[column], column, row, source))
     for column in LANGUAGE_COLUMNS:
         raw = read_text(record[column], column, row, source, required=True, checked=False)
         try:
@@ -71,7 +72,8 @@ def parse_record(record: Mapping[str, Any], row: int, source: str | None = None)
                              row=row, column=column, value=raw, source=source) from None
     values["score"] = read_number(record["score"], "score", row, source, required=True)
     for column in ("dataset", "model", "metric", *IDENTITY, "flags"):
-        values[column] = read_text(record.get(column), column, row, source, required=False)
+        # interned: these repeat on every row of a file, and a large upload holds every run at once
+        values[column] = sys.intern(read_text(record.get(column), column, row, source, required=False))
     values["source_size"] = read_number(record.get("source_size"), "source_size", row, source)
     values["baseline_score"] = read_number(record.get("baseline_score"), "baseline_score", row, source)
     values["seed"] = read_number(record.get("seed"), "seed", row, source, integer=True)
@@ -109,8 +111,18 @@ def _parse_numbered(pairs: Iterable[tuple[int, Any]], source: str | None, *,
 
 def parse_csv_text(text: str, source: str | None = None) -> RunBatch:
     """A CSV run file; any line end (LF, CRLF, CR), quoted line breaks kept as they are."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    records: list[dict[str, str | None]] = []
+    return parse_csv_lines(io.StringIO(text, newline=""), source)
+
+
+def parse_csv_lines(lines: Iterable[str], source: str | None = None) -> RunBatch:
+    """A CSV run file read line by line (a file opened with ``newline=""``): only the runs are kept."""
+    # Row numbers count the header as row 1, as a spreadsheet shows them.
+    return _parse_numbered(_csv_records(lines, source), source, check_keys=False)
+
+
+def _csv_records(lines: Iterable[str], source: str | None) -> Iterator[tuple[int, dict[str, str | None]]]:
+    reader = csv.reader(lines)
+    row = 1
     try:
         header = next(reader, None)
         if header is None:
@@ -122,23 +134,39 @@ def parse_csv_text(text: str, source: str | None = None) -> RunBatch:
         for values in reader:
             if not values:
                 continue
+            row += 1
             if len(values) > len(header):
-                raise InvalidRun(f"{len(values)} values for {len(header)} columns",
-                                 row=len(records) + 2, source=source)
-            records.append(dict(zip(header, [*values, *[None] * (len(header) - len(values))],
-                                    strict=True)))
+                raise InvalidRun(f"{len(values)} values for {len(header)} columns", row=row, source=source)
+            yield row, dict(zip(header, [*values, *[None] * (len(header) - len(values))], strict=True))
     except csv.Error as exc:
-        raise InvalidRun(f"unreadable CSV ({exc})", row=len(records) + 2, source=source) from None
-    # Row numbers count the header as row 1, as a spreadsheet shows them.
-    return _parse_numbered(enumerate(records, start=2), source, check_keys=False)
+        raise InvalidRun(f"unreadable CSV ({exc})", row=row + 1, source=source) from None
 
 
 def parse_jsonl_text(text: str, source: str | None = None) -> RunBatch:
-    records = []
-    for line_no, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
-        if line.strip():
-            records.append((line_no, loads_json(line, line_no, source)))
+    return parse_jsonl_lines(io.StringIO(text, newline=""), source)
+
+
+def parse_jsonl_lines(lines: Iterable[str], source: str | None = None) -> RunBatch:
+    """JSONL read line by line (any line end); blank lines are skipped, numbers count every line."""
+    records = ((n, loads_json(line, n, source)) for n, line in enumerate(lines, start=1) if line.strip())
     return _parse_numbered(records, source)
+
+
+def checked_lines(binary: IO[bytes], source: str | None = None) -> Iterator[str]:
+    """The lines of an uploaded file, decoded as UTF-8 (a BOM dropped), line ends kept as they are;
+    NUL (raw or JSON-escaped) is never part of a run, and the language-name index chokes on it."""
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+    n = 0
+    try:
+        for n, line in enumerate(text, start=1):
+            if "\x00" in line or "\\u0000" in line.lower():
+                raise InvalidRun("NUL character", row=n, value=line[:80], source=source)
+            yield line
+    except UnicodeDecodeError:
+        raise InvalidRun("not UTF-8 text", row=n + 1, source=source) from None
+    finally:
+        with contextlib.suppress(ValueError):  # already closed by the caller, after an error
+            text.detach()  # else the wrapper would close the caller's file when collected
 
 
 def parse_json_text(text: str, source: str | None = None) -> RunBatch:

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from feature_store.database import kind, open_database, store_error
 from feature_store.errors import InvalidRequest, InvalidRun, StoreUnavailable
@@ -53,10 +54,20 @@ class RunStore:
                 if column not in have:
                     self._conn.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
             self._declare_missing_scales()
+        # Reads go through a second, read-only connection: WAL lets them run while an import holds
+        # the writer for seconds (a 200k-row upload), so /healthz and answers never wait for it.
+        self._reader: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
+        if self.writes_refused is None and not self.in_memory and self.path.is_file():
+            self._reader = sqlite3.connect(f"file:{quote(str(self.path.resolve()))}?mode=ro", uri=True,
+                                           check_same_thread=False, isolation_level=None, timeout=30)
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        if self._reader is not None:
+            with self._read_lock:
+                self._reader.close()
 
     def __enter__(self) -> RunStore:
         return self
@@ -227,9 +238,10 @@ class RunStore:
 
     # -- reads ----------------------------------------------------------------------------------
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
-        with self._lock:
+        conn, lock = (self._reader, self._read_lock) if self._reader is not None else (self._conn, self._lock)
+        with lock:
             try:
-                return self._conn.execute(sql, params).fetchall()
+                return conn.execute(sql, params).fetchall()
             except sqlite3.DatabaseError as exc:
                 raise store_error(exc, self.path, "read") from exc
 
@@ -259,8 +271,7 @@ class RunStore:
         if not columns or bad:
             raise InvalidRequest(f"unknown run column {bad[0] if bad else ''!r}; use any of {', '.join(RUN_FIELDS)}")
         cols = ", ".join(columns)
-        with self._lock:
-            rows = self._conn.execute(f"SELECT {cols}, COUNT(*) FROM runs GROUP BY {cols} ORDER BY {cols}").fetchall()
+        rows = self._read(f"SELECT {cols}, COUNT(*) FROM runs GROUP BY {cols} ORDER BY {cols}")
         return [tuple(r) for r in rows]
 
     def taught_source_counts(self) -> list[tuple[Any, ...]]:
