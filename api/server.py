@@ -69,6 +69,9 @@ class GuardedProtocol(HttpToolsProtocol):
         self._read_timer = None
         if self.transport.is_closing():
             return
+        if late == "body" and self.flow.read_paused:  # the app is the slow one: not the client's fault
+            self._arm(self.body_idle_timeout, "body")
+            return
         if late == "head" and (self.cycle is None or self.cycle.response_complete):
             self.transport.write(_REQUEST_TIMEOUT)  # nothing of this request was answered yet
         self.transport.close()

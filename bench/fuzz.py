@@ -51,7 +51,7 @@ def fuzz_operation(op: Any, n: int, client: TestClient, failures: list[str]) -> 
     @given(case=op.as_strategy())
     @settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def plain(case: schemathesis.Case) -> None:
-        response = case.call(headers=AUTH)
+        response = case.call(headers=AUTH, timeout=600)  # a retrain takes seconds
         tally[response.status_code] += 1
         try:
             case.validate_response(response, excluded_checks=[positive_data_acceptance])
