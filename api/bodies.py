@@ -19,6 +19,7 @@ from typing import IO, Any
 from fastapi import HTTPException, Request
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import RunIn
 from feature_store.errors import InvalidRun
@@ -92,7 +93,10 @@ def _format_of(content_type: str, filename: str | None) -> str | None:
 async def read_runs_body(request: Request) -> Upload:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        form = await request.form(max_files=1, max_fields=8)  # the file part is spooled by Starlette
+        try:
+            form = await request.form(max_files=1, max_fields=8)  # the file part is spooled by Starlette
+        except StarletteHTTPException as exc:  # Starlette's 400 for a malformed or oversized form: a bad run file
+            raise InvalidRun(f"unreadable multipart body ({exc.detail})") from None
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             await form.close()

@@ -55,8 +55,8 @@ def fuzz_operation(op: Any, n: int, client: TestClient, failures: list[str]) -> 
         tally[response.status_code] += 1
         try:
             case.validate_response(response, excluded_checks=[positive_data_acceptance])
-        except Exception as exc:  # noqa: BLE001 - a check failure is a figure to print
-            failures.append(f"{name}: {str(exc).splitlines()[0][:160]}")
+        except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - a check failure is a figure to print
+            failures.append(f"{name}: {' '.join(str(exc).split())[:200]}")
 
     @given(case=op.as_strategy())
     @settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck), database=None)

@@ -174,3 +174,9 @@ def test_a_large_csv_body_is_imported_line_by_line(client: TestClient) -> None:
     r = client.post("/v1/runs", content=(header + rows).encode(), headers={"content-type": "text/csv"})
     assert r.status_code == 200, r.text
     assert r.json()["inserted"] == rows.count("\n")
+
+
+def test_a_multipart_body_with_too_many_fields_is_a_422(client: TestClient) -> None:
+    fields = {f"f{i}": "x" for i in range(9)}
+    r = client.post("/v1/runs", data=fields, files={"file": ("runs.csv", CSV.encode(), "text/csv")})
+    assert r.status_code == 422 and "unreadable multipart body" in r.json()["detail"]
