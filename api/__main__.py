@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-import uvicorn
-
-from api.app import create_app
-from api.settings import get_settings
-
-
-def main() -> None:
-    settings = get_settings()
-    uvicorn.run(create_app, factory=True, host=settings.host, port=settings.port,
-                log_level="warning", access_log=False)
-
+from api.server import serve
 
 if __name__ == "__main__":
-    main()
+    serve()

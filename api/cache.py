@@ -4,7 +4,10 @@ A recommendation is a pure function of the live model, the runs in the store (th
 candidate catalogue) and the query string, so a 200 answer can be replayed byte for byte until
 one of them changes. ``CachedAnswers`` is an ASGI middleware: a hit is answered without entering
 FastAPI's routing, validation and threadpool (most of the cost of a request); a miss goes through
-the route, and its 200 answer is kept. Errors are never cached.
+the route, and its 200 answer is kept. Errors are never cached; but a query whose language names no
+language is answered here too, after ``UNKNOWN_PAUSE`` seconds: the lookup is cached and cheap
+(``feature_store.languages``), and the pause (no CPU) keeps a client cycling through unknown names
+from taking the server's time away from everyone else's queries.
 
 The model version is read per request (a swap invalidates at once). The store revision is read
 through a separate read-only SQLite connection at most once per ``revision_ttl`` seconds, so a
@@ -14,6 +17,7 @@ request never waits for the store's lock while an import holds it; imports throu
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -21,11 +25,34 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
+from api.replies import error_response
+from feature_store.errors import StepstoneError
+from feature_store.languages import resolve_target
 from recommender.service import Service
 
 PATH = "/v1/recommendations"
 Key = tuple[str, int, bytes]
+PARAMS = frozenset({"language", "task", "k", "candidates"})
+UNKNOWN_PAUSE = 0.05  # seconds before an unknown-language answer: a typo waits unnoticed, a flood crawls
+
+
+def unknown_language(query_string: bytes) -> StepstoneError | None:
+    """The error ``GET /v1/recommendations`` would answer for this query's language, or None when
+    the language resolves or the query is not a plain one (the route then decides)."""
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    names = [name for name, _ in pairs]
+    if not set(names) <= PARAMS or len(names) != len(set(names)):
+        return None
+    language = dict(pairs).get("language", "")
+    if not language or len(language) > 64 or not language.isprintable():
+        return None  # the route's own validation answers these
+    try:
+        resolve_target(language)
+    except StepstoneError as exc:
+        return exc
+    return None
 
 
 class Revision:
@@ -135,6 +162,12 @@ class CachedAnswers:
             scope["method"] == "GET" else None
         if cache is None:
             await self.app(scope, receive, send)
+            return
+        refused = unknown_language(scope["query_string"])
+        if refused is not None:
+            scope["route_template"] = PATH
+            await asyncio.sleep(UNKNOWN_PAUSE)
+            await error_response(refused)(scope, receive, send)
             return
         key = cache.key(scope["query_string"])
         body = cache.get(key)

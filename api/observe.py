@@ -25,6 +25,7 @@ from fastapi import HTTPException
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from starlette.requests import ClientDisconnect
 
 Scope = dict[str, Any]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -142,6 +143,8 @@ class EdgeMiddleware:
             if state["started"]:
                 raise
             await self._reject(send_with_id, 413, exc.detail)
+        except ClientDisconnect:
+            state["status"] = 499  # the client went away (or was cut for stalling): nobody to answer
         except Exception:
             # An unexpected error: answer 500 with the request id (to quote in a bug report) and log
             # the traceback as one JSON line, instead of the bare 500 of the server's last resort.

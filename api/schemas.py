@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from recommender.answers.types import Answer
 
@@ -63,6 +63,16 @@ class BatchOut(BaseModel):
 
 
 # -- runs ---------------------------------------------------------------------------------------
+def _no_underscore(value: object) -> object:
+    """A number sent as text may not hold ``_``: Python reads "7_5" as 75, a typo of 7.5."""
+    if isinstance(value, str) and "_" in value:
+        raise ValueError("not a number")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_no_underscore)]
+
+
 class RunIn(Strict):
     """One measured cell, as in ``shared/data/transfer/*.csv``; unknown fields are rejected."""
 
@@ -70,13 +80,13 @@ class RunIn(Strict):
     target_language: Annotated[str, Field(min_length=1, max_length=256)]
     source_task: Annotated[str, Field(min_length=1, max_length=256)]
     source_language: Annotated[str, Field(min_length=1, max_length=256)]
-    score: float
+    score: Number
     dataset: str = ""
     model: str = ""
-    source_size: float | None = None
+    source_size: Number | None = None
     metric: str = ""
-    baseline_score: float | None = None
-    seed: int | None = None
+    baseline_score: Number | None = None
+    seed: Annotated[int | None, BeforeValidator(_no_underscore)] = None
 
 
 class RunOut(BaseModel):
@@ -108,6 +118,7 @@ class ImportOut(BaseModel):
     duplicates: int
     replaced: int = 0
     warnings: list[str] = Field(default_factory=list, description="notes, e.g. a script subtag folded")
+    flagged: int = Field(0, description="stored runs that gained a flag (a re-import never drops one)")
 
 
 class DeleteOut(BaseModel):

@@ -42,7 +42,7 @@ def _data(name: str) -> str:
 
 
 def _runs(name: str) -> list[Any]:
-    from feature_store.runs import parse_csv_text
+    from feature_store.run_files import parse_csv_text
 
     try:
         return parse_csv_text(_data(name), name)

@@ -33,7 +33,7 @@ def main() -> int:
     os.environ.setdefault("STEPSTONE_HOME", tempfile.mkdtemp(prefix="stepstone-bench-"))
 
     t0 = time.perf_counter()
-    from feature_store.runs import read_runs
+    from feature_store.run_files import read_runs
     from feature_store.seed import shipped_runs
     from recommender.planning.simulate import misses, plot_curves, simulate_runs
 

@@ -107,6 +107,38 @@ def check_scales(runs: Sequence[Scored], stored: Mapping[tuple[str, str], int],
     return first
 
 
+_SCALE_SUFFIX = re.compile(r"[ _-]*(0[-_]1(00)?|pct|percent|%)$")
+
+
+def metric_kind(metric: str) -> str:
+    """What a metric measures, without its scale: ``f1_score_0-1`` and ``f1_score_0-100`` are ``f1_score``."""
+    return _SCALE_SUFFIX.sub("", metric.strip().lower())
+
+
+class Measured(Scored, Protocol):
+    @property
+    def target_task(self) -> str: ...
+
+
+def check_metrics(runs: Sequence[Measured], stored: Mapping[tuple[str, str], str], rows: Sequence[int],
+                  source: str | None = None) -> None:
+    """One metric per (dataset, target task), on either scale: the runs of one ranking are averaged
+    and compared, so a row measured with another metric (73.0 ``accuracy_pct`` among
+    ``f1_score_0-1`` runs) is refused here, naming both, instead of skewing or blocking retrains.
+
+    ``stored``: a stored metric of each (dataset, target task) pair. A run without a metric names
+    none and matches any.
+    """
+    seen = dict(stored)
+    for run, row in zip(runs, rows, strict=True):
+        pair = (run.dataset, run.target_task)
+        other = seen.setdefault(pair, run.metric) or run.metric
+        if run.metric and metric_kind(other) != metric_kind(run.metric):
+            raise InvalidRun(f"mixes metrics: dataset {run.dataset!r} measures {run.target_task} with {other!r}; "
+                             "one ranking cannot compare two metrics (use another dataset name, or fix the "
+                             "metric)", row=row, column="metric", value=run.metric, source=source)
+
+
 def _pair(pair: tuple[str, str]) -> str:
     dataset, metric = pair
     return f"metric {metric!r} of dataset {dataset!r}"

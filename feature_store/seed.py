@@ -7,7 +7,9 @@ import logging
 from importlib import resources
 
 from feature_store.evidence import intermediate_runs
-from feature_store.runs import ImportResult, Run, RunStore, parse_csv_text
+from feature_store.run import ImportResult, Run
+from feature_store.run_files import parse_csv_text
+from feature_store.run_store import RunStore
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,9 @@ def shipped_runs() -> list[Run]:
 def ensure_seeded(store: RunStore) -> ImportResult | None:
     """Import the shipped runs once per store (idempotent); None when already seeded.
 
+    A newer seed version adds and corrects shipped runs, never one deleted or corrected in this
+    store (``RunStore.load_defaults``).
+
     A store that takes no writes (``store.writes_refused``: a read-only ``STEPSTONE_HOME``, a
     damaged file) is not seeded, with a logged warning; its in-memory stand-in (no file could be
     created) is seeded in memory, so that a read-only home still answers from the shipped runs.
@@ -45,4 +50,7 @@ def ensure_seeded(store: RunStore) -> ImportResult | None:
         return None
     if store.in_memory:
         log.warning("%s; answering from the shipped runs, kept in memory", store.writes_refused)
-    return store.load_defaults([*shipped_runs(), *intermediate_runs()], {"seed_version": SEED_VERSION})
+    result = store.load_defaults([*shipped_runs(), *intermediate_runs()], {"seed_version": SEED_VERSION})
+    for note in result.warnings:
+        log.warning("seed version %s: %s", SEED_VERSION, note)
+    return result

@@ -44,6 +44,8 @@ def read_number(raw: object, column: str, row: int, source: str | None, *, integ
         if len(text) > MAX_NUMBER_TEXT:
             raise InvalidRun(f"not a number (longer than {MAX_NUMBER_TEXT} characters)", row=row,
                              column=column, value=raw, source=source)
+        if "_" in text:  # Python reads "7_5" as 75: a typo of 7.5 must not be stored as 75.0
+            raise InvalidRun("not a number", row=row, column=column, value=raw, source=source)
         if integer and re.fullmatch(r"[+-]?\d+", text):
             return _seed(int(text), column, row, source, raw)
         try:

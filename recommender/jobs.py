@@ -19,7 +19,8 @@ from typing import Any
 from feature_store import errors
 
 # Errors a child may report that make sense to raise again here; anything else is a failure.
-_RERAISE = (errors.NoModel, errors.ModelCorrupted, errors.InvalidRequest, errors.InvalidData)
+_RERAISE = (errors.NoModel, errors.ModelCorrupted, errors.InvalidRequest, errors.InvalidData,
+            errors.StoreUnavailable)
 
 
 def retrain_job(home: str, params: dict[str, Any], answer: Connection) -> None:

@@ -9,21 +9,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from feature_store.errors import InvalidRequest
 from feature_store.features import FeatureBuilder
 from feature_store.languages import language_name
-from feature_store.runs import (
-    ImportResult,
-    Run,
-    RunStore,
+from feature_store.run import ImportResult, Run
+from feature_store.run_files import (
+    checked_lines,
+    parse_csv_lines,
     parse_csv_text,
+    parse_jsonl_lines,
     parse_jsonl_text,
     parse_records,
     read_runs,
     runs_to_csv,
 )
+from feature_store.run_store import RunStore
 from feature_store.tasks import canonical_task, registry
 
 MAX_PAGE = 1000
@@ -50,6 +52,16 @@ class RunUseCases:
             return self.store.insert(parse_csv_text(text, source), replace=replace)
         if fmt == "jsonl":
             return self.store.insert(parse_jsonl_text(text, source), replace=replace)
+        raise InvalidRequest(f"unsupported upload format {fmt!r} (use {', '.join(UPLOAD_FORMATS)})")
+
+    def import_stream(self, binary: IO[bytes], fmt: str, source: str | None = None, *,
+                      replace: bool = False) -> ImportResult:
+        """``import_text`` for an uploaded file, read line by line (its text is never held whole)."""
+        lines = checked_lines(binary, source)
+        if fmt == "csv":
+            return self.store.insert(parse_csv_lines(lines, source), replace=replace)
+        if fmt == "jsonl":
+            return self.store.insert(parse_jsonl_lines(lines, source), replace=replace)
         raise InvalidRequest(f"unsupported upload format {fmt!r} (use {', '.join(UPLOAD_FORMATS)})")
 
     def import_records(self, records: Sequence[Mapping[str, Any]], *, replace: bool = False) -> ImportResult:

@@ -17,11 +17,8 @@ from feature_store.errors import InvalidRequest, ModelIncompatible, StepstoneErr
 from feature_store.evidence import published_findings
 from feature_store.features import FeatureBuilder
 from feature_store.languages import language_name, resolve, resolve_target
-from feature_store.runs import (
-    Run,
-    RunStore,
-    fingerprint_runs,
-)
+from feature_store.run import Run, fingerprint_runs
+from feature_store.run_store import RunStore
 from feature_store.seed import ensure_seeded
 from feature_store.tasks import Task, registry
 from recommender.answers.advice import NOISE_THRESHOLD
@@ -73,7 +70,7 @@ class Service(RunUseCases):
         cached = self._catalogue
         if cached is None or cached[0] != revision:
             cached = (revision, build_catalogue(
-                self.store.counts("target_task", "source_task", "source_language", "source_size"),
+                self.store.taught_source_counts(),
                 self.store.counts("target_task", "target_language")))
             self._catalogue = cached
         return cached[1]
@@ -97,7 +94,7 @@ class Service(RunUseCases):
                     return self._live
                 self._retrain_locked(activate=True)
             else:
-                self._live = self.registry.load(current)
+                self._live = self.registry.load_live(self._live)  # a corrupted current: logged, kept
             live = self._live
         assert live is not None
         return live

@@ -70,18 +70,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     """Serve the REST API (OpenAPI docs at /docs)."""
     import os
 
-    import uvicorn
-
-    from api.app import create_app
+    from api.server import serve as serve_api
 
     service().live()  # build the default model before the server takes requests
     if not os.environ.get("STEPSTONE_API_TOKEN"):
         console.print("writes are open to clients on this machine (STEPSTONE_API_TOKEN is not set); "
                       "cross-origin and remote writes are refused", highlight=False)
-    # Several workers each import the factory themselves, which uvicorn only does from an import
-    # string; the string is taken from the imported function, so a rename cannot leave it stale.
-    target = f"{create_app.__module__}:{create_app.__qualname__}" if workers > 1 else create_app
-    uvicorn.run(target, factory=True, host=host, port=port, workers=workers, log_level="warning", access_log=False)
+    serve_api(host, port, workers=workers)  # with the server's read timeouts and connection limits
 
 
 _mount_trainer()

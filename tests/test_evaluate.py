@@ -9,7 +9,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from feature_store.paths import store_path
-from feature_store.runs import Run
+from feature_store.run import Run
 from recommender.evaluation.crossval import evaluate_runs, fold_key, folds, write_report
 from recommender.evaluation.metrics import METRICS
 from recommender.model.dataset import group_queries

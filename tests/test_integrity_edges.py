@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from feature_store.errors import InvalidData
-from feature_store.runs import Run
+from feature_store.run import Run
 from recommender.model.dataset import group_queries
 from recommender.service import Service
 from stepstone.cli import app
@@ -69,7 +69,7 @@ def test_delete_through_rest_is_a_guarded_write(home: Path, tmp_path: Path) -> N
 
     runner.invoke(app, ["runs", "import", str(write_csv(tmp_path / "r.csv", _rows()))])
     settings = Settings(api_token=None, log_requests=False, retrain_in_subprocess=False)
-    with TestClient(create_app(Service(), settings), client=("127.0.0.1", 5000)) as client:
+    with TestClient(create_app(Service(), settings), client=("127.0.0.1", 5000), base_url="http://localhost") as client:
         assert client.delete("/v1/runs").status_code == 422  # no filter
         r = client.delete("/v1/runs", params={"dataset": "lab"}, headers={"Origin": "http://evil.example"})
         assert r.status_code == 403

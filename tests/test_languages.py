@@ -146,3 +146,25 @@ def test_long_unknown_inputs_get_no_suggestions() -> None:
     with pytest.raises(UnknownLanguage) as err:
         resolve("Swahili" + "x" * 40)
     assert err.value.suggestions == []
+
+
+@pytest.mark.parametrize("value", ["not-a-language", "en-x-abc", "fra-a-foo", "sw_x_y"])
+def test_a_tag_with_an_extension_or_private_use_names_no_language(value: str) -> None:
+    with pytest.raises(UnknownLanguage):
+        resolve(value)
+
+
+@pytest.mark.parametrize("typo", ["Swahilli", "germn", "hindy", "frnch", "Englsh", "portugese", "swx", "yrb",
+                                  "Kiswahili", "bahasa indonesa"])
+def test_indexed_suggestions_are_the_ones_difflib_finds_over_every_name(typo: str) -> None:
+    import difflib
+
+    from feature_store import languages
+
+    names, codes = languages._suggestion_pool()
+    key = languages._normalise_name(typo)
+    everywhere = difflib.get_close_matches(key, list(names), n=9, cutoff=0.75)
+    assert difflib.get_close_matches(key, languages._near_names(key), n=9, cutoff=0.75) == everywhere
+    if len(key) <= 3:
+        assert difflib.get_close_matches(key, languages._near_codes(key), n=9, cutoff=0.6) == \
+            difflib.get_close_matches(key, list(codes), n=9, cutoff=0.6)

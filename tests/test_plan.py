@@ -56,7 +56,7 @@ def synthetic_rows() -> list[dict[str, object]]:
 @pytest.fixture(scope="module")
 def plan_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A home holding only the synthetic runs and a small model trained on them."""
-    from feature_store.runs import parse_records
+    from feature_store.run_files import parse_records
     from feature_store.seed import SEED_VERSION
 
     home = tmp_path_factory.mktemp("plan") / "home"
@@ -122,7 +122,7 @@ def test_a_batch_spreads_over_languages_when_that_is_worth_more(svc: Service) ->
 
 
 def test_everything_measured_is_said(plan_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from feature_store.runs import parse_records
+    from feature_store.run_files import parse_records
     from tests.helpers import clone_home
 
     monkeypatch.setenv("STEPSTONE_HOME", str(clone_home(plan_home, tmp_path / "home")))
@@ -226,7 +226,7 @@ def test_rest_plans_need_no_token_and_name_bad_values(svc: Service) -> None:
     from api.settings import Settings
 
     settings = Settings(api_token="secret", log_requests=False, retrain_in_subprocess=False)
-    with TestClient(create_app(Service(), settings)) as client:
+    with TestClient(create_app(Service(), settings), base_url="http://localhost") as client:
         r = client.post("/v1/plans", json={"task": "xnli", "languages": ["sw", "wol"], "budget": 2})
         assert r.status_code == 200, r.text
         assert r.json()["summary"]["cells"] == 2 and len(r.json()["cells"]) == 2
@@ -283,7 +283,7 @@ def test_the_trainers_plan_command_accepts_the_config(svc: Service, tmp_path: Pa
 
 # -- the simulation -------------------------------------------------------------------------------
 def test_simulation_shape_and_its_invariants(plan_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from feature_store.runs import parse_records
+    from feature_store.run_files import parse_records
     from recommender.evaluation.metrics import expected_topk_max
     from recommender.planning.simulate import misses, simulate_runs
 

@@ -32,7 +32,7 @@ def two_versions(trained: Path) -> ModelRegistry:
 
 
 @pytest.mark.parametrize("pointer", [b"../../elsewhere/v0001\n", b"\xff\xfe\x00garbage", b"", b"v9999\n", None])
-def test_a_bad_or_missing_pointer_falls_back_to_the_newest_version(two_versions: ModelRegistry,
+def test_a_bad_or_missing_pointer_keeps_the_last_activated_version(two_versions: ModelRegistry,
                                                                    pointer: bytes | None) -> None:
     reg = two_versions
     path = reg.root / "current"
@@ -40,11 +40,26 @@ def test_a_bad_or_missing_pointer_falls_back_to_the_newest_version(two_versions:
         path.unlink()
     else:
         path.write_bytes(pointer)
-    assert reg.pointer() is None
-    assert reg.current() == "v0002"
+    assert reg.pointer() == reg.current() == "v0001"  # from current.bak: not the newest, v0002
     svc = Service()
-    assert svc.live().version == "v0002"  # start-up survives, and nothing is trained
+    assert svc.live().version == "v0001"  # start-up survives, and nothing is trained
     assert reg.versions() == ["v0001", "v0002"]
+    (reg.root / "current.bak").unlink()  # no backup either: the newest, with a warning
+    assert reg.pointer() is None and reg.current() == "v0002"
+
+
+def test_a_rollback_survives_a_junk_pointer_and_a_missing_meta_json(two_versions: ModelRegistry,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    reg = two_versions
+    reg.activate("v0002")
+    reg.activate("v0001")  # the rollback
+    (reg.root / "current").write_text("garbage\n")
+    assert Service().live().version == "v0001"
+    reg.activate("v0002")
+    (reg.versions_dir / "v0002" / "meta.json").unlink()  # the current version is damaged
+    with caplog.at_level("ERROR", logger="stepstone"):
+        assert Service().live().version == "v0001"  # start-up falls back, and says so
+    assert "model v0002 (current) cannot be used" in caplog.text and "serving v0001" in caplog.text
 
 
 def test_a_version_name_is_never_a_path(two_versions: ModelRegistry) -> None:
@@ -73,8 +88,9 @@ def test_a_model_file_that_aborts_the_parser_is_caught_in_a_child_process(two_ve
         two_versions.activate("v0002")
     assert two_versions.current() == "v0001"
     (two_versions.root / "current").write_text("v0002\n")  # another process moved the pointer anyway
+    assert Service().live().version == "v0001"  # this process is still alive, and serves the last good one
     with pytest.raises(ModelCorrupted, match="signal"):
-        Service().live()  # this process is still alive to say so
+        two_versions.load("v0002")
 
 
 def _flip(home: str, versions: list[str], rounds: int, errors: multiprocessing.Queue) -> None:  # type: ignore[type-arg]

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from feature_store.features import Source
-from feature_store.runs import Run
+from feature_store.run import Run
 from recommender.answers.coverage import coverage_warnings, distance_warnings, pretraining_warnings, uriel_warnings
 from recommender.answers.entry import Entry
 from recommender.service import Service

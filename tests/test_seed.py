@@ -7,7 +7,8 @@ from importlib import resources
 from pathlib import Path
 
 from feature_store.languages import resolve
-from feature_store.runs import COLUMNS, RunStore
+from feature_store.run import COLUMNS
+from feature_store.run_store import RunStore
 from feature_store.seed import SHIPPED_MATRICES, ensure_seeded, shipped_runs
 
 
@@ -64,3 +65,25 @@ def test_a_new_seed_version_corrects_its_own_runs(home: Path) -> None:
     assert result is not None and result.replaced == 1
     assert store.query(limit=1)[0].score == shipped[0].score
     assert seed.SEED_VERSION == store.get_meta("seed_version")
+
+
+def test_a_new_seed_version_never_brings_back_deleted_or_corrected_runs(home: Path) -> None:
+    from dataclasses import replace
+
+    store = RunStore()
+    ensure_seeded(store)
+    total = store.count()
+    deleted = store.delete(target_task="tydiqa")
+    assert deleted > 0
+    shipped = store.query(limit=1)[0]
+    store.insert([replace(shipped, score=shipped.score / 2)], replace=True)  # a correction
+    store.set_meta("seed_version", "0")  # a store seeded by an older release
+    result = ensure_seeded(store)
+    assert result is not None and result.inserted == 0 and result.replaced == 0
+    assert any("left as they are" in w for w in result.warnings)
+    assert store.count() == total - deleted and store.count(target_task="tydiqa") == 0
+    assert store.query(limit=1)[0].score == shipped.score / 2
+    store.insert([r for r in shipped_runs() if r.target_task == "tydiqa"][:3])  # added back by hand: kept
+    store.set_meta("seed_version", "0")
+    ensure_seeded(store)
+    assert store.count(target_task="tydiqa") == 3

@@ -10,7 +10,9 @@ import pytest
 
 from feature_store import database
 from feature_store.errors import InvalidRequest, InvalidRun, StoreUnavailable
-from feature_store.runs import Run, RunBatch, RunStore, parse_csv_text, parse_records
+from feature_store.run import Run, RunBatch
+from feature_store.run_files import parse_csv_text, parse_records
+from feature_store.run_store import RunStore
 from feature_store.seed import ensure_seeded
 
 ROW = dict(dataset="lab", model="m", target_task="xnli", target_language="sw", source_task="mnli",

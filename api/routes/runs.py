@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.bodies import RUNS_BODY, read_runs_body
+from api.bodies import RUNS_BODY, Uploads, read_runs_body
 from api.deps import CacheDep, ServiceDep, WriteAuth
 from api.schemas import NO_CONTROL, DeleteOut, ErrorOut, ImportOut, RunErrorOut, RunPage
-from feature_store.runs import ImportResult
+from feature_store.run import ImportResult
 from recommender.runs import MAX_PAGE
 
 router = APIRouter(prefix="/v1", tags=["runs"])
@@ -19,19 +19,29 @@ Filter = Annotated[str | None, Query(max_length=128, pattern=NO_CONTROL)]
 
 @router.post("/runs", response_model=ImportOut, dependencies=[WriteAuth], openapi_extra=RUNS_BODY,
              responses={401: {"model": ErrorOut}, 413: {"model": ErrorOut}, 415: {"model": ErrorOut},
+                        503: {"model": ErrorOut, "description": "too many imports at once; retry"},
                         422: {"model": RunErrorOut, "description": "a run breaks the schema; names row, "
                               "column and value; nothing was imported"}})
 async def post_runs(request: Request, service: ServiceDep, cache: CacheDep,
                     replace: Annotated[bool, Query(description="correct stored runs whose score differs")] = False,
                     ) -> ImportResult:
     """Import runs, all or nothing; identical runs count as duplicates, a different score for a
-    stored run is a 422 naming both values unless ``replace=true`` corrects it."""
-    upload = await read_runs_body(request)
-    if upload.records is not None:
-        result = await run_in_threadpool(lambda: service.import_records(upload.records or [], replace=replace))
-    else:
-        result = await run_in_threadpool(
-            lambda: service.import_text(upload.text, upload.fmt, upload.name, replace=replace))
+    stored run is a 422 naming both values unless ``replace=true`` corrects it. At most
+    ``STEPSTONE_MAX_UPLOADS`` imports run at once; more get 503 with ``Retry-After``."""
+    uploads: Uploads = request.app.state.uploads
+    with uploads.slot():
+        upload = await read_runs_body(request)
+        try:
+            if upload.records is not None:
+                records = upload.records
+                result = await run_in_threadpool(lambda: service.import_records(records, replace=replace))
+            else:
+                assert upload.file is not None
+                file = upload.file
+                result = await run_in_threadpool(
+                    lambda: service.import_stream(file, upload.fmt, upload.name, replace=replace))
+        finally:
+            upload.close()
     cache.refresh()
     return result
 

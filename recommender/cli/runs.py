@@ -24,6 +24,7 @@ def runs_import(path: Annotated[Path, typer.Argument(help="A .csv or .jsonl file
     """Import runs (all or nothing; re-importing adds nothing; a different score is an error)."""
     result = service().import_file(path, replace=replace)
     replaced = f", {result.replaced} replaced" if result.replaced else ""
+    replaced += f", {result.flagged} newly flagged" if result.flagged else ""
     console.print(f"imported {result.inserted} runs ({result.duplicates} already in the store{replaced})")
     for note in result.warnings:
         console.print(f"[yellow]note:[/] {note}", highlight=False)

@@ -23,7 +23,7 @@ import numpy as np
 from feature_store.errors import InvalidRequest
 from feature_store.features import ENGLISH, FEATURE_GROUPS
 from feature_store.lang_features import get_language_features
-from feature_store.runs import Run
+from feature_store.run import Run
 from feature_store.tasks import canonical_task
 from recommender.answers.ladder import published_coverage
 from recommender.answers.neighbours import held_out_coverage as neighbour_coverage

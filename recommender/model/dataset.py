@@ -15,7 +15,7 @@ import numpy as np
 
 from feature_store.errors import InvalidData
 from feature_store.features import ENGLISH, FeatureBuilder, Source
-from feature_store.runs import Run
+from feature_store.run import Run
 from feature_store.scales import declared_scales
 from feature_store.tasks import canonical_task
 
@@ -69,37 +69,52 @@ def group_queries(runs: Iterable[Run], *, exclude_self: bool = True,
                   scales: Mapping[tuple[str, str], int] | None = None) -> list[Query]:
     """Group runs into queries (deterministic order); ``exclude_self`` drops in-language sources.
 
-    Runs whose target fine-tuning ended near chance (``unlearned``) are left out. Scores are put in points with the
-    declared scale of their (dataset, metric) (``scales``, as the store holds them; else as an
-    import of these runs would declare them). A gain outside
+    Runs whose target fine-tuning ended near chance (``unlearned``) are left out, and a baseline
+    that did is no baseline: such a query has no gains (NaN), whatever its runs' ``baseline_score``.
+    Each score is put in points with the declared scale of its own (dataset, metric) (``scales``,
+    as the store holds them; else as an import of these runs would declare them). A gain outside
     ±``MAX_GAIN`` points is refused (``InvalidData``), so no retrain learns from it.
     """
     runs = list(runs)
     declared = declared_scales(runs, scales)
+    # The English baseline of a query whose own baseline run ended near chance was not measured:
+    # the other runs of that query carry its score as baseline_score, which must not become a gain.
+    failed_baseline = {_query_key(r) for r in runs if unlearned(r.flags) and _is_baseline(r)}
     runs = [r for r in runs if not unlearned(r.flags)]
     by_query: dict[tuple[str, str, str, str], list[Run]] = defaultdict(list)
     for run in runs:
-        by_query[(run.dataset, run.model, run.target_task, run.target_language)].append(run)
+        by_query[_query_key(run)].append(run)
     queries = []
     for key in sorted(by_query):
         runs_q = by_query[key]
-        scale = 100.0 / declared[(runs_q[0].dataset, runs_q[0].metric)]
         per_source: dict[Source, list[float]] = defaultdict(list)
-        baseline_given = [r.baseline_score for r in runs_q if r.baseline_score is not None]
+        baseline_given: list[float] = []
         for r in runs_q:
+            # Each run's own (dataset, metric) scale: a 0–1 run among 0–100 runs of one query is in points too.
+            scale = 100.0 / declared[(r.dataset, r.metric)]
             per_source[Source(r.source_task, r.source_language, r.source_size)].append(r.score * scale)
+            if r.baseline_score is not None:
+                baseline_given.append(r.baseline_score * scale)
         english = [np.mean(v) for s, v in per_source.items() if s.task == key[2] and s.language == ENGLISH]
         baseline = float(english[0]) if english else (
-            float(np.mean(baseline_given)) * scale if baseline_given else None)
+            float(np.mean(baseline_given)) if baseline_given and key not in failed_baseline else None)
         sources = sorted(s for s in per_source if not (exclude_self and s.language == key[3]
                                                         and s.task == key[2]))
         if len(sources) < 2:
             continue  # nothing to rank
         query = Query(*key, sources=sources, scores=np.array([np.mean(per_source[s]) for s in sources]),
                       baseline=baseline)
-        _check_plausible(query, runs_q[0].metric)
+        _check_plausible(query, ", ".join(sorted({r.metric for r in runs_q})))
         queries.append(query)
     return queries
+
+
+def _query_key(run: Run) -> tuple[str, str, str, str]:
+    return (run.dataset, run.model, run.target_task, run.target_language)
+
+
+def _is_baseline(run: Run) -> bool:
+    return run.source_task == run.target_task and run.source_language == ENGLISH
 
 
 def _check_plausible(query: Query, metric: str) -> None:

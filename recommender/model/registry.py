@@ -4,6 +4,7 @@ Layout under ``$STEPSTONE_HOME/models``::
 
     versions/v0001/ ranker.txt gain.txt prior.json params.json meta.json
     current          a one-line file naming the live version, replaced atomically
+    current.bak      the same, written after it: a junk or deleted ``current`` falls back to it
 
 A version is written into a temporary folder and renamed into place in one step, so a crash
 leaves either no version or a whole one; ``current`` is only switched after that. Every file's
@@ -13,9 +14,11 @@ SHA-256 is in ``meta.json`` and checked on load: a tampered file is refused, nev
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import platform
 import re
@@ -30,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from feature_store import errors
-from feature_store.errors import ModelCorrupted, NoModel, StepstoneError
+from feature_store.errors import ModelCorrupted, NoModel, StepstoneError, StoreUnavailable
 from feature_store.paths import atomic_write_bytes, models_dir
 from recommender.model.calibration import Calibration
 from recommender.model.ranker import TransferRanker
@@ -42,6 +45,8 @@ REQUIRED_FILES = frozenset({"ranker.txt", "prior.json", "params.json", "blend.js
 UNLISTED_FILES = frozenset({"meta.json", EVALUATION_FILE, VERIFIED_FILE})
 
 _VERSION = re.compile(r"^v(\d{4,})$")
+BACKUP = "current.bak"
+log = logging.getLogger("stepstone")
 
 
 def _sha256(path: Path) -> str:
@@ -70,6 +75,7 @@ class ModelRegistry:
         self.root = Path(root) if root is not None else models_dir()
         self.versions_dir = self.root / "versions"
         self.versions_dir.mkdir(parents=True, exist_ok=True)
+        self._reported = ""
 
     def versions(self) -> list[str]:
         names = [p.name for p in self.versions_dir.iterdir() if p.is_dir() and _VERSION.match(p.name)]
@@ -79,22 +85,39 @@ class ModelRegistry:
         """The version the ``current`` file names, validated; None when it is absent, empty or bad.
 
         Only a registered version's name (``v0001``) is accepted: never a path, so a pointer
-        holding ``../../elsewhere/v0001`` or garbage bytes cannot make anything load.
+        holding ``../../elsewhere/v0001`` or garbage bytes cannot make anything load. A bad or
+        deleted ``current`` falls back to ``current.bak`` (written by every activation), with a
+        warning, so that a damaged pointer never undoes a rollback.
         """
+        name = self._read_pointer("current")
+        if name is None:
+            backup = self._read_pointer(BACKUP)
+            if backup is not None and (self.root / "current").exists():
+                log.warning("the model pointer %s is unreadable; serving %s, the last activated version "
+                            "(%s); `stepstone activate` rewrites it", self.root / "current", backup, BACKUP)
+            return backup
+        return name
+
+    def _report(self, message: str) -> None:
+        if message != self._reported:  # a server re-checks every second: say it once
+            log.error("%s", message)
+            self._reported = message
+
+    def _read_pointer(self, filename: str) -> str | None:
         try:
-            raw = (self.root / "current").read_bytes()[:64]
+            raw = (self.root / filename).read_bytes()[:64]
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
         try:
             name = raw.decode("ascii").strip()
         except UnicodeDecodeError:
             return None
-        if not _VERSION.match(name) or not (self.versions_dir / name / "meta.json").is_file():
+        if not _VERSION.match(name) or not (self.versions_dir / name).is_dir():
             return None
         return name
 
     def current(self) -> str | None:
-        """The live version: the pointer's, or (pointer missing, empty or bad) the newest registered one.
+        """The live version: the pointer's (or its backup's), else the newest registered one.
 
         A damaged pointer then never stops a start-up, nor makes a read command train a model,
         while a usable version exists; ``stepstone activate`` rewrites it.
@@ -103,7 +126,39 @@ class ModelRegistry:
         if name is not None:
             return name
         versions = self.versions()
+        if versions and (self.root / "current").exists():
+            log.warning("the model pointer %s is unreadable and has no backup; serving the newest version, %s",
+                        self.root / "current", versions[-1])
         return versions[-1] if versions else None
+
+    def load_live(self, serving: LoadedModel | None = None) -> LoadedModel:
+        """The current version, loaded; when it fails verification, the version ``serving`` now,
+        else the newest version that loads, with an error in the log naming both (never silently).
+
+        A start-up with a corrupted current version then still serves; ``stepstone activate``
+        chooses another.
+        """
+        current = self.current()
+        try:
+            return self.load(current)
+        except (ModelCorrupted, NoModel) as exc:
+            if current is None:
+                raise
+            failure = exc
+        if serving is not None:
+            self._report(f"model {current} (current) cannot be used: {failure}; still serving {serving.version}")
+            return serving
+        for version in reversed(self.versions()):
+            if version == current:
+                continue
+            try:
+                loaded = self.load(version)
+            except StepstoneError:
+                continue
+            self._report(f"model {current} (current) cannot be used: {failure}; serving {version} instead until "
+                         "`stepstone activate` chooses a version")
+            return loaded
+        raise failure
 
     def meta(self, version: str) -> dict[str, Any]:
         path = self.versions_dir / version / "meta.json"
@@ -121,7 +176,8 @@ class ModelRegistry:
         ``extra_files`` (name -> bytes, e.g. the interval calibration) are written beside the model
         and checksummed in ``meta.json`` like its own files.
         """
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.versions_dir))
+        with self._writing("registered"):
+            tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.versions_dir))
         try:
             files = model.save(tmp)
             for name, data in (extra_files or {}).items():
@@ -144,8 +200,13 @@ class ModelRegistry:
                     try:
                         os.rename(tmp, self.versions_dir / version)  # fails if another writer took it
                         break
-                    except OSError:
+                    except OSError as exc:
+                        if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                            raise
                         number += 1
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise self._unwritable("registered", exc) from exc
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -163,17 +224,31 @@ class ModelRegistry:
         if not _VERSION.match(version):
             raise NoModel(f"no model version {version!r}; known: {', '.join(self.versions()) or 'none'}")
         self.load(version)  # checksums first, then the parse in a child process, then here
-        with self._locked():
-            fd, tmp = tempfile.mkstemp(prefix=".current.", suffix=".tmp", dir=self.root)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(f"{version}\n".encode())
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, self.root / "current")
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+        with self._writing("activated"), self._locked():
+            for name in ("current", BACKUP):  # the backup second: it never names a version not yet live
+                fd, tmp = tempfile.mkstemp(prefix=".current.", suffix=".tmp", dir=self.root)
+                try:
+                    with os.fdopen(fd, "wb") as fh:
+                        fh.write(f"{version}\n".encode())
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                    os.replace(tmp, self.root / name)
+                except BaseException:
+                    Path(tmp).unlink(missing_ok=True)
+                    raise
+
+    @contextlib.contextmanager
+    def _writing(self, action: str) -> Iterator[None]:
+        """A full disk or a read-only home is a StoreUnavailable (503), never an OSError (500)."""
+        try:
+            yield
+        except OSError as exc:
+            raise self._unwritable(action, exc) from exc
+
+    def _unwritable(self, action: str, exc: OSError) -> StoreUnavailable:
+        why = "disk full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+        return StoreUnavailable(f"the model registry {str(self.root)!r} cannot be written ({why}): no version "
+                                f"was {action}; nothing was changed")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -264,8 +339,9 @@ class ModelRegistry:
             return None
 
     def write_evaluation(self, version: str, summary: dict[str, Any]) -> None:
-        atomic_write_bytes(self.versions_dir / version / EVALUATION_FILE,
-                           json.dumps(summary, allow_nan=True).encode())
+        with contextlib.suppress(OSError):  # informational: a full disk leaves the version without it
+            atomic_write_bytes(self.versions_dir / version / EVALUATION_FILE,
+                               json.dumps(summary, allow_nan=True).encode())
 
     def cleanup(self) -> None:
         """Remove temporary folders and pointer files left by a crashed register() or activate()."""

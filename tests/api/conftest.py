@@ -16,6 +16,7 @@ from api.settings import Settings
 from recommender.service import Service
 
 LOCAL = ("127.0.0.1", 50000)  # a client on this machine (writes without a token need one)
+BASE = "http://localhost"  # a Host name the server serves by default
 
 
 def _with_home(path: Path) -> Callable[[], None]:
@@ -71,7 +72,7 @@ def make_client(home: Path) -> Iterator[Callable[..., TestClient]]:
 
     def make(**overrides: Any) -> TestClient:
         client = TestClient(create_app(Service(), settings(**overrides)), raise_server_exceptions=False,
-                            client=LOCAL)
+                            client=LOCAL, base_url=BASE)
         client.__enter__()
         clients.append(client)
         return client
@@ -97,7 +98,7 @@ def module_client(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) 
         restore = _with_home(path)
         try:
             client = TestClient(create_app(Service(), settings(**overrides)), raise_server_exceptions=False,
-                            client=LOCAL)
+                            client=LOCAL, base_url=BASE)
             client.__enter__()
         finally:
             restore()
@@ -114,7 +115,7 @@ def ro_client(trained_home: Path) -> Iterator[TestClient]:
     """A client shared by read-only tests (never write through it)."""
     restore = _with_home(trained_home)  # only while the service opens its files
     try:
-        client = TestClient(create_app(Service(), settings()), client=LOCAL)
+        client = TestClient(create_app(Service(), settings()), client=LOCAL, base_url=BASE)
         client.__enter__()
         client.get("/v1/recommendations", params={"language": "swa", "task": "xnli"})
     finally:

@@ -1,20 +1,27 @@
 """Property-based fuzz of the OpenAPI schema (schemathesis): no input makes the server answer 5xx.
 
-Every operation but ``POST /v1/models`` (a retrain takes seconds; its own tests cover it) gets a
-bounded number of generated requests, valid and invalid, checked with schemathesis' default checks
-(status codes and response bodies documented in the schema, no server errors), with auth on:
-requests carry the right token, and schemathesis also checks that a wrong one gets 401.
+Every operation but ``POST /v1/models`` (a retrain takes seconds; its own tests cover it, and
+``bench/fuzz.py`` runs it too) gets a bounded number of generated requests, valid and invalid,
+checked with schemathesis' default checks (status codes and response bodies documented in the
+schema, no server errors), with auth on: requests carry the right token, and schemathesis also
+checks that a wrong one gets 401. schemathesis never draws lone surrogates (they cannot be sent
+as UTF-8), so a second pass puts them into the generated JSON bodies as ``\\udXXX`` escapes (valid
+JSON) and into query values as the bytes they would be (``%ED%A0%80``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 import schemathesis
 from api_helpers import TOKEN
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
@@ -26,6 +33,7 @@ EXAMPLES = 50
 # A schema-valid run or query can still name a language nobody knows (422 with suggestions):
 # the schema cannot list every language, so "valid data must be accepted" does not hold here.
 EXCLUDED = [positive_data_acceptance]
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +46,8 @@ def fuzz_app(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     old = os.environ.get("STEPSTONE_HOME")
     os.environ["STEPSTONE_HOME"] = str(path)
     try:
-        app = create_app(Service(), Settings(api_token=TOKEN, log_requests=False))
+        # schemathesis' ASGI client names its host "testserver"
+        app = create_app(Service(), Settings(api_token=TOKEN, log_requests=False, allowed_hosts="testserver"))
         yield app
     finally:
         if old is None:
@@ -57,6 +66,27 @@ def operations(schema: schemathesis.schemas.BaseSchema) -> list[schemathesis.sch
     return [op for op in ops if not (op.method.upper() == "POST" and op.path == "/v1/models")]
 
 
+def with_surrogates(value: Any, k: int = 0) -> Any:
+    """Every string of a JSON value with a lone surrogate put in (alternately replacing and appended)."""
+    if isinstance(value, str):
+        return "\ud800" if k % 2 else value + "\udfff"
+    if isinstance(value, list):
+        return [with_surrogates(v, k + i) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {with_surrogates(key, k) if k % 3 == 2 else key: with_surrogates(v, k + i)
+                for i, (key, v) in enumerate(value.items())}
+    return value
+
+
+def surrogate_request(case: schemathesis.Case) -> tuple[str, bytes | None]:
+    """The case's URL with every string query value ending in a lone surrogate's UTF-8-style bytes,
+    and its JSON body (if any) with lone surrogates as escapes."""
+    query = "&".join(f"{quote(str(k))}={quote(str(v))}%ED%A0%80" for k, v in (case.query or {}).items())
+    url = case.formatted_path + (f"?{query}" if query else "")
+    body = case.body if isinstance(case.body, dict | list | str) and case.media_type == "application/json" else None
+    return url, None if body is None else json.dumps(with_surrogates(body)).encode("ascii")
+
+
 def test_no_server_errors(api_schema: schemathesis.schemas.BaseSchema) -> None:
     """schemathesis' pytest plugin does not load under this pytest, so each operation runs by hand."""
     ops = operations(api_schema)
@@ -67,6 +97,24 @@ def test_no_server_errors(api_schema: schemathesis.schemas.BaseSchema) -> None:
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
                   derandomize=True, database=None)
         def check(case: schemathesis.Case) -> None:
-            case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, excluded_checks=EXCLUDED)
+            case.call_and_validate(headers=AUTH, excluded_checks=EXCLUDED)
 
         check()
+
+
+def test_lone_surrogates_never_make_a_5xx(api_schema: schemathesis.schemas.BaseSchema, fuzz_app: FastAPI) -> None:
+    client = TestClient(fuzz_app, base_url="http://testserver", raise_server_exceptions=False)
+    statuses: list[int] = []
+    for op in operations(api_schema):
+        @given(case=op.as_strategy())
+        @settings(max_examples=EXAMPLES // 2, deadline=None, suppress_health_check=list(HealthCheck),
+                  derandomize=True, database=None)
+        def check(case: schemathesis.Case) -> None:
+            url, body = surrogate_request(case)
+            headers = {**AUTH, "content-type": "application/json"} if body is not None else AUTH
+            r = client.request(case.method, url, content=body, headers=headers)
+            statuses.append(r.status_code)
+            assert r.status_code < 500, (case.method, url, body, r.text)
+
+        check()
+    assert len(statuses) > 100 and any(400 <= s < 500 for s in statuses)

@@ -21,8 +21,10 @@ def test_json_import_is_idempotent(client: TestClient) -> None:
     before = count(client)
     rows = [run_row(), run_row(source_language="deu", score=0.6)]
     r = client.post("/v1/runs", json=rows)
-    assert r.status_code == 200 and r.json() == {"inserted": 2, "duplicates": 0, "replaced": 0, "warnings": []}
-    assert client.post("/v1/runs", json=rows).json() == {"inserted": 0, "duplicates": 2, "replaced": 0, "warnings": []}
+    assert r.status_code == 200 and r.json() == {"inserted": 2, "duplicates": 0, "replaced": 0, "warnings": [],
+        "flagged": 0}
+    assert client.post("/v1/runs", json=rows).json() == {"inserted": 0, "duplicates": 2, "replaced": 0, "warnings": [],
+        "flagged": 0}
     assert count(client) == before + 2
 
 
@@ -72,7 +74,8 @@ def test_malformed_json(client: TestClient, body: str) -> None:
 
 def test_csv_body(client: TestClient) -> None:
     r = client.post("/v1/runs", content=CSV, headers={"content-type": "text/csv"})
-    assert r.json() == {"inserted": 2, "duplicates": 0, "replaced": 0, "warnings": []}
+    assert r.json() == {"inserted": 2, "duplicates": 0, "replaced": 0, "warnings": [],
+        "flagged": 0}
     page = client.get("/v1/runs", params={"dataset": "api-csv"}).json()
     assert page["total"] == 2 and {x["source_language"] for x in page["runs"]} == {"deu", "rus"}
 
@@ -86,15 +89,17 @@ def test_csv_error_counts_the_header_as_row_1(client: TestClient) -> None:
 def test_jsonl_body(client: TestClient) -> None:
     text = "\n".join(json.dumps(run_row(source_language=x)) for x in ("deu", "rus")) + "\n"
     r = client.post("/v1/runs", content=text, headers={"content-type": "application/x-ndjson"})
-    assert r.json() == {"inserted": 2, "duplicates": 0, "replaced": 0, "warnings": []}
+    assert r.json() == {"inserted": 2, "duplicates": 0, "replaced": 0, "warnings": [],
+        "flagged": 0}
 
 
 def test_multipart_upload(client: TestClient) -> None:
     r = client.post("/v1/runs", files={"file": ("runs.csv", CSV.encode(), "text/csv")})
-    assert r.json() == {"inserted": 2, "duplicates": 0, "replaced": 0, "warnings": []}
+    assert r.json() == {"inserted": 2, "duplicates": 0, "replaced": 0, "warnings": [],
+        "flagged": 0}
     text = json.dumps(run_row(source_language="hin")) + "\n"
     r = client.post("/v1/runs", files={"file": ("runs.jsonl", text.encode(), "application/octet-stream")})
-    assert r.json() == {"inserted": 1, "duplicates": 0, "replaced": 0, "warnings": []}
+    assert r.json() == {"inserted": 1, "duplicates": 0, "replaced": 0, "warnings": [], "flagged": 0}
 
 
 def test_multipart_errors(client: TestClient) -> None:
@@ -150,3 +155,28 @@ def test_list_errors(ro_client: TestClient) -> None:
     assert ro_client.get("/v1/runs", params={"offset": -1}).status_code == 422
     r = ro_client.get("/v1/runs", params={"target_language": "notalanguage"})
     assert r.status_code == 404 and r.json()["value"] == "notalanguage"
+
+
+def test_imports_beyond_the_limit_get_a_503(client: TestClient) -> None:
+    uploads = client.app.state.uploads  # type: ignore[attr-defined]
+    with uploads.slot(), uploads.slot():  # two imports in progress (the default limit)
+        r = client.post("/v1/runs", content=CSV, headers={"content-type": "text/csv"})
+        assert r.status_code == 503 and r.headers["retry-after"] == "5"
+        assert "at most 2 at once" in r.json()["detail"]
+    assert client.post("/v1/runs", content=CSV, headers={"content-type": "text/csv"}).status_code == 200
+
+
+def test_a_large_csv_body_is_imported_line_by_line(client: TestClient) -> None:
+    languages = ["deu", "fra", "hin", "rus", "tha", "vie", "ara", "bul"]
+    rows = "".join(f"xnli,{t},xnli,{s},{50 + (i % 100) / 10},big-{i // 64}\n"
+                   for i in range(20_000) for t, s in [(languages[i % 8], languages[(i // 8) % 8])] if t != s)
+    header = CSV.splitlines()[0] + "\n"
+    r = client.post("/v1/runs", content=(header + rows).encode(), headers={"content-type": "text/csv"})
+    assert r.status_code == 200, r.text
+    assert r.json()["inserted"] == rows.count("\n")
+
+
+def test_a_multipart_body_with_too_many_fields_is_a_422(client: TestClient) -> None:
+    fields = {f"f{i}": "x" for i in range(9)}
+    r = client.post("/v1/runs", data=fields, files={"file": ("runs.csv", CSV.encode(), "text/csv")})
+    assert r.status_code == 422 and "unreadable multipart body" in r.json()["detail"]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from feature_store.errors import InvalidRequest
 from trainer.config import MatrixConfig, write_json
 from trainer.matrix.graph import Job, cells
 from trainer.matrix.lock import JobLock
@@ -34,6 +35,18 @@ RESULT = "result.json"
 
 def job_dir(out: Path, job: Job) -> Path:
     return Path(out) / "jobs" / job.id
+
+
+def within(out: Path, relative: object) -> Path:
+    """``out / relative`` when it lies strictly inside ``out``; a path a job file names (``phase1_dir``,
+    ``cell_id``) is never trusted to point elsewhere (``../victim`` would be deleted or moved)."""
+    root = Path(out).resolve()
+    if not isinstance(relative, str) or not relative or Path(relative).is_absolute():
+        raise InvalidRequest(f"not a folder inside {out}: {relative!r}")
+    path = (root / relative).resolve()
+    if root not in path.parents:
+        raise InvalidRequest(f"not a folder inside {out}: {relative!r}")
+    return path
 
 
 def read_result(out: Path, job: Job) -> dict[str, Any] | None:
@@ -138,7 +151,7 @@ def _run_cells(job: Job, matrix: MatrixConfig) -> dict[str, Any]:
         part = parts / f"{cfg.target_task}.json"
         if part.is_file():  # evaluated before this job was interrupted
             done.append(json.loads(part.read_text(encoding="utf-8")))
-            shared = out / done[-1]["cell_id"] / "phase2"
+            shared = within(out, done[-1]["cell_id"]) / "phase2"
             continue
         plan = make_plan(cfg)
         phase2_dir = out / plan.cell_id / "phase2"
@@ -173,7 +186,7 @@ def pending(jobs: list[Job], out: Path) -> list[Job]:
             continue
         for dep in job.depends_on:
             result = read_result(out, by_id[dep]) if dep in by_id else None
-            if result is not None and not (out / result["phase1_dir"] / "encoder").is_dir():
+            if result is not None and not (within(out, result.get("phase1_dir")) / "encoder").is_dir():
                 (job_dir(out, by_id[dep]) / RESULT).unlink(missing_ok=True)
                 todo.add(dep)
     return [j for j in jobs if j.id in todo]
@@ -182,7 +195,10 @@ def pending(jobs: list[Job], out: Path) -> list[Job]:
 def release_encoder(job: Job, out: Path) -> str | None:
     """Delete a finished phase-1 job's encoder folder (call once every job that reads it is done)."""
     result = read_result(out, job)
-    if job.phase != 1 or result is None or not (out / result["phase1_dir"]).exists():
+    if job.phase != 1 or result is None:
         return None
-    shutil.rmtree(out / result["phase1_dir"], ignore_errors=True)
+    folder = within(out, result.get("phase1_dir"))
+    if not folder.exists():
+        return None
+    shutil.rmtree(folder, ignore_errors=True)
     return str(result["phase1_dir"])

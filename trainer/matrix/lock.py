@@ -3,8 +3,12 @@
 The lock is created with ``O_CREAT | O_EXCL``, atomic on local filesystems and on NFS v3 and later,
 and holds who took it (host, pid, a nonce). While held, a thread touches it every ``heartbeat_s``.
 A lock is stale, and may be broken, when its holder is a dead process on this host, or when it has
-not been touched for ``stale_s`` (a worker on another machine that died). Breaking renames the file
-away first, so of two workers that find the same stale lock only one breaks it.
+not been touched for ``stale_s`` (a worker on another machine that died).
+
+Breaking is a compare-and-swap: a breaker first takes a short-lived side lock (``<lock>.break``,
+also ``O_EXCL``), re-reads the holder under it and breaks only the very holder it judged stale,
+renaming the file away and checking that what it moved is that holder. Two workers that met the
+same stale lock used to both hold it: the second renamed away the first one's fresh lock.
 """
 
 from __future__ import annotations
@@ -17,6 +21,17 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+# A break side lock older than this was left by a breaker that died (a break takes milliseconds).
+BREAK_STALE_S = 30.0
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 class LockTimeout(TimeoutError):
@@ -117,15 +132,47 @@ class JobLock:
         return age > self.stale_s
 
     def _break_if_stale(self) -> bool:
+        """Break a stale lock; True when the lock file is gone and creating it may be tried again."""
         if not self.is_stale():
             return False
-        graveyard = self.path.with_name(f"{self.path.name}.stale.{self.nonce}")
+        guard = self.path.with_name(f"{self.path.name}.break")
         try:
-            os.rename(self.path, graveyard)  # only one of several breakers gets the file
-        except FileNotFoundError:
-            return True  # someone else broke it (or it was released): try to create it again
-        graveyard.unlink(missing_ok=True)
-        return True
+            fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            # Another worker is breaking it right now (it takes milliseconds); a side lock left by
+            # a breaker that died is removed once it is older than BREAK_STALE_S.
+            try:
+                if time.time() - guard.stat().st_mtime > BREAK_STALE_S:
+                    guard.unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass
+            return False
+        os.close(fd)
+        try:
+            judged = self.holder()
+            if judged is None:
+                return True  # released meanwhile
+            if not self.is_stale():
+                return False  # taken afresh meanwhile: not ours to break
+            graveyard = self.path.with_name(f"{self.path.name}.stale.{self.nonce}")
+            try:
+                os.rename(self.path, graveyard)
+            except FileNotFoundError:
+                return True
+            moved = _read(graveyard)
+            if judged and moved.get("nonce") != judged.get("nonce"):
+                # The holder released and a live worker took it between our read and the rename
+                # (only a holder can remove the file, only a creator can make it): put it back.
+                try:
+                    os.link(graveyard, self.path)
+                except FileExistsError:
+                    pass
+                graveyard.unlink(missing_ok=True)
+                return False
+            graveyard.unlink(missing_ok=True)
+            return True
+        finally:
+            guard.unlink(missing_ok=True)
 
     def _start_heartbeat(self) -> None:
         self._stop.clear()

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feature_store.errors import InvalidRequest, InvalidRun
-from feature_store.runs import Run, RunStore
+from feature_store.run import Run
+from feature_store.run_files import parse_records
+from feature_store.run_store import RunStore
 
 # Filesystems on which SQLite's WAL (shared memory, POSIX locks) is not safe.
 NETWORK_FILESYSTEMS = frozenset(
@@ -32,15 +34,12 @@ class ResultsImport:
     baselines_filled: int  # runs whose baseline_score came from a baseline run
 
 
-_RUN_FIELDS = tuple(f.name for f in dataclasses.fields(Run))
-
-
 def read_results(out_dir: Path) -> tuple[int, list[Run]]:
     """(finished jobs, their runs) under ``out_dir/jobs/``; a file that is not a job result is an error."""
     folder = Path(out_dir) / "jobs"
     if not Path(out_dir).is_dir():
         raise InvalidRequest(f"no such folder: {out_dir}")
-    jobs, runs = 0, []
+    jobs, runs = 0, list[Run]()
     for path in sorted(folder.glob("*/result.json")):
         try:
             result = json.loads(path.read_text(encoding="utf-8"))
@@ -49,11 +48,11 @@ def read_results(out_dir: Path) -> tuple[int, list[Run]]:
         if not isinstance(result, dict) or result.get("id") != path.parent.name:
             raise InvalidRun("not a job result (its id does not match its folder)", source=str(path))
         jobs += 1
-        for k, record in enumerate(result.get("runs", []), start=1):
-            try:
-                runs.append(Run(**{name: record[name] for name in _RUN_FIELDS if name in record}))
-            except TypeError as exc:
-                raise InvalidRun(f"not a run ({exc})", row=k, source=str(path)) from None
+        records = result.get("runs", [])
+        if not isinstance(records, list):
+            raise InvalidRun("'runs' is not a list", source=str(path))
+        if records:  # validated like any import: columns, languages, task ids, numbers
+            runs.extend(parse_records(records, source=str(path)))
     return jobs, runs
 
 
