@@ -65,7 +65,7 @@ def test_cli_rest_explain_and_report_give_the_same_answer(trained: Path) -> None
 
     svc = Service()
     runner = CliRunner()
-    with TestClient(create_app(svc)) as client:
+    with TestClient(create_app(svc), base_url="http://localhost") as client:
         for language, task in QUERIES[:4]:
             mine = svc.recommend(language, task, k=5).as_dict()
             cli = runner.invoke(app, ["recommend", "-l", language, "-t", task, "--k", "5", "--format", "json"])
