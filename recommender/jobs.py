@@ -2,7 +2,8 @@
 
 ``retrain_in_child`` starts ``CHILD`` (``retrain_job`` here) in a fresh interpreter through
 ``multiprocessing``'s spawn context (not a fork of a threaded server, not a shell-out to the CLI):
-it trains and registers one model version without switching ``current`` and sends back
+it trains and registers one model version without switching ``current``, builds its answer table
+(``recommender.precompute``) and sends back
 ``{"version": …}`` or ``{"error": …, "detail": …}`` over a pipe. ``Service.retrain(isolated=True)``
 starts it and switches to the new version itself.
 """
@@ -29,7 +30,9 @@ def retrain_job(home: str, params: dict[str, Any], answer: Connection) -> None:
     from recommender.service import Service
 
     try:
-        version = Service().retrain(activate=False, **params)["version"]
+        service = Service()
+        version = service.retrain(activate=False, **params)["version"]
+        service.prepare_answers(version)  # the activation that follows finds its answers ready
     except errors.StepstoneError as exc:
         answer.send({"error": type(exc).__name__, "detail": str(exc)})
         raise SystemExit(1) from None

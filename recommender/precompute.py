@@ -99,19 +99,24 @@ class AnswerTables:
         self._table = table  # the previous one is closed when no request holds it any more
         return table
 
-    def table_body(self, language: str, task: str, k: int, candidates: str, revision: int | None = None,
-                   ) -> bytes | None:
+    def table_body(self, language: str, task: str, k: int, candidates: str, revision: int | None = None, *,
+                   resolve: bool = True) -> bytes | None:
         """The compact JSON answer (``model`` filter: none) from the table, or None when it lacks it.
 
-        ``k`` and ``candidates`` must be valid; an unknown language or task raises as ``recommend`` does.
+        ``k`` and ``candidates`` must be valid. A name the table's alias maps do not hold is resolved
+        as ``recommend`` resolves it (an unknown one raises), or, with ``resolve=False``, answers None
+        (an event loop must not wait for a name search).
         """
         if not self.use_table:
             return None
         table = self.answer_table(self.live().version, self.store.revision() if revision is None else revision)
         if table is None:
             return None
-        code = table.language(language) or resolve_target(language)
-        task_id = table.task(task) or registry().get(task).id
+        code, task_id = table.language(language), table.task(task)
+        if code is None or task_id is None:
+            if not resolve:
+                return None
+            code, task_id = code or resolve_target(language), task_id or registry().get(task).id
         return table.body(task_id, code, k, candidates)
 
     # -- building -------------------------------------------------------------------------------
