@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,8 +41,6 @@ from recommender.answers.table import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from feature_store.runs import RunStore
     from feature_store.tasks import Task
     from recommender.answers.types import Answer
@@ -120,11 +118,12 @@ class AnswerTables:
         return table.body(task_id, code, k, candidates)
 
     # -- building -------------------------------------------------------------------------------
-    def prepare_answers(self, version: str | None = None) -> Path | None:
+    def prepare_answers(self, version: str | None = None,
+                        queries: Sequence[tuple[str, str]] | None = None) -> Path | None:
         """Build the table of ``version`` (default: the live one) and the store's revision, unless it exists.
 
-        None when the store moved during the build (the table would mix two revisions): the next
-        call builds it again.
+        ``queries``: the (task, language) pairs to hold (default: ``table_queries()``). None when the
+        store moved during the build (the table would mix two revisions): the next call builds it again.
         """
         live = self.live() if version is None or version == self.live().version else self.registry.load(version)
         revision = self.store.revision()
@@ -138,7 +137,7 @@ class AnswerTables:
                 return path
             t0 = time.perf_counter()
             records: dict[tuple[str, str], Record] = {}
-            for task, code in self.table_queries():
+            for task, code in self.table_queries() if queries is None else queries:
                 try:
                     records[(task, code)] = self._record(live, revision, task, code)
                 except StepstoneError:
