@@ -66,7 +66,8 @@ def runs_import_results(out: Annotated[Path, typer.Argument(help="A training mat
 @app.command()
 @handle_errors
 def serve(host: str = "127.0.0.1", port: int = 8000,
-          workers: Annotated[int, typer.Option(help="Worker processes; each follows the `current` pointer.")] = 1,
+          workers: Annotated[int, typer.Option(help="Worker processes; each follows the `current` pointer "
+                                                   "(two: one per core of a small machine).")] = 2,
           ) -> None:
     """Serve the REST API (OpenAPI docs at /docs)."""
     import os
