@@ -7,7 +7,8 @@ the pieces to ``$STEPSTONE_HOME/answers/<version>-r<revision>.table`` (``answers
 once per (version, revision): at ``stepstone init``, ``retrain`` and ``activate``, before
 ``stepstone serve`` takes requests, and in the retrain child process (so an activation through the
 API finds its table ready). A server whose store moved under it (an import) answers from the
-reference path, with its answer cache, until a table for the new revision exists.
+reference path, with its answer cache, until a table for the new revision exists; under
+``stepstone serve`` a child process builds it (``BACKGROUND``).
 
 ``table_body()`` is the request path: the live version, the revision (the caller's lock-free
 reader, or the store's), one lookup and a slice. Queries the table does not hold (a language no run
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -39,6 +41,7 @@ from recommender.answers.table import (
     template,
     write_table,
 )
+from recommender.jobs import BACKGROUND
 
 if TYPE_CHECKING:
     from feature_store.runs import RunStore
@@ -93,6 +96,8 @@ class AnswerTables:
                 raise ValueError("a table of another version or revision")
         except (OSError, ValueError, KeyError, TypeError):
             self._table_miss = (version, revision, now)
+            if os.environ.get(BACKGROUND) == "1":
+                self._build_in_background(version, revision)
             return None
         self._table = table  # the previous one is closed when no request holds it any more
         return table
@@ -118,6 +123,15 @@ class AnswerTables:
         return table.body(task_id, code, k, candidates)
 
     # -- building -------------------------------------------------------------------------------
+    def _build_in_background(self, version: str, revision: int) -> None:
+        """Start one child building the missing table (once per version and revision in this process)."""
+        from recommender.jobs import prepare_answers_in_child  # multiprocessing, only when needed
+
+        started = self.__dict__.setdefault("_table_builds", {})
+        if (version, revision) in started or any(p.is_alive() for p in started.values()):
+            return
+        started[(version, revision)] = prepare_answers_in_child(self.store.path.parent, wait=False, niceness=10)
+
     def prepare_answers(self, version: str | None = None,
                         queries: Sequence[tuple[str, str]] | None = None) -> Path | None:
         """Build the table of ``version`` (default: the live one) and the store's revision, unless it exists.

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from recommender.cli import app as recommender_app
 from recommender.cli.common import console, handle_errors, service
 
+APP_FACTORY = "api.app:create_app"
 app = typer.Typer(help=recommender_app.info.help, no_args_is_help=True, add_completion=False)
 runs_app = typer.Typer(help="Import, list and export measured runs.", no_args_is_help=True)
 
@@ -74,17 +75,27 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 
     import uvicorn
 
-    from api.app import create_app
+    from feature_store.paths import home
+    from recommender.jobs import BACKGROUND, prepare_answers_in_child
 
-    svc = service()
-    svc.live()  # build the default model, then its answer table, before the server takes requests
-    svc.prepare_answers()
+    try:  # the default model and the answer table, in a child: this process holds no model for its life
+        prepare_answers_in_child(home(), wait=True)
+    except RuntimeError:  # the same here, so that the error is reported as the library words it
+        svc = service()
+        svc.live()
+        svc.prepare_answers()
+    os.environ[BACKGROUND] = "1"  # the workers rebuild a table the store or an activation retired
     if not os.environ.get("STEPSTONE_API_TOKEN"):
         console.print("writes are open to clients on this machine (STEPSTONE_API_TOKEN is not set); "
                       "cross-origin and remote writes are refused", highlight=False)
     # Several workers each import the factory themselves, which uvicorn only does from an import
-    # string; the string is taken from the imported function, so a rename cannot leave it stale.
-    target = f"{create_app.__module__}:{create_app.__qualname__}" if workers > 1 else create_app
+    # string (``APP_FACTORY``, checked by a test), so this process need not import the app.
+    if workers > 1:
+        target: Any = APP_FACTORY
+    else:
+        from api.app import create_app
+
+        target = create_app
     uvicorn.run(target, factory=True, host=host, port=port, workers=workers, log_level="warning", access_log=False)
 
 

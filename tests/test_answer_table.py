@@ -101,3 +101,13 @@ def test_cli_json_from_the_table_is_the_full_cli_output(tabled: tuple[Service, l
     assert proc.stdout == fast
     assert proc.stderr.strip() == "[]"
     assert json.loads(fast) == Service(use_table=False).recommend("swa", "xnli", k=4).as_dict()
+
+
+def test_serve_names_the_app_factory() -> None:
+    """``stepstone serve --workers N`` hands uvicorn an import string instead of importing the app."""
+    import importlib
+
+    from stepstone.app import APP_FACTORY
+
+    module, name = APP_FACTORY.split(":")
+    assert getattr(importlib.import_module(module), name).__name__ == "create_app"
