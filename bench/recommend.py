@@ -104,7 +104,7 @@ def main() -> None:
                 for label, stream in (
                     ("same query: answer-cache hits", ({"language": "sw", "task": "xnli", "k": 3}
                                                        for _ in range(2000))),
-                    ("distinct queries: cache misses", ({"language": lang, "task": "udpos", "k": k}
+                    ("distinct queries: answer-table reads", ({"language": lang, "task": "udpos", "k": k}
                                                         for k in range(1, 51) for lang in langs)),
                 ):
                     rest = []
