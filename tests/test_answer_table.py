@@ -111,3 +111,24 @@ def test_serve_names_the_app_factory() -> None:
 
     module, name = APP_FACTORY.split(":")
     assert getattr(importlib.import_module(module), name).__name__ == "create_app"
+
+
+def test_a_damaged_table_is_not_used(tabled: tuple[Service, list[tuple[str, str]]]) -> None:
+    from recommender.answers.table import AnswerTable
+
+    svc, sample = tabled
+    task, code = sample[0]
+    assert svc.table_body(code, task, 3, "all") is not None
+    path = next(svc.answers_dir().glob("*.table"))
+    table = AnswerTable(path)
+    offset = table._base + table._index[f"{task} {code}"][0]  # the record's meta: "<length>\n{...}"
+    table.close()
+    data = bytearray(path.read_bytes())
+    meta = data.index(b"\n", offset) + 1
+    data[meta:meta + 8] = b"garbage!"
+    path.write_bytes(bytes(data))
+    fresh = Service()
+    assert fresh.table_body(code, task, 3, "all") is None  # that record is skipped...
+    assert fresh.recommend(code, task).as_dict() == Service(use_table=False).recommend(code, task).as_dict()
+    task2, code2 = sample[1]
+    assert fresh.table_body(code2, task2, 3, "all") is not None  # ...the others are read

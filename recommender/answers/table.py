@@ -177,7 +177,14 @@ class AnswerTable:
         return hit
 
     def body(self, task: str, code: str, k: int, candidates: str) -> bytes | None:
-        """The compact JSON answer for resolved ``task`` and ``code``, or None when the table lacks it."""
+        """The compact JSON answer for resolved ``task`` and ``code``, or None when the table lacks it
+        (or its record cannot be read: a damaged table is skipped, never half-used)."""
+        try:
+            return self._body(task, code, k, candidates)
+        except (ValueError, KeyError, IndexError, TypeError):
+            return None
+
+    def _body(self, task: str, code: str, k: int, candidates: str) -> bytes | None:
         found = self._meta(f"{task} {code}")
         if found is None or not 1 <= k <= MAX_K:
             return None
