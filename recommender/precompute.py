@@ -139,7 +139,7 @@ class AnswerTables:
         ``queries``: the (task, language) pairs to hold (default: ``table_queries()``). None when the
         store moved during the build (the table would mix two revisions): the next call builds it again.
         """
-        live = self.live() if version is None or version == self.live().version else self.registry.load(version)
+        live = self.live() if version is None else self.registry.load(version)
         revision = self.store.revision()
         folder = self.answers_dir()
         path = table_path(folder, live.version, revision)
