@@ -82,8 +82,11 @@ class AnswerTables:
         return self.store.path.parent / "answers"
 
     def answer_table(self, version: str, revision: int) -> AnswerTable | None:
-        """The table of (version, revision) when it has been built; None otherwise."""
+        """The table of (version, revision) when it has been built; None otherwise (and for an unknown
+        revision, ``-1``, from a reader that could not read it)."""
         table = self._table
+        if revision < 0:
+            return None
         if table is not None and table.version == version and table.revision == revision:
             return table
         now = time.monotonic()
