@@ -33,6 +33,8 @@ from recommender.answers.table import CANDIDATES, MAX_K
 from recommender.service import Service
 
 PATH = "/v1/recommendations"
+# Where an answer came from: ``cache``, ``table`` or ``computed`` (the load benchmark counts them).
+SOURCE = b"x-stepstone-answer"
 Key = tuple[str, int, bytes]
 _PLAIN = frozenset({"language", "task", "k", "candidates"})
 
@@ -181,16 +183,16 @@ class CachedAnswers:
             await self.app(scope, receive, send)
             return
         key = cache.key(scope["query_string"])
-        body = cache.get(key)
+        body, source = cache.get(key), b"cache"
         if body is None:
-            body = cache.from_table(key)
+            body, source = cache.from_table(key), b"table"
             if body is not None:
                 cache.put(key, body)
         if body is not None:
             scope["route_template"] = PATH  # for the metrics and the log: routing was skipped
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(body)).encode())]})
+                                    (b"content-length", str(len(body)).encode()), (SOURCE, source)]})
             await send({"type": "http.response.body", "body": body})
             return
         status, chunks = 0, []

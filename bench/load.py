@@ -12,11 +12,12 @@ the default model and its answer table):
   (``STEPSTONE_CACHE_ENTRIES=0``): every request is looked up in the answer table, or computed.
 
 Each mode prints requests/s, latency percentiles, errors, where the answers came from (the
-server's ``/metrics``: answer-cache hits, answer-table reads, computed answers) and the server's CPU
-per request (all its processes, from ``/proc``). The distinct mode then checks a sample of
-``--check`` answers against the reference path (``Service(use_table=False)``, every answer computed)
-and reports each worker's memory. Then, unless ``--skip-churn``, the distinct load runs again while a
-retrain (``POST /v1/models``) and activations (``POST /v1/models/{v}/activate``) go through the API.
+``x-stepstone-answer`` header of every answer: the answer cache's hit rate, the answer table's
+rate, the computed rate) and the server's CPU per request (all its processes, from ``/proc``).
+The distinct mode then checks a sample of ``--check`` answers against the reference path
+(``Service(use_table=False)``, every answer computed) and reports each worker's memory. Then, unless
+``--skip-churn``, the distinct load runs again while a retrain (``POST /v1/models``) and
+activations (``POST /v1/models/{v}/activate``) go through the API.
 
 The client is a small asyncio HTTP/1.1 keep-alive client in this process (closed loop: each of
 ``--connections`` connections sends its next request when the previous answer arrived). It runs
@@ -68,6 +69,7 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     versions: dict[str, int] = field(default_factory=dict)
+    sources: dict[str, int] = field(default_factory=dict)  # x-stepstone-answer: cache, table, computed
     seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
@@ -79,16 +81,19 @@ class Tally:
                 "first_errors": self.errors[:5]}
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, str]:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split()[1])
-    length = 0
+    length, source = 0, "unlabelled"
     for line in lines[1:]:
-        if line[:15].lower() == b"content-length:":
+        name = line[:19].lower()
+        if name.startswith(b"content-length:"):
             length = int(line[15:])
+        elif name == b"x-stepstone-answer:":
+            source = line[19:].strip().decode()
     body = await reader.readexactly(length) if length else b""
-    return status, body
+    return status, body, source
 
 
 async def _connection(port: int, paths: list[bytes], offset: int, stop_at: float, tally: Tally | None,
@@ -102,7 +107,7 @@ async def _connection(port: int, paths: list[bytes], offset: int, stop_at: float
             t0 = time.perf_counter()
             writer.write(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             try:
-                status, body = await _read_response(reader)
+                status, body, source = await _read_response(reader)
             except (asyncio.IncompleteReadError, ConnectionError) as exc:
                 if tally is not None:
                     tally.errors.append(f"connection: {exc!r}")
@@ -116,6 +121,7 @@ async def _connection(port: int, paths: list[bytes], offset: int, stop_at: float
                 tally.errors.append(f"{status} {body[:200]!r}")
                 continue
             tally.latencies.append(elapsed)
+            tally.sources[source] = tally.sources.get(source, 0) + 1
             if i % check_version_every == 0:  # parse a sample: which model answered
                 version = json.loads(body)["model_version"]
                 tally.versions[version] = tally.versions.get(version, 0) + 1
@@ -214,17 +220,6 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def answer_sources(base: str) -> dict[str, float]:
-    text = urllib.request.urlopen(f"{base}/metrics", timeout=30).read().decode()
-    out = {}
-    for name, key in (("stepstone_answer_cache_hits_total", "cache"), ("stepstone_answer_table_hits_total", "table"),
-                      ("stepstone_answer_cache_misses_total", "computed")):
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                out[key] = float(line.split()[1])
-    return out
-
-
 def start(home: Path, port: int, workers: int | None, cache_entries: int | None, log: Path,
           token: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "STEPSTONE_HOME": str(home), "STEPSTONE_API_TOKEN": token}
@@ -256,16 +251,16 @@ def stop(server: subprocess.Popen[bytes]) -> None:
 
 
 def measure(port: int, pid: int, paths: list[bytes], seconds: float, connections: int) -> dict[str, Any]:
-    base = f"http://127.0.0.1:{port}"
-    before, cpu0 = answer_sources(base), server_cpu(pid)
+    """One load run, with the server's CPU per request and where its answers came from (each answer's
+    ``x-stepstone-answer`` header: the answer cache, the answer table, or computed)."""
+    cpu0 = server_cpu(pid)
     tally = run_load(port, paths, seconds, connections)
     cpu = server_cpu(pid) - cpu0
-    after = answer_sources(base)
-    served = {k: after.get(k, 0) - before.get(k, 0) for k in ("cache", "table", "computed")}
-    total = sum(served.values()) or 1
+    total = sum(tally.sources.values()) or 1
     return {**tally.summary(), "server_cpu_ms_per_request": round(cpu * 1000 / max(len(tally.latencies), 1), 3),
-            "cache_hit_rate": round(served["cache"] / total, 4), "table_rate": round(served["table"] / total, 4),
-            "computed_rate": round(served["computed"] / total, 4)}
+            "cache_hit_rate": round(tally.sources.get("cache", 0) / total, 4),
+            "table_rate": round(tally.sources.get("table", 0) / total, 4),
+            "computed_rate": round(tally.sources.get("computed", 0) / total, 4)}
 
 
 def check_answers(home: Path, port: int, paths: list[bytes], n: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.cache import SOURCE
 from api.deps import CacheDep, ServiceDep, SettingsDep, WriteAuth
 from api.schemas import NO_CONTROL, BatchIn, BatchOut, ErrorOut, RecommendationList
 from feature_store.errors import InvalidRequest
@@ -38,10 +39,11 @@ async def get_recommendations(
     revision = cache.revision.get()
     body = None if model is not None else service.table_body(language, task, k, candidates, revision,
                                                              resolve=False)
+    source = "table"
     if body is None:
-        body = await run_in_threadpool(service.recommend_json, language, task, k, candidates, model,
-                                       revision if revision >= 0 else None)
-    return Response(body, media_type="application/json")
+        body, source = await run_in_threadpool(service.recommend_json, language, task, k, candidates, model,
+                                               revision if revision >= 0 else None), "computed"
+    return Response(body, media_type="application/json", headers={SOURCE.decode(): source})
 
 
 @router.post("/recommendations/batch", response_model=BatchOut, dependencies=[WriteAuth],
