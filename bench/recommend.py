@@ -93,7 +93,7 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}/v1/recommendations"
             params = {"language": "sw", "task": "xnli", "k": 3}
             with httpx.Client() as client:
-                for _ in range(200):
+                for _ in range(3000):  # the workers load the model (and the table) first
                     try:
                         if client.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
                             break

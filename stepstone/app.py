@@ -76,14 +76,18 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     import uvicorn
 
     from feature_store.paths import home
+    from recommender.answers.table import current_version, table_path
     from recommender.jobs import BACKGROUND, prepare_answers_in_child
+    from stepstone.fast import revision
 
-    try:  # the default model and the answer table, in a child: this process holds no model for its life
-        prepare_answers_in_child(home(), wait=True)
-    except RuntimeError:  # the same here, so that the error is reported as the library words it
-        svc = service()
-        svc.live()
-        svc.prepare_answers()
+    version, rev = current_version(home()), revision()
+    if version is None or rev is None or not table_path(home() / "answers", version, rev).is_file():
+        try:  # the default model and the answer table, in a child: this process holds no model for its life
+            prepare_answers_in_child(home(), wait=True)
+        except RuntimeError:  # the same here, so that the error is reported as the library words it
+            svc = service()
+            svc.live()
+            svc.prepare_answers()
     os.environ[BACKGROUND] = "1"  # the workers rebuild a table the store or an activation retired
     if not os.environ.get("STEPSTONE_API_TOKEN"):
         console.print("writes are open to clients on this machine (STEPSTONE_API_TOKEN is not set); "
