@@ -1,13 +1,20 @@
-"""An answer cache in front of ``GET /v1/recommendations``, keyed by (model version, store revision, query).
+"""The thin path of ``GET /v1/recommendations``: the answer cache and the answer table, before FastAPI.
 
 A recommendation is a pure function of the live model, the runs in the store (through the
 candidate catalogue) and the query string, so a 200 answer can be replayed byte for byte until
-one of them changes. ``CachedAnswers`` is an ASGI middleware: a hit is answered without entering
-FastAPI's routing, validation and threadpool (most of the cost of a request); a miss goes through
-the route, and its 200 answer is kept. Errors are never cached; but a query whose language names no
-language is answered here too, after ``UNKNOWN_PAUSE`` seconds: the lookup is cached and cheap
-(``feature_store.languages``), and the pause (no CPU) keeps a client cycling through unknown names
-from taking the server's time away from everyone else's queries.
+one of them changes. ``CachedAnswers`` is an ASGI middleware that answers, without entering
+FastAPI's routing, validation and threadpool (most of the cost of a request):
+
+1. from an LRU of answer bodies keyed by (model version, store revision, query string);
+2. else from the answer table of that version and revision (``recommender.answers.table``), when
+   the query string is a plain one it holds (``language``, ``task``, ``k``, ``candidates``, each once,
+   in the canonical form the route accepts; a language or task by a name the table knows);
+3. else through the route (a ``model`` filter, a language no run targets, a store that moved since
+   the table was built, every error); its 200 answer is kept. Errors are never cached.
+
+A query whose language names no language is answered here too, after ``UNKNOWN_PAUSE`` seconds:
+the lookup is cached and cheap (``feature_store.languages``), and the pause (no CPU) keeps a client
+cycling through unknown names from taking the server's time away from everyone else's queries.
 
 The model version is read per request (a swap invalidates at once). The store revision is read
 through a separate read-only SQLite connection at most once per ``revision_ttl`` seconds, so a
@@ -21,6 +28,7 @@ import asyncio
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -30,9 +38,12 @@ from urllib.parse import parse_qsl
 from api.replies import error_response
 from feature_store.errors import StepstoneError
 from feature_store.languages import resolve_target
+from recommender.answers.table import CANDIDATES, MAX_K
 from recommender.service import Service
 
 PATH = "/v1/recommendations"
+# Where an answer came from: ``cache``, ``table`` or ``computed`` (the load benchmark counts them).
+SOURCE = b"x-stepstone-answer"
 Key = tuple[str, int, bytes]
 PARAMS = frozenset({"language", "task", "k", "candidates"})
 UNKNOWN_PAUSE = 0.05  # seconds before an unknown-language answer: a typo waits unnoticed, a flood crawls
@@ -53,6 +64,25 @@ def unknown_language(query_string: bytes) -> StepstoneError | None:
     except StepstoneError as exc:
         return exc
     return None
+
+
+def plain_query(query_string: bytes) -> tuple[str, str, int, str] | None:
+    """(language, task, k, candidates) of a query string the route would accept as it stands; None for
+    anything else (repeated or other parameters, a ``k`` not written as the route reads it)."""
+    try:
+        pairs = urllib.parse.parse_qsl(query_string.decode("ascii"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    params = dict(pairs)
+    if len(params) != len(pairs) or not params.keys() <= PARAMS:
+        return None
+    language, task = params.get("language", ""), params.get("task", "")
+    k, candidates = params.get("k", "3"), params.get("candidates", "all")
+    if not (0 < len(language) <= 64 and 0 < len(task) <= 64 and language.isprintable() and task.isprintable()):
+        return None
+    if not (k.isdigit() and k == str(int(k)) and 1 <= int(k) <= MAX_K) or candidates not in CANDIDATES:
+        return None
+    return language, task, int(k), candidates
 
 
 class Revision:
@@ -109,7 +139,7 @@ class AnswerCache:
         self._data: OrderedDict[Key, bytes] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.table = 0
 
     def refresh(self) -> None:
         """Call after a write through this process: the next request re-reads the revision."""
@@ -119,14 +149,28 @@ class AnswerCache:
         return (self.service.cache_token(), self.revision.get(), query_string)
 
     def get(self, key: Key) -> bytes | None:
+        if self.entries <= 0:
+            return None
         with self._lock:
             body = self._data.get(key)
             if body is not None:
                 self._data.move_to_end(key)
                 self.hits += 1
-            else:
-                self.misses += 1
             return body
+
+    def from_table(self, key: Key) -> bytes | None:
+        """The answer from the table of the key's version and revision (plain queries only)."""
+        query = plain_query(key[2])
+        if query is None or key[1] < 0:
+            return None
+        try:
+            body = self.service.table_body(*query, revision=key[1], resolve=False)
+        except Exception:  # noqa: BLE001 - the route answers instead, with its own error handling
+            return None
+        if body is not None and f'"model_version":"{key[0]}"'.encode() in body[:4096]:
+            self.table += 1
+            return body
+        return None
 
     def put(self, key: Key, body: bytes) -> None:
         """Keep an answer if it came from the model version of its key (a swap may have come between)."""
@@ -148,7 +192,9 @@ class AnswerCache:
                 self._bytes -= len(v) + len(k[2])
 
     def stats(self) -> dict[str, int]:
-        return {"hits": self.hits, "misses": self.misses, "entries": len(self._data), "bytes": self._bytes}
+        """``hits``: replayed from the LRU; ``table``: read from the answer table; ``misses``: computed."""
+        return {"hits": self.hits, "table": self.table, "misses": self.misses, "entries": len(self._data),
+                "bytes": self._bytes}
 
 
 class CachedAnswers:
@@ -163,20 +209,24 @@ class CachedAnswers:
         if cache is None:
             await self.app(scope, receive, send)
             return
+        key = cache.key(scope["query_string"])
+        body, source = cache.get(key), b"cache"
+        if body is None:
+            body, source = cache.from_table(key), b"table"
+            if body is not None:
+                cache.put(key, body)
+        if body is not None:
+            scope["route_template"] = PATH  # for the metrics and the log: routing was skipped
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode()), (SOURCE, source)]})
+            await send({"type": "http.response.body", "body": body})
+            return
         refused = unknown_language(scope["query_string"])
         if refused is not None:
             scope["route_template"] = PATH
             await asyncio.sleep(UNKNOWN_PAUSE)
             await error_response(refused)(scope, receive, send)
-            return
-        key = cache.key(scope["query_string"])
-        body = cache.get(key)
-        if body is not None:
-            scope["route_template"] = PATH  # for the metrics and the log: routing was skipped
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
             return
         status, chunks = 0, []
 
@@ -188,6 +238,7 @@ class CachedAnswers:
                 chunks.append(message.get("body", b""))
             await send(message)
 
+        cache.misses += 1
         await self.app(scope, receive, capture)
         if status == 200:
             cache.put(key, b"".join(chunks))

@@ -68,6 +68,8 @@ class ServiceCollector(Collector):
         if stats is not None:
             yield CounterMetricFamily("stepstone_answer_cache_hits", "Recommendation answers replayed from the cache",
                                       value=stats["hits"])
+            yield CounterMetricFamily("stepstone_answer_table_hits", "Recommendation answers read from the "
+                                      "precomputed answer table", value=stats.get("table", 0))
             yield CounterMetricFamily("stepstone_answer_cache_misses", "Recommendation answers computed",
                                       value=stats["misses"])
         g = self.gauges()

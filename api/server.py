@@ -24,6 +24,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from api.settings import Settings, get_settings
 
+# The app factory by import string: each worker process imports it itself (a test checks it resolves).
+APP_FACTORY = "api.app:create_app"
 _LATE = b'{"detail": "the request head was not received in time"}'
 _REQUEST_TIMEOUT = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: "
                     + str(len(_LATE)).encode() + b"\r\nconnection: close\r\n\r\n" + _LATE)
@@ -120,7 +122,7 @@ def raise_open_files_limit() -> int:
 def config(host: str, port: int, *, workers: int = 1, settings: Settings | None = None) -> uvicorn.Config:
     """The uvicorn configuration every way of serving uses."""
     settings = settings or get_settings()
-    return uvicorn.Config("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+    return uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
                           log_level="warning", access_log=False, http="api.server:GuardedProtocol",
                           timeout_keep_alive=settings.keep_alive_timeout,
                           limit_concurrency=settings.limit_concurrency, backlog=settings.backlog)

@@ -25,31 +25,32 @@ from recommender.answers.advice import NOISE_THRESHOLD
 from recommender.answers.annotate import Annotator
 from recommender.answers.answer import PEERS, Ranking, rank_query
 from recommender.answers.candidates import Catalogue, build_catalogue, candidate_pool, check_kind
-from recommender.answers.entry import Entry
 from recommender.answers.explain import Explainer, contribution_table, find_entry
 from recommender.answers.measured import MeasuredCells, measured_cells
 from recommender.answers.neighbours import TaskRuns
-from recommender.answers.types import KINDS, MODEL, Answer, Baseline, Cost, Query
+from recommender.answers.table import MAX_K, compact
+from recommender.answers.types import KINDS, MODEL, Answer, Baseline, Query
 from recommender.model.registry import CALIBRATION_FILE, LoadedModel, ModelRegistry
 from recommender.model.training import train_model
+from recommender.planning.cost import run_costs
+from recommender.precompute import AnswerTables
 from recommender.runs import RunUseCases
 
-MAX_K = 50
 # How often the live model re-reads the ``current`` pointer (another process may have moved it).
 FOLLOW_SECONDS = 0.5
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
-class Service(RunUseCases):
+class Service(AnswerTables, RunUseCases):
     """One per process: the CLI makes one per command, the API one per worker."""
 
-    def __init__(self, *, seed: bool = True) -> None:
+    def __init__(self, *, seed: bool = True, use_table: bool = True) -> None:
+        self.use_table = use_table
         self.store = RunStore()
         if seed:
             ensure_seeded(self.store)
         self.registry = ModelRegistry()
-        self._lock = threading.Lock()
-        self._retrain_lock = threading.Lock()
+        self._lock, self._retrain_lock = threading.Lock(), threading.Lock()
         self._live: LoadedModel | None = None
         self._checked = -float("inf")
         self._builder: FeatureBuilder | None = None
@@ -201,41 +202,35 @@ class Service(RunUseCases):
         return self.model_summary(live.version, live.meta)
 
     # -- answers --------------------------------------------------------------------------------
-    def _rank(self, code: str, task: str, k: int, candidates: str, model: str | None = None,
-              ) -> tuple[Answer, Ranking]:
+    def _rank(self, code: str, task: str, k: int, candidates: str, model: str | None = None, *,
+              live: LoadedModel | None = None, revision: int | None = None) -> tuple[Answer, Ranking]:
+        """The reference path: one answer computed from the model and the store (``recommend``
+        answers from the answer table where it holds the query, built by this very method)."""
         target = registry().get(task)
-        live = self.live()
-        revision = self.store.revision()
+        live = self.live() if live is None else live
+        revision = self.store.revision() if revision is None else revision
         ann = self.annotator(live, revision)
-        pool, warnings = candidate_pool(self.catalogue(revision), target, code, candidates)
+        pool, _ = candidate_pool(self.catalogue(revision), target, code, candidates)
         kinds = KINDS if candidates == "all" else (candidates,)
         ranking = rank_query(live.model, ann, self.builder, target, code, pool, kinds, k,
                              self.intermediate_runs().get(target.id), self.measured_cells(), model)
-        findings = list(published_findings(target)) if "intermediate" in kinds else []
         for kind, d in ranking.decisions.items():
             if d.advice == "measure first":
-                d.costs = self._costs(target, ranking.entries[kind], d.advice_sources)
+                d.costs = run_costs(target, ranking.entries[kind], d.advice_sources)
         answer = Answer(
             query=Query(language=code, language_name=language_name(code), task=target.id, k=k,
                         candidates=candidates, model=model or None),  # type: ignore[arg-type]
             model_version=live.version, interval_level=ann.interval_level(), noise_threshold=NOISE_THRESHOLD,
             decisions=ranking.decisions, baseline=Baseline(**ann.baseline(target.id)),
-            warnings=ann.coverage(code, target.id) + warnings + ranking.warnings + findings)
+            warnings=self.answer_warnings(live, revision, target, code, candidates, ranking.warnings))
         return answer, ranking
 
-    @staticmethod
-    def _costs(target: Task, entries: Sequence[Entry], names: Sequence[str]) -> list[Cost]:
-        """What one run of each named entry costs, at the planner's rate."""
-        from recommender.planning.cost import DEFAULT_TOKENS_PER_SECOND, cell_hours, cell_phases
-
-        out = []
-        for e in entries:
-            if e.label() in names:
-                hours = cell_hours(cell_phases(target, e.source.task, e.source.size, e.kind, DEFAULT_TOKENS_PER_SECOND))
-                out.append(Cost(source_task=e.source.task, source_language=e.source.language, gpu_hours=hours,
-                                rate=f"{DEFAULT_TOKENS_PER_SECOND:,.0f} training tokens/s (`stepstone plan` prices "
-                                     "the same way; --tokens-per-second there)"))
-        return out
+    def answer_warnings(self, live: LoadedModel, revision: int, target: Task, code: str, candidates: str,
+                        more: Sequence[str] = ()) -> list[str]:
+        """An answer's warnings: coverage, then the candidates', then the published findings (intermediate)."""
+        _, warnings = candidate_pool(self.catalogue(revision), target, code, candidates)
+        findings = list(published_findings(target)) if candidates in ("all", "intermediate") else []
+        return self.annotator(live, revision).coverage(code, target.id) + warnings + list(more) + findings
 
     def intermediate_runs(self) -> dict[str, TaskRuns]:
         """Measured intermediate gains per target task (cached per store revision)."""
@@ -256,10 +251,26 @@ class Service(RunUseCases):
                   model: str | None = None) -> Answer:
         """Ranked sources for one (target task, target language): both decisions, each ranked within
         its own kind (``candidates`` leaves the other one empty). ``model``: measured cells count only
-        runs of models whose name contains it."""
+        runs of models whose name contains it. From the answer table where it holds the query."""
+        body, answer = self._answer(language, task, k, candidates, model, None)
+        return answer if answer is not None else Answer.model_validate_json(body or b"")
+
+    def recommend_json(self, language: str, task: str, k: int = 3, candidates: str = "all",
+                       model: str | None = None, revision: int | None = None) -> bytes:
+        """``recommend`` as the REST body (compact JSON), with no ``Answer`` built where the table holds
+        it; ``revision``: the caller's reading of the store's revision."""
+        body, answer = self._answer(language, task, k, candidates, model, revision)
+        return body if body is not None else compact(answer.as_dict() if answer else {}).encode()
+
+    def _answer(self, language: str, task: str, k: int, candidates: str, model: str | None,
+                revision: int | None) -> tuple[bytes | None, Answer | None]:
         _check_k(k)
         check_kind(candidates)
-        return self._rank(resolve_target(language), task, k, candidates, _check_model(model))[0]
+        model = _check_model(model)
+        body = self.table_body(language, task, k, candidates, revision) if model is None else None
+        if body is not None:
+            return body, None
+        return None, self._rank(resolve_target(language), task, k, candidates, model)[0]
 
     def recommend_many(self, task: str, languages: Sequence[str] | None = None, *, k: int = 3,
                        candidates: str = "all", progress: Progress | None = None,
@@ -332,7 +343,6 @@ class Service(RunUseCases):
         out = build_report(registry().get(task), k, live.version, meta, answers, provenance, time.perf_counter() - t0)
         from recommender.evaluation.comparison import multilingual_vs_english
         from recommender.model.dataset import group_queries
-
         codes = {lang.code for lang in out.languages}
         rows = multilingual_vs_english(group_queries(self.store.query()), out.task)
         out.extra["multilingual_vs_english"] = [r for r in rows if r["language"] in codes]
@@ -354,7 +364,6 @@ class Service(RunUseCases):
         """The version serving now (following ``current``) and the runs in the store."""
         return {"status": "ok", "model_version": self.live().version, "runs": self.store.count()}
 
-    # -- plans ----------------------------------------------------------------------------------
     def plan(self, task: str, languages: Sequence[str], *, candidates: str = "all", budget: int | None = None,
              gpu_hours: float | None = None, tokens_per_second: float | None = None,
              model: str | None = None) -> dict[str, Any]:

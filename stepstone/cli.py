@@ -1,94 +1,45 @@
-"""The ``stepstone`` command line: the recommender's commands, ``stepstone train ...`` (the trainer's),
-``stepstone serve`` (the API) and ``stepstone runs import-results`` (a matrix's runs into the store).
+"""The ``stepstone`` entry point: ``recommend … --format json`` answered like a script, everything else by
+the full command line (``stepstone.app``).
 
-Each half keeps its own Typer app (``recommender.cli``, ``trainer.cli``); this module copies their
-commands into one app rather than changing theirs. Heavy modules load inside the commands, so
-``stepstone --help`` is quick and nothing but ``train`` imports torch.
+A JSON recommendation for a (task, language) in the answer table (``recommender.answers.table``) of
+the live model version and the store's revision is a lookup: ``stepstone.fast`` reads it with the
+standard library, without importing Typer, rich, numpy, LightGBM, pydantic or langcodes. Any other
+command line, and any query the table does not hold, goes to the full CLI, which answers it (or
+reports its error) as before.
 """
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
-from typing import Annotated
-
-import typer
-
-from feature_store.errors import StepstoneError
-from recommender.cli import app as recommender_app
-from recommender.cli.common import console, handle_errors, service
-
-app = typer.Typer(help=recommender_app.info.help, no_args_is_help=True, add_completion=False)
-runs_app = typer.Typer(help="Import, list and export measured runs.", no_args_is_help=True)
-
-
-def _mount_recommender() -> None:
-    """Every recommender command and group; its ``runs`` group gains ``import-results`` here."""
-    app.registered_commands.extend(recommender_app.registered_commands)
-    for group in recommender_app.registered_groups:
-        if group.name == "runs" and group.typer_instance is not None:
-            runs_app.registered_commands.extend(group.typer_instance.registered_commands)
-            app.add_typer(runs_app, name="runs")
-        else:
-            app.registered_groups.append(group)
-
-
-_mount_recommender()  # first, so that the commands below come after the recommender's in --help
-
-
-def _mount_trainer() -> None:
-    """``stepstone train …``: the trainer's commands (they import torch only when they run)."""
-    try:
-        from trainer.cli import app as train_app
-    except ImportError:
-        return
-    commands = typer.Typer(help="Run the GPU trainer (needs the `train` extra).", no_args_is_help=True)
-    for command in train_app.registered_commands:
-        if command.callback is not None:  # a copy: the trainer's own app stays as it is
-            mounted = copy.copy(command)
-            mounted.callback = handle_errors(command.callback)
-            commands.registered_commands.append(mounted)
-    app.add_typer(commands, name="train")
-
-
-@runs_app.command("import-results")
-@handle_errors
-def runs_import_results(out: Annotated[Path, typer.Argument(help="A training matrix's OUT folder.")]) -> None:
-    """Import the runs of every finished job of a training matrix (idempotent; fills baselines)."""
-    from stepstone.results import import_matrix_results
-
-    result = import_matrix_results(service(), out)
-    console.print(f"{result.jobs} finished jobs: imported {result.inserted} runs "
-                  f"({result.duplicates} already in the store)", highlight=False)
-
-
-@app.command()
-@handle_errors
-def serve(host: str = "127.0.0.1", port: int = 8000,
-          workers: Annotated[int, typer.Option(help="Worker processes; each follows the `current` pointer.")] = 1,
-          ) -> None:
-    """Serve the REST API (OpenAPI docs at /docs)."""
-    import os
-
-    from api.server import serve as serve_api
-
-    service().live()  # build the default model before the server takes requests
-    if not os.environ.get("STEPSTONE_API_TOKEN"):
-        console.print("writes are open to clients on this machine (STEPSTONE_API_TOKEN is not set); "
-                      "cross-origin and remote writes are refused", highlight=False)
-    serve_api(host, port, workers=workers)  # with the server's read timeouts and connection limits
-
-
-_mount_trainer()
+import sys
+from typing import Any
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; a ``StepstoneError`` outside a command becomes ``Error: ...`` and exit code 1."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    from stepstone.fast import answer
+
+    if answer(args):
+        return 0
+    import typer
+
+    from feature_store.errors import StepstoneError
+    from stepstone.app import app
+
     try:
-        app(args=argv, prog_name="stepstone")
+        app(args=args, prog_name="stepstone")
     except StepstoneError as exc:
         typer.echo(f"Error: {exc}", err=True)
         return 1
     except SystemExit as exc:  # click ends every run, --help and usage errors included, this way
         return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     return 0
+
+
+def __getattr__(name: str) -> Any:
+    """``stepstone.cli.app``: the full Typer app, imported on first use."""
+    if name == "app":
+        from stepstone.app import app
+
+        return app
+    raise AttributeError(name)

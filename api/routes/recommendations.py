@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import ServiceDep, SettingsDep, WriteAuth
+from api.cache import SOURCE
+from api.deps import CacheDep, ServiceDep, SettingsDep, WriteAuth
 from api.schemas import NO_CONTROL, BatchIn, BatchOut, ErrorOut, RecommendationList
 from feature_store.errors import InvalidRequest
 
@@ -15,8 +17,9 @@ router = APIRouter(prefix="/v1", tags=["recommendations"])
 
 @router.get("/recommendations", response_model=RecommendationList,
             responses={404: {"model": ErrorOut, "description": "unknown language or task"}})
-def get_recommendations(
+async def get_recommendations(
     service: ServiceDep,
+    cache: CacheDep,
     language: Annotated[str, Query(min_length=1, max_length=64, pattern=NO_CONTROL,
                                    description="Target language: code or name")],
     task: Annotated[str, Query(min_length=1, max_length=64, pattern=NO_CONTROL,
@@ -26,13 +29,21 @@ def get_recommendations(
     model: Annotated[str | None, Query(min_length=1, max_length=256, pattern=NO_CONTROL,
                                        description="count only measured runs of models whose name contains "
                                                    "this")] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Two decisions for one target task and language, each ranked only against its own kind:
     ``decisions.intermediate`` (which intermediate task) and ``decisions.language`` (which source
     language's data); ``candidates=intermediate|language`` leaves the other one empty. Each item
     shows a gain (measured or predicted, its ``basis`` says which) and items are ordered by it.
-    Answers are cached (``api.cache``)."""
-    return service.recommend(language, task, k=k, candidates=candidates, model=model).as_dict()
+    Answers come from the answer cache or the precomputed answer table where they can (``api.cache``);
+    the others are computed in the threadpool, so the event loop never waits for one."""
+    revision = cache.revision.get()
+    body = None if model is not None else service.table_body(language, task, k, candidates, revision,
+                                                             resolve=False)
+    source = "table"
+    if body is None:
+        body, source = await run_in_threadpool(service.recommend_json, language, task, k, candidates, model,
+                                               revision if revision >= 0 else None), "computed"
+    return Response(body, media_type="application/json", headers={SOURCE.decode(): source})
 
 
 @router.post("/recommendations/batch", response_model=BatchOut, dependencies=[WriteAuth],

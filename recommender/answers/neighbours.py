@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,9 @@ class TaskRuns:
     gains: np.ndarray
     models: tuple[str, ...] = ()  # the models whose runs these are (an answer names them)
     unlearned: frozenset[str] = frozenset()  # intermediate tasks whose phase 1 ended near chance in these runs
+    # (id of the language features, level) -> residual quantiles: they do not depend on the query
+    # language, and recomputing them was half the CPU of an answer (``interval_offsets``).
+    _offsets: dict[tuple[int, float], tuple[float, float]] = field(default_factory=dict, repr=False, compare=False)
 
     def measured_with(self) -> tuple[str, list[str]]:
         """(which model's runs these are, the caveats an answer must carry about them)."""
@@ -96,6 +99,15 @@ class TaskRuns:
                     langs.append(lang)
         return np.array(res), np.array(langs)
 
+    def interval_offsets(self, lf: LanguageFeatures, level: float) -> tuple[float, float]:
+        """(q_lo, q_hi): the conformal quantiles of the leave-one-language-out residuals, once per level."""
+        key = (id(lf), level)
+        hit = self._offsets.get(key)
+        if hit is None:
+            res, _ = self.residuals(lf)
+            hit = self._offsets[key] = conformal_quantiles(res, level) if len(res) else (-math.inf, math.inf)
+        return hit
+
 
 def unlearned_sources(runs: Iterable[Any]) -> dict[str, frozenset[str]]:
     """Per target task id, the intermediate tasks that some of its runs flag ``near_chance:phase1:<task>``."""
@@ -134,8 +146,7 @@ def predict(runs: TaskRuns, lf: LanguageFeatures, code: str, level: float,
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(gain, low, high) per source of ``runs`` for target ``code``."""
     gain = runs.predict(lf, code)
-    res, _ = runs.residuals(lf)
-    lo, hi = conformal_quantiles(res, level) if len(res) else (-math.inf, math.inf)
+    lo, hi = runs.interval_offsets(lf, level)
     return gain, gain + lo, gain + hi
 
 

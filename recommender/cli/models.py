@@ -13,9 +13,10 @@ from recommender.cli.common import Format, app, console, handle_errors, print_js
 @app.command()
 @handle_errors
 def init() -> None:
-    """Seed the run store with the shipped data, build the feature cache and the default model."""
+    """Seed the run store with the shipped data, build the feature cache, the default model and its answers."""
     svc = service()
     live = svc.ensure_model()  # a model built by another version of stepstone is rebuilt here
+    svc.prepare_answers()
     console.print(f"store: {svc.store.count()} runs · model {live.version} "
                   f"({live.meta.get('queries')} queries)")
 
@@ -24,7 +25,9 @@ def init() -> None:
 @handle_errors
 def retrain() -> None:
     """Train a new model version on every run in the store, evaluate it and make it current."""
-    info = service().retrain()
+    svc = service()
+    info = svc.retrain()
+    svc.prepare_answers()
     metrics = (info.get("evaluation") or {}).get("metrics") or {}
     console.print(f"model {info['version']}: {info['queries']} queries, {info['rows']} rows, "
                   f"{info['train_seconds']} s; in-sample top-1 loss {metrics.get('top1_loss_pct')} %")
@@ -49,5 +52,7 @@ def models(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> N
 @handle_errors
 def activate(version: Annotated[str, typer.Argument(help="A registered version, e.g. v0003.")]) -> None:
     """Verify a version and make it the live one (a running server follows within a second)."""
-    info = service().activate(version)
+    svc = service()
+    info = svc.activate(version)
+    svc.prepare_answers()
     console.print(f"model {info['version']} is current")

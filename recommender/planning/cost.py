@@ -22,10 +22,13 @@ share its training cost.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from feature_store.errors import InvalidRequest
 from feature_store.tasks import Task, registry
+from recommender.answers.entry import Entry
+from recommender.answers.types import Cost
 
 # Epochs per phase, as the trainer's X-STILTs recipe sets them (trainer/cell/recipe.py).
 EPOCHS: dict[str, float] = {"xnli": 2.0, "pawsx": 5.0, "udpos": 10.0, "wikiann": 10.0}
@@ -114,5 +117,17 @@ def cell_hours(phases: list[Phase]) -> float | None:
     return None if None in hours else round(sum(h or 0.0 for h in hours), 3)
 
 
+def run_costs(target: Task, entries: Sequence[Entry], names: Sequence[str]) -> list[Cost]:
+    """What one run of each named entry costs, at the planner's rate ("measure first" advice)."""
+    out = []
+    for e in entries:
+        if e.label() in names:
+            hours = cell_hours(cell_phases(target, e.source.task, e.source.size, e.kind, DEFAULT_TOKENS_PER_SECOND))
+            out.append(Cost(source_task=e.source.task, source_language=e.source.language, gpu_hours=hours,
+                            rate=f"{DEFAULT_TOKENS_PER_SECOND:,.0f} training tokens/s (`stepstone plan` prices "
+                                 "the same way; --tokens-per-second there)"))
+    return out
+
+
 __all__ = ["EPOCHS", "QA_EPOCHS", "DEFAULT_EPOCHS", "DEFAULT_TOKENS_PER_SECOND", "epochs", "TOKENS_PER_EXAMPLE",
-           "Phase", "cell_phases", "cell_hours", "check_rate", "tokens_per_example"]
+           "run_costs", "Phase", "cell_phases", "cell_hours", "check_rate", "tokens_per_example"]

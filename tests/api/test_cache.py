@@ -51,7 +51,7 @@ def test_cache_off(make_client: Callable[..., TestClient]) -> None:
     client = make_client(cache_entries=0)
     first = client.get("/v1/recommendations", params=Q).content
     assert client.get("/v1/recommendations", params=Q).content == first
-    assert client.app.state.cache.stats() == {"hits": 0, "misses": 2, "entries": 0, "bytes": 0}  # type: ignore[attr-defined]
+    assert client.app.state.cache.stats() == {"hits": 0, "table": 0, "misses": 2, "entries": 0, "bytes": 0}  # type: ignore[attr-defined]
 
 
 def test_hits_are_counted_and_labelled(ro_client: TestClient) -> None:
