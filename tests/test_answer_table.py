@@ -71,7 +71,7 @@ def test_rest_serves_the_table(tabled: tuple[Service, list[tuple[str, str]]]) ->
 
     svc, _ = tabled
     ref = Service(use_table=False)
-    with TestClient(create_app(svc, Settings(cache_entries=0))) as client:
+    with TestClient(create_app(svc, Settings(cache_entries=0)), base_url="http://localhost") as client:
         r = client.get("/v1/recommendations", params={"language": "Swahili", "task": "xnli", "k": 5})
         assert r.status_code == 200
         assert r.json() == ref.recommend("swa", "xnli", k=5).as_dict()

@@ -122,8 +122,8 @@ def test_an_unknown_language_is_answered_before_routing_with_the_routes_answer(r
 
     r = ro_client.get("/v1/recommendations", params={"language": "Swahilli", "task": "xnli"})
     assert r.status_code == 404
-    assert r.json() == {"detail": "unknown language 'Swahilli'; did you mean swa (Swahili)?", "value": "Swahilli",
-                        "suggestions": ["swa (Swahili)"]}
+    assert r.json() == {"code": "unknown_language", "detail": "unknown language 'Swahilli'; did you mean swa "
+                        "(Swahili)?", "value": "Swahilli", "suggestions": ["swa (Swahili)"]}
     refused = unknown_language(b"language=Swahilli&task=xnli")
     assert refused is not None and error_response(refused).body == r.content
     assert unknown_language(b"language=swa&task=xnli") is None  # resolved: the route answers
