@@ -6,9 +6,9 @@ a client that sends its head one line every 10 s, or its body one byte at a time
 connection and a file descriptor forever, and a thousand of them starve everyone else.
 ``GuardedProtocol`` adds both: the request head must arrive within ``head_timeout`` seconds of the
 connection (or of the previous response), and a body may not pause for more than
-``body_idle_timeout`` seconds; a late head gets 408, a stalled body is cut. Connections still
-waiting for their head are also capped (``max_waiting``, by default 3/4 of the open-files limit):
-a new connection beyond the cap evicts the one that has waited longest, so that slow clients can
+``body_idle_timeout`` seconds; a late head gets 408, a stalled body is cut. Connections waiting
+for their client (a head, or more of a body) are also capped (``max_waiting``, by default 3/4 of
+the open-files limit): one more evicts the one heard from least recently, so that slow clients can
 never take the last file descriptors (uvloop resets connections it cannot accept). The soft limit
 on open files is raised to the hard one at start.
 """
@@ -50,16 +50,18 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _wait_for_head(self) -> None:
         self._arm(self.head_timeout, "head")
+
+    def _arm(self, seconds: float, late: str) -> None:
+        """Wait for the client (its head, or more of its body); the least recently heard-from of
+        those waiting is evicted when there are more than ``max_waiting``."""
+        self._disarm()
+        self._read_timer = self.loop.call_later(seconds, self._too_slow, late)
         waiting = GuardedProtocol.waiting
         waiting[self] = None
         while len(waiting) > self.max_waiting:
             oldest = next(iter(waiting))
             oldest._disarm()
-            oldest._too_slow("head")
-
-    def _arm(self, seconds: float, late: str) -> None:
-        self._disarm()
-        self._read_timer = self.loop.call_later(seconds, self._too_slow, late)
+            oldest._too_slow("evicted")
 
     def _disarm(self) -> None:
         GuardedProtocol.waiting.pop(self, None)
@@ -74,7 +76,7 @@ class GuardedProtocol(HttpToolsProtocol):
         if late == "body" and self.flow.read_paused:  # the app is the slow one: not the client's fault
             self._arm(self.body_idle_timeout, "body")
             return
-        if late == "head" and (self.cycle is None or self.cycle.response_complete):
+        if late != "body" and (self.cycle is None or self.cycle.response_complete):
             self.transport.write(_REQUEST_TIMEOUT)  # nothing of this request was answered yet
         self.transport.close()
 

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     # Slow or idle clients (``api.server``): seconds to send a request head, and the longest pause
     # in a body; idle keep-alive seconds; open connections beyond which requests get 503.
     head_timeout: float = 10.0
-    max_waiting: int | None = None  # connections waiting for their head (None: 3/4 of the open-files limit)
+    max_waiting: int | None = None  # connections waiting for their client (None: 3/4 of the open-files limit)
     body_idle_timeout: float = 10.0
     keep_alive_timeout: int = 5
     limit_concurrency: int = 2048

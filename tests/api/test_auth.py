@@ -39,7 +39,7 @@ def test_writes_need_the_token(refusing: TestClient, path: str, kwargs: dict[str
 def test_right_token_writes(secured: TestClient) -> None:
     auth = {"Authorization": f"Bearer {TOKEN}"}
     r = secured.post("/v1/runs", json=[run_row()], headers=auth)
-    assert r.json() == {"inserted": 1, "duplicates": 0, "replaced": 0, "warnings": []}
+    assert r.json() == {"inserted": 1, "duplicates": 0, "replaced": 0, "warnings": [], "flagged": 0}
     assert secured.post("/v1/models/v0001/activate", headers=auth).status_code == 200
 
 
