@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uvicorn
 
+from api.app import create_app
 from api.settings import get_settings
 
 
 def main() -> None:
     settings = get_settings()
-    uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port,
+    uvicorn.run(create_app, factory=True, host=settings.host, port=settings.port,
                 log_level="warning", access_log=False)
 
 

@@ -46,7 +46,7 @@ STATUS: list[tuple[type[StepstoneError], int]] = [
 
 def error_response(exc: StepstoneError) -> JSONResponse:
     status = next(code for cls, code in STATUS if isinstance(exc, cls))
-    body: dict[str, Any] = {"detail": str(exc)}
+    body: dict[str, Any] = {"code": exc.code, "detail": str(exc)}
     if isinstance(exc, UnknownLanguage | UnknownTask):
         body.update(value=exc.value, suggestions=exc.suggestions)
     elif isinstance(exc, InvalidRun):

@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from recommender.answers.types import Answer
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -18,67 +20,9 @@ class Open(BaseModel):
 
 
 # -- recommendations ----------------------------------------------------------------------------
-Basis = Literal["model", "published per target task", "published overall"]
-
-
-class RecommendationOut(Open):
-    rank: int = Field(description="rank within its own kind (decision), from 1")
-    source_task: str
-    source_language: str = Field(description='ISO 639-3; "mul" for intermediate data in several languages')
-    source_language_name: str
-    source_size: float | None = Field(None, description="examples of the source's training data, where the "
-                                      "evidence tells sizes apart (an intermediate-size sweep)")
-    kind: Literal["intermediate", "language"]
-    predicted_gain: float | None
-    score: float | None
-    basis: Basis = Field(description="the evidence ladder: model, published per target task, published overall")
-    evidence: str | None = Field(None, description="the published figure behind a published basis")
-    gain_low: float | None = Field(None, description="lower end of the gain's prediction interval (points)")
-    gain_high: float | None = Field(None, description="upper end of the gain's prediction interval (points)")
-    why: list[str] = Field(default_factory=list, description="at most three material reasons, most important first")
-
-
-class QueryOut(Open):
-    language: str
-    language_name: str
-    task: str
-    k: int
-    candidates: Literal["all", "intermediate", "language"]
-
-
-class BaselineOut(Open):
-    source_task: str
-    source_language: str
-    source_language_name: str
-
-
-class DecisionOut(Open):
-    """One decision, ranked only against its own kind: which intermediate task, or which source language."""
-
-    kind: Literal["intermediate", "language"]
-    basis: Basis | None
-    scale: str = Field(description="what the gains of this decision measure")
-    recommendations: list[RecommendationOut]
-    advice: Literal["train", "skip"] | None = Field(
-        None, description='"skip": no candidate is expected to gain 1 point or more; use the baseline')
-    advice_detail: str | None = None
-    notes: list[str] = Field(default_factory=list, description="e.g. why the order and the gains differ")
-
-
-class RecommendationList(Open):
-    query: QueryOut
-    model_version: str
-    decisions: dict[str, DecisionOut] = Field(
-        description="one entry per decision asked for (both with candidates=all), each with its own ranking")
-    recommendations: list[RecommendationOut] | None = Field(
-        None, description="the one decision's list when candidates is intermediate or language; null with "
-                          "all, so that two kinds are never read as one scale")
-    basis: Basis | None = None
-    interval_level: float | None = Field(None, description="nominal coverage of gain_low..gain_high")
-    advice: Literal["train", "skip"] | None = Field(None, description="the one decision's advice (not with all)")
-    advice_detail: str | None = None
-    baseline: BaselineOut | None = None
-    warnings: list[str]
+# The answer's one definition lives with the Service (``recommender.answers.types``); the API
+# serialises it as it is.
+RecommendationList = Answer
 
 
 NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"  # control characters are never part of a language or task name
@@ -89,6 +33,8 @@ class QueryIn(Strict):
     task: str = Field(min_length=1, max_length=64, pattern=NO_CONTROL, description="Target task id, e.g. xnli")
     k: int = Field(3, ge=1, le=50)
     candidates: Literal["all", "intermediate", "language"] = "all"
+    model: str | None = Field(None, min_length=1, max_length=256, pattern=NO_CONTROL,
+                              description="measured cells count only runs of models whose name contains this")
 
 
 class BatchIn(Strict):
@@ -96,6 +42,7 @@ class BatchIn(Strict):
 
 
 class ErrorOut(BaseModel):
+    code: str | None = Field(None, description="a stable machine-readable code, e.g. unknown_language")
     detail: str
     value: Any = None
     suggestions: list[str] = []
@@ -152,6 +99,8 @@ class RunPage(BaseModel):
     offset: int
     next_offset: int | None
     runs: list[RunOut]
+    notes: list[str] = Field(default_factory=list, description="e.g. runs of the same task stored under another "
+                             "dataset version id, which an exact filter leaves out")
 
 
 class ImportOut(BaseModel):
@@ -221,7 +170,11 @@ class TaskOut(BaseModel):
     languages: int | None
     aliases: list[str]
     source: str
-    runs: int
+    train_languages: list[str] = Field(default_factory=list, description="languages with training data")
+    train_languages_source: str = ""
+    target_runs: int = Field(description="runs with this task as the target (every dataset version of it)")
+    intermediate_runs: int = Field(description="runs that use this task as an intermediate source")
+    runs: int = Field(description="target_runs + intermediate_runs")
 
 
 class Health(BaseModel):

@@ -130,8 +130,8 @@ def sentence_lengths(task: str, languages: list[str]) -> dict[str, float]:
     """Mean words per evaluated sentence (the matrix's fixed draw of 100), where the task data are at hand."""
     if DATA is None:
         return {}
-    from trainer.data import eval_cap, find_files, read_files
-    from trainer.tasks import known_task
+    from trainer.data.files import eval_cap, find_files, read_files
+    from trainer.data.tasks import known_task
 
     spec = known_task(task)
     out = {}

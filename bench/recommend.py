@@ -113,7 +113,7 @@ def main() -> None:
         print(f"`stepstone recommend … --format json` whole process: median {statistics.median(walls):.3f} s, "
               f"max {max(walls):.3f} s (5 runs); bare `python -c 'import numpy, lightgbm'`: median "
               f"{statistics.median(bare):.3f} s")
-        probe = ("import sys; from recommender.cli import app\n"
+        probe = ("import sys; from stepstone.cli import app\n"
                  "try: app(['recommend', '-l', 'sw', '-t', 'xnli', '--format', 'json'])\n"
                  "except SystemExit: pass\n"
                  "heavy = ('torch', 'transformers', 'pandas', 'sklearn', 'scipy.stats', 'matplotlib')\n"

@@ -25,7 +25,7 @@ FLOPs per trained (non-padding) token, forward + backward (backward = 2 x forwar
 
 ``--packed K`` also runs K training processes on the one GPU at once (as Ray packs jobs with
 ``num_gpus = 1/K``) and reports their summed tokens/s. The matrix estimate then takes the training
-tokens of every job of the full X-STILTs graph (``trainer.graph``: phase 1 once per source, phase 2
+tokens of every job of the full X-STILTs graph (``trainer.matrix.graph``: phase 1 once per source, phase 2
 once per encoder and English training set, so XQuAD and MLQA share theirs) and divides them by the
 measured rate, one cell per GPU and K packed cells per GPU.
 """
@@ -47,9 +47,9 @@ from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trainer import estimate  # noqa: E402
 from trainer.config import MatrixConfig, TrainConfig  # noqa: E402
-from trainer.graph import build_graph  # noqa: E402
+from trainer.matrix import estimate  # noqa: E402
+from trainer.matrix.graph import build_graph  # noqa: E402
 
 PEAK_BF16 = 989e12  # H200 SXM, dense BF16 tensor-core FLOP/s (datasheet)
 

@@ -22,6 +22,12 @@ from __future__ import annotations
 class StepstoneError(Exception):
     """Base of every error stepstone raises on bad input or state."""
 
+    @property
+    def code(self) -> str:
+        """A stable, machine-readable code: the class name in snake case (``unknown_language``)."""
+        name = type(self).__name__
+        return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
 
 class UnknownLanguage(StepstoneError):
     """A language code or name that cannot be resolved to ISO 639-3."""

@@ -38,6 +38,13 @@ class Task:
     languages: int | None = None
     source: str = ""
     aliases: tuple[str, ...] = field(default=())
+    # The task's English training data when it is another registry task (MNLI for XNLI): never an
+    # intermediate candidate of it, since training on it first is not a second task.
+    english_train: str | None = None
+    # Languages (ISO 639-3) in which the task's training data exists, with where that list comes from:
+    # the source-language candidates a task has beyond the languages its runs use as sources.
+    train_languages: tuple[str, ...] = field(default=())
+    train_languages_source: str = ""
 
     @property
     def chance(self) -> float:
@@ -62,6 +69,7 @@ class Task:
             "english_score": self.english_score, "headroom": self.headroom,
             "mean_input_tokens": self.mean_input_tokens, "languages": self.languages,
             "aliases": list(self.aliases), "source": self.source,
+            "train_languages": list(self.train_languages), "train_languages_source": self.train_languages_source,
         }
 
 
@@ -112,7 +120,8 @@ def parse_registry(text: str) -> TaskRegistry:
             raise ValueError(f"task {task_id!r}: unknown level {entry.get('level')!r}")
         if entry.get("kind") not in KINDS:
             raise ValueError(f"task {task_id!r}: unknown kind {entry.get('kind')!r}")
-        tasks.append(Task(id=task_id, aliases=tuple(entry.pop("aliases", ())), **entry))
+        tasks.append(Task(id=task_id, aliases=tuple(entry.pop("aliases", ())),
+                          train_languages=tuple(entry.pop("train_languages", ())), **entry))
     return TaskRegistry(tasks)
 
 

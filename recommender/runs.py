@@ -66,12 +66,6 @@ class RunUseCases:
         that changed since the count the user confirmed. Bumps the store revision like an import."""
         return self.store.delete(expected=expected, **filters)
 
-    def import_results(self, out_dir: str | Path) -> Any:
-        """The runs of a training matrix's output folder (``trainer.results``; no torch), idempotent."""
-        from trainer.results import import_results
-
-        return import_results(Path(out_dir), self.store)
-
     def list_runs(self, *, limit: int = 100, offset: int = 0, **filters: str | None) -> dict[str, Any]:
         """One page of runs matching the filters (exact match, languages resolved), in import order."""
         limit = max(1, min(int(limit), MAX_PAGE))
@@ -79,8 +73,12 @@ class RunUseCases:
         total = self.store.count(**filters)  # the store rejects unknown filters and skips empty ones
         runs = self.store.query(limit=limit, offset=offset, **filters)
         nxt = offset + len(runs)
+        others = [f"{n} runs under {t}" for col in ("target_task", "source_task")
+                  for t, n in self.task_versions(filters.get(col), col)]
+        notes = [f"{filters.get('target_task') or filters.get('source_task')} is also stored under other dataset "
+                 f"versions, not listed here: {', '.join(others)} (filter by those ids to list them)"] if others else []
         return {"total": total, "limit": limit, "offset": offset,
-                "next_offset": nxt if nxt < total else None, "runs": [r.as_dict() for r in runs]}
+                "next_offset": nxt if nxt < total else None, "runs": [r.as_dict() for r in runs], "notes": notes}
 
     def export_runs(self, out: Any, **filters: str | None) -> int:
         """Write the matching runs as CSV in the run schema to a text stream; returns how many."""
@@ -114,11 +112,27 @@ class RunUseCases:
         return list(self._listing("tasks", self._tasks))
 
     def _tasks(self) -> list[dict[str, Any]]:
-        counts: dict[str, int] = {}
+        """Every registry task with its runs: as a target (every dataset version of it: ``udpos_v2.8``
+        counts for ``udpos``) and as another target's intermediate source; ``runs`` is their sum."""
+        target: dict[str, int] = {}
         for task, n in self.store.task_counts().items():
             key = canonical_task(task)
-            counts[key] = counts.get(key, 0) + int(n)
-        return [{**t.as_dict(), "runs": counts.get(t.id, 0)} for t in registry()]
+            target[key] = target.get(key, 0) + int(n)
+        inter: dict[str, int] = {}
+        for target_task, source_task, n in self.store.counts("target_task", "source_task"):
+            if canonical_task(source_task) != canonical_task(target_task):
+                for part in source_task.split("+"):
+                    key = canonical_task(part)
+                    inter[key] = inter.get(key, 0) + int(n)
+        return [{**t.as_dict(), "target_runs": target.get(t.id, 0), "intermediate_runs": inter.get(t.id, 0),
+                 "runs": target.get(t.id, 0) + inter.get(t.id, 0)} for t in registry()]
+
+    def task_versions(self, task: str | None, column: str = "target_task") -> list[tuple[str, int]]:
+        """Other stored ids of the same registry task as ``task`` (``udpos_v2.8`` beside ``udpos``), with counts."""
+        if not task:
+            return []
+        want = canonical_task(task)
+        return [(t, int(n)) for t, n in self.store.counts(column) if canonical_task(t) == want and t != task]
 
 
 __all__ = ["RunUseCases", "MAX_PAGE", "UPLOAD_FORMATS"]

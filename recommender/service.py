@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from feature_store.errors import InvalidRequest, ModelIncompatible, NoModel, StepstoneError
+from feature_store.errors import InvalidRequest, ModelIncompatible, StepstoneError
 from feature_store.evidence import published_findings
 from feature_store.features import FeatureBuilder
 from feature_store.languages import language_name, resolve, resolve_target
@@ -23,14 +23,19 @@ from feature_store.runs import (
     fingerprint_runs,
 )
 from feature_store.seed import ensure_seeded
-from feature_store.tasks import registry
+from feature_store.tasks import Task, registry
+from recommender.answers.advice import NOISE_THRESHOLD
 from recommender.answers.annotate import Annotator
-from recommender.answers.answer import KINDS, MODEL, Ranking, TaskRuns, rank_query
+from recommender.answers.answer import PEERS, Ranking, rank_query
 from recommender.answers.candidates import Catalogue, build_catalogue, candidate_pool, check_kind
-from recommender.answers.explain import Explainer, explain_candidate
+from recommender.answers.entry import Entry
+from recommender.answers.explain import Explainer, contribution_table, find_entry
+from recommender.answers.measured import MeasuredCells, measured_cells
+from recommender.answers.neighbours import TaskRuns
+from recommender.answers.types import KINDS, MODEL, Answer, Baseline, Cost, Query
 from recommender.model.registry import CALIBRATION_FILE, LoadedModel, ModelRegistry
 from recommender.model.training import train_model
-from recommender.runs import MAX_PAGE, RunUseCases
+from recommender.runs import RunUseCases
 
 MAX_K = 50
 # How often the live model re-reads the ``current`` pointer (another process may have moved it).
@@ -199,30 +204,41 @@ class Service(RunUseCases):
         return self.model_summary(live.version, live.meta)
 
     # -- answers --------------------------------------------------------------------------------
-    def _rank(self, code: str, task: str, k: int, candidates: str) -> tuple[dict[str, Any], Ranking]:
+    def _rank(self, code: str, task: str, k: int, candidates: str, model: str | None = None,
+              ) -> tuple[Answer, Ranking]:
         target = registry().get(task)
         live = self.live()
         revision = self.store.revision()
         ann = self.annotator(live, revision)
-        pool, _, warnings = candidate_pool(self.catalogue(revision), target, code, candidates)
+        pool, warnings = candidate_pool(self.catalogue(revision), target, code, candidates)
         kinds = KINDS if candidates == "all" else (candidates,)
         ranking = rank_query(live.model, ann, self.builder, target, code, pool, kinds, k,
-                             self.intermediate_runs().get(target.id))
+                             self.intermediate_runs().get(target.id), self.measured_cells(), model)
         findings = list(published_findings(target)) if "intermediate" in kinds else []
-        if findings and ranking.decisions["intermediate"].basis == MODEL:
-            findings = [f"{w} (the intermediate answer above is the model's, from runs in the store)" for w in findings]
-        answer: dict[str, Any] = {
-            "query": {"language": code, "language_name": language_name(code), "task": target.id, "k": k,
-                      "candidates": candidates},
-            "model_version": live.version, "interval_level": ann.interval_level(),
-            "decisions": {kind: d.as_dict() for kind, d in ranking.decisions.items()},
-            "baseline": ann.baseline(target.id),
-            "warnings": ann.coverage(code, target.id) + warnings + ranking.warnings + findings}
-        if len(kinds) == 1:  # one decision: its list and advice at the top level too
-            only = ranking.decisions[kinds[0]]
-            answer.update(recommendations=only.items, basis=only.basis, advice=only.advice,
-                          advice_detail=only.advice_detail)
+        for kind, d in ranking.decisions.items():
+            if d.advice == "measure first":
+                d.costs = self._costs(target, ranking.entries[kind], d.advice_sources)
+        answer = Answer(
+            query=Query(language=code, language_name=language_name(code), task=target.id, k=k,
+                        candidates=candidates, model=model or None),  # type: ignore[arg-type]
+            model_version=live.version, interval_level=ann.interval_level(), noise_threshold=NOISE_THRESHOLD,
+            decisions=ranking.decisions, baseline=Baseline(**ann.baseline(target.id)),
+            warnings=ann.coverage(code, target.id) + warnings + ranking.warnings + findings)
         return answer, ranking
+
+    @staticmethod
+    def _costs(target: Task, entries: Sequence[Entry], names: Sequence[str]) -> list[Cost]:
+        """What one run of each named entry costs, at the planner's rate."""
+        from recommender.planning.cost import DEFAULT_TOKENS_PER_SECOND, cell_hours, cell_phases
+
+        out = []
+        for e in entries:
+            if e.label() in names:
+                hours = cell_hours(cell_phases(target, e.source.task, e.source.size, e.kind, DEFAULT_TOKENS_PER_SECOND))
+                out.append(Cost(source_task=e.source.task, source_language=e.source.language, gpu_hours=hours,
+                                rate=f"{DEFAULT_TOKENS_PER_SECOND:,.0f} training tokens/s (`stepstone plan` prices "
+                                     "the same way; --tokens-per-second there)"))
+        return out
 
     def intermediate_runs(self) -> dict[str, TaskRuns]:
         """Measured intermediate gains per target task (cached per store revision)."""
@@ -231,25 +247,26 @@ class Service(RunUseCases):
 
         def build() -> dict[str, TaskRuns]:
             runs = self.store.query()
-            return task_runs(group_queries(runs), unlearned_sources(runs))
+            return task_runs(group_queries(runs, scales=self.store.scales()), unlearned_sources(runs))
 
         return dict(self._listing("intermediate_runs", build))
 
-    def recommend(self, language: str, task: str, k: int = 3, candidates: str = "all") -> dict[str, Any]:
-        """Ranked sources for one (target task, target language).
+    def measured_cells(self) -> MeasuredCells:
+        """Every measured cell of the store (cached per store revision): the measured rung."""
+        return self._listing("measured_cells", lambda: measured_cells(self.store.query(), self.store.scales()))
 
-        Two decisions, each ranked only against its own kind, under ``decisions``: ``intermediate``
-        and ``language`` (``candidates="all"``), or the one asked for, whose list and advice are
-        then also the answer's top-level ``recommendations`` / ``advice``. With ``all`` there is no
-        top-level list, so that no client reads two kinds as one scale.
-        """
+    def recommend(self, language: str, task: str, k: int = 3, candidates: str = "all",
+                  model: str | None = None) -> Answer:
+        """Ranked sources for one (target task, target language): both decisions, each ranked within
+        its own kind (``candidates`` leaves the other one empty). ``model``: measured cells count only
+        runs of models whose name contains it."""
         _check_k(k)
         check_kind(candidates)
-        return self._rank(resolve_target(language), task, k, candidates)[0]
+        return self._rank(resolve_target(language), task, k, candidates, _check_model(model))[0]
 
     def recommend_many(self, task: str, languages: Sequence[str] | None = None, *, k: int = 3,
                        candidates: str = "all", progress: Progress | None = None,
-                       ) -> list[tuple[dict[str, Any], Ranking]]:
+                       ) -> list[tuple[Answer, Ranking]]:
         """``recommend`` for many target languages (default: every measured target of ``task``)."""
         _check_k(k)
         check_kind(candidates)
@@ -271,8 +288,8 @@ class Service(RunUseCases):
         for i, q in enumerate(queries):
             try:
                 result = self.recommend(q["language"], q["task"], k=q.get("k", 3),
-                                        candidates=q.get("candidates", "all"))
-                out.append({"index": i, "result": result, "error": None})
+                                        candidates=q.get("candidates", "all"), model=q.get("model"))
+                out.append({"index": i, "result": result.as_dict(), "error": None})
             except StepstoneError as exc:
                 err: dict[str, Any] = {"detail": str(exc), "type": type(exc).__name__}
                 if hasattr(exc, "suggestions"):
@@ -281,15 +298,29 @@ class Service(RunUseCases):
         return out
 
     def explain(self, language: str, task: str, source: str) -> dict[str, Any]:
-        """Every feature contribution behind one candidate's rank and predicted gain."""
+        """One candidate as ``recommend`` answers it (the same rank, gain, interval and reasons),
+        with every feature contribution behind a model item (ranker and gain model)."""
         target = registry().get(task)
         code = resolve_target(language)
+        answer, ranking = self._rank(code, target.id, 1, "all")
+        kind, rank, entry = find_entry(ranking.entries, target, code, source)
         live = self.live()
-        revision = self.store.revision()
-        pool, _, _ = candidate_pool(self.catalogue(revision), target, code, "all")
-        out = explain_candidate(live.model, self.annotator(live, revision), self.builder, target, code, pool,
-                                source)
-        return {**out, "model_version": live.version}
+        ann = self.annotator(live, self.store.revision())
+        row = entry.row
+        if entry.basis == MODEL and row is not None and not entry.why:
+            entry.why, more = ann.reasons(ranking.Z, ranking.scores, target.id, [code] * len(ranking.sources),
+                                          ranking.sources, ranking.pools, [row], max_peers=PEERS)[row]
+            entry.caveats = [*entry.caveats, *more]
+        out: dict[str, Any] = {"query": {"language": code, "language_name": language_name(code), "task": target.id},
+                               "candidates": len(ranking.entries[kind]), **entry.item(rank).model_dump(mode="json"),
+                               "interval_level": answer.interval_level, "warnings": answer.warnings,
+                               "model_version": answer.model_version}
+        if entry.basis == MODEL and row is not None:
+            for name, booster in (("ranker", live.model.ranker_), ("gain_model", live.model.gain_)):
+                if booster is not None:
+                    out[name] = contribution_table(ann.explainer, booster, ranking.Z, row, ranking.pools[row],
+                                                   ranking.scores, target.id, code, ranking.sources[row])
+        return out
 
     def report(self, task: str, languages: Sequence[str] | None = None, *, k: int = 3,
                candidates: str = "all", progress: Progress | None = None) -> Any:
@@ -347,9 +378,17 @@ class Service(RunUseCases):
         return {**out, "model_version": live.version}
 
 
+def _check_model(model: str | None) -> str | None:
+    if model is None or not model.strip():
+        return None
+    if len(model) > 256 or any(ord(c) < 32 for c in model):
+        raise InvalidRequest(f"model must be a model name of at most 256 printable characters, got {model[:40]!r}")
+    return model.strip()
+
+
 def _check_k(k: object) -> None:
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
         raise InvalidRequest(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
 
 
-__all__ = ["Service", "MAX_K", "MAX_PAGE", "NoModel"]
+__all__ = ["Service", "MAX_K"]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from recommender.cli import app
 from recommender.service import Service
+from stepstone.cli import app
 from tests.helpers import write_csv, xstilts_rows
 
 runner = CliRunner()
@@ -77,7 +77,7 @@ def test_retrain_languages_tasks(trained: Path) -> None:
 
 
 def test_cli_never_imports_torch_outside_train(trained: Path) -> None:
-    code = ("import sys; from recommender.cli import app; from typer.testing import CliRunner; "
+    code = ("import sys; from stepstone.cli import app; from typer.testing import CliRunner; "
             "r = CliRunner().invoke(app, ['recommend', '-l', 'sw', '-t', 'xnli']); "
             "assert r.exit_code == 0, r.output; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 from feature_store.paths import store_path
 from feature_store.runs import Run
-from recommender.cli import app
 from recommender.evaluation.crossval import evaluate_runs, fold_key, folds, write_report
 from recommender.evaluation.metrics import METRICS
 from recommender.model.dataset import group_queries
+from stepstone.cli import app
 from tests.helpers import pawsx_rows, write_csv
 
 runner = CliRunner()

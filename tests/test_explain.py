@@ -98,7 +98,7 @@ def test_why_gives_top_three_signed_reasons_relative_to_the_pool(model: Transfer
 
 
 def test_explain_command_prints_the_full_breakdown(trained: Path) -> None:
-    from recommender.cli import app
+    from stepstone.cli import app
 
     result = CliRunner().invoke(app, ["explain", "--language", "yo", "--task", "udpos", "--source", "wol"])
     assert result.exit_code == 0, result.output
@@ -115,7 +115,7 @@ def test_explain_command_prints_the_full_breakdown(trained: Path) -> None:
 
 
 def test_explain_unknown_source_is_a_clear_error(trained: Path) -> None:
-    from recommender.cli import app
+    from stepstone.cli import app
 
     result = CliRunner().invoke(app, ["explain", "-l", "yo", "-t", "udpos", "-s", "klingon"])
     assert result.exit_code == 1

@@ -64,7 +64,7 @@ import sys
 # As in the service install (`make run`), where neither is installed: LightGBM imports each when present
 # (scikit-learn comes with the dev tools, pandas with the trainer's `datasets`).
 sys.modules["sklearn"] = sys.modules["pandas"] = None
-from recommender.cli import app
+from stepstone.cli import app
 try:
     app(["recommend", "-l", "sw", "-t", "xnli", "--format", "json"])
 except SystemExit as exc:

@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 from feature_store.errors import InvalidData
 from feature_store.runs import Run
-from recommender.cli import app
 from recommender.model.dataset import group_queries
 from recommender.service import Service
+from stepstone.cli import app
 from tests.helpers import write_csv
 
 runner = CliRunner()

@@ -10,7 +10,9 @@ import pytest
 
 from feature_store.errors import InvalidRequest
 from feature_store.runs import Run
-from recommender.answers.advice import advice
+from feature_store.features import Source
+from recommender.answers.advice import advise
+from recommender.answers.entry import Entry
 from recommender.model.calibration import (
     POOLED,
     Calibration,
@@ -112,12 +114,23 @@ def test_calibrate_on_a_tiny_training_set(tiny_ts: TrainingSet) -> None:
     assert 0.6 <= cal.meta["cv_coverage"]["udpos"] <= 1.0
 
 
-def test_advice_skips_below_one_point() -> None:
-    verdict, detail = advice(-0.5, "udpos")
-    assert verdict == "skip" and "fine-tune on udpos in English" in (detail or "")
-    assert advice(0.8, "xnli")[0] == "skip"  # a gain below what separates reruns of the same baseline
-    assert advice(1.1, "udpos") == ("train", None)
-    assert advice(None, "udpos") == (None, None)
+def _e(task: str, gain: float, low: float, high: float) -> Entry:
+    return Entry(Source(task, "eng"), "intermediate", gain, low, high, "model", "test")
+
+
+def test_advice_follows_the_items_and_their_intervals() -> None:
+    # train: the first item's whole interval clears the noise threshold
+    assert advise([_e("squad", 5.0, 1.5, 8.0), _e("mnli", 2.0, -1.0, 5.0)], "tydiqa", "intermediate")[::2] == \
+        ("train", ["squad"])
+    # measure first: intervals straddle the threshold, expected gains above 0
+    verdict, detail, named = advise([_e("squad", 4.0, -6.0, 14.0), _e("mnli", 0.5, -3.0, 4.0),
+                                     _e("cola", -2.0, -9.0, 5.0)], "udpos", "intermediate")
+    assert verdict == "measure first" and named == ["squad", "mnli"] and "one run of each" in (detail or "")
+    # skip: nothing is likely to help (a negative first item never gets "train")
+    verdict, detail, named = advise([_e("cola", -0.8, -3.0, 1.5)], "wikiann", "intermediate")
+    assert verdict == "skip" and named == [] and "fine-tune on wikiann in English" in (detail or "")
+    assert advise([_e("rte", 0.5, 0.1, 0.9)], "xnli", "intermediate")[0] == "skip"  # below the noise threshold
+    assert advise([], "udpos", "intermediate") == (None, None, [])
 
 
 def test_held_out_coverage_per_setting(tiny_ts: TrainingSet) -> None:

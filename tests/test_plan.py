@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 
 from feature_store.errors import InvalidRequest, UnknownLanguage, UnknownTask
 from feature_store.features import Source
-from recommender.cli import app
 from recommender.planning.belief import Belief, correlation, rank_aligned
 from recommender.planning.planner import Cell, LanguagePlan, choose
 from recommender.service import Service
+from stepstone.cli import app
 
 TARGETS = ("swa", "yor", "deu", "hin", "fra", "rus", "ara", "tur", "vie", "tha")
 INTERMEDIATE = ("mnli", "squad", "hellaswag")
@@ -248,7 +248,7 @@ def test_out_writes_a_matrix_config_the_trainer_loads(svc: Service, tmp_path: Pa
 
 
 def test_the_trainers_plan_command_accepts_the_config(svc: Service, tmp_path: Path) -> None:
-    graph = pytest.importorskip("trainer.graph", reason="the trainer's job graph (issue 13) is not merged here")
+    graph = pytest.importorskip("trainer.matrix.graph", reason="the trainer's job graph (issue 13) is not merged here")
     from trainer.config import load_matrix
 
     out = tmp_path / "plan.toml"

@@ -166,7 +166,7 @@ def test_report_files_exist_and_png_has_the_expected_size(trained: Path, tmp_pat
 
 
 def test_report_command(trained: Path, tmp_path: Path) -> None:
-    from recommender.cli import app
+    from stepstone.cli import app
 
     out = tmp_path / "rep"
     result = CliRunner().invoke(app, ["report", "--task", "xnli", "--languages", "sw,yo", "--k", "2",

@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from trainer.world import is_main_process
+
 app = typer.Typer(
     help="Train and evaluate transfer cells (X-STILTs pipeline) and write them as runs.", no_args_is_help=True
 )
-
-
-def _rank_zero() -> bool:
-    """Under torchrun only rank 0 reports (torchrun sets RANK)."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 # What `pip install -e ".[train]"` brings and the training commands import.
@@ -92,11 +88,11 @@ def cell(
         train=train,
     )
     from feature_store.runs import RunStore
-    from trainer.cell import run_cell
+    from trainer.cell.run import run_cell
 
     with RunStore() as store:
         result = run_cell(cfg, store)
-    if not _rank_zero():
+    if not is_main_process():
         return
     if result.skipped:
         typer.echo(f"{result.cell_id}: every run is already in the store; skipped")
@@ -122,8 +118,8 @@ def plan(
     """Print the matrix's jobs (phase, dependencies, estimated GPU-hours); reads no data, loads no torch."""
     import json
 
-    from trainer import estimate, graph
     from trainer.config import load_matrix, parse_shard
+    from trainer.matrix import estimate, graph
 
     if format not in ("json", "table"):
         from feature_store.errors import InvalidRequest
@@ -137,7 +133,7 @@ def plan(
         return
     from rich.console import Console
 
-    from trainer.console import plan_table
+    from trainer.matrix.console import plan_table
 
     Console().print(plan_table(jobs))
 
@@ -175,12 +171,12 @@ def matrix(
     from rich.console import Console
 
     from feature_store.runs import RunStore
-    from trainer import graph
     from trainer.config import load_matrix, parse_shard
-    from trainer.console import advance, failures_table, progress_bar, summary_table
-    from trainer.engine import JobsFailed
-    from trainer.graph import Job
-    from trainer.matrix import run_matrix
+    from trainer.matrix import graph
+    from trainer.matrix.console import advance, failures_table, progress_bar, summary_table
+    from trainer.matrix.engine import JobsFailed
+    from trainer.matrix.graph import Job
+    from trainer.matrix.run import run_matrix
 
     require_train_extra()
     index, count = parse_shard(shard)
@@ -189,10 +185,10 @@ def matrix(
     console = Console()
 
     def announce(k: int, n: int, job: Job) -> None:
-        if _rank_zero():
+        if is_main_process():
             console.log(f"[{k}/{n}] phase {job.phase}: {job.label}")
 
-    with RunStore() as store, progress_bar(console, total, "jobs", disable=not _rank_zero()) as bar:
+    with RunStore() as store, progress_bar(console, total, "jobs", disable=not is_main_process()) as bar:
 
         def done(outcome: Any) -> None:
             advance(bar, outcome)
@@ -217,7 +213,7 @@ def matrix(
             report = exc.report  # type: ignore[attr-defined]
             console.print(summary_table(report.outcomes), failures_table(report.outcomes))
             raise
-    if not _rank_zero():
+    if not is_main_process():
         return
     console.print(summary_table(report.outcomes))
     written = report.imported.inserted if report.imported else 0
@@ -271,7 +267,7 @@ def cells(
     """One row per phase-1 training and per cell: English dev vs chance, wall time, tokens/s (no torch)."""
     from feature_store.errors import InvalidRequest
     from feature_store.paths import atomic_write_bytes
-    from trainer.summary import cell_rows, to_csv
+    from trainer.matrix.summary import cell_rows, to_csv
 
     if not folder.is_dir():
         raise InvalidRequest(f"no such folder: {folder}")
@@ -298,7 +294,7 @@ def export(
     from feature_store.errors import InvalidRequest
     from feature_store.paths import atomic_write_bytes
     from feature_store.runs import runs_to_csv
-    from trainer.results import fill_baselines, read_results
+    from trainer.matrix.results import fill_baselines, read_results
 
     jobs, runs = read_results(folder)
     runs, _ = fill_baselines(runs)

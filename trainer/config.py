@@ -29,14 +29,14 @@ from typing import Any
 
 from feature_store.errors import InvalidRequest
 from feature_store.paths import atomic_write_bytes
-from trainer.tasks import canonical_id
+from trainer.data.tasks import canonical_id
 
 
 @dataclass
 class TrainConfig:
     """Knobs of the Hugging Face Trainer shared by every phase."""
 
-    # The recipe: None means the X-STILTs default for the phase's task (trainer/recipe.py).
+    # The recipe: None means the X-STILTs default for the phase's task (trainer/cell/recipe.py).
     epochs: float | None = None  # passes over a phase's training data (X-STILTs: XNLI 2, UD-POS 10, ...)
     learning_rate: float = 1e-5  # peak AdamW rate (jiant's X-STILTs configs: 1e-5 for XLM-R Large)
     batch_size: int | None = None  # the GLOBAL batch: all devices x accumulation (X-STILTs: 32, QA 16)
@@ -91,7 +91,7 @@ class CellConfig:
     """One cell: intermediate task(s) -> target task in English -> zero-shot languages."""
 
     model: Path  # local Hugging Face model folder (config, weights, tokenizer); never downloaded
-    data: Path  # data folder, see trainer/data.py for the file names read
+    data: Path  # data folder, see trainer/data/files.py for the file names read
     target_task: str  # the task evaluated in `languages` (xnli, udpos, xquad, tatoeba, ...)
     languages: list[str]  # target languages evaluated zero-shot (ISO 639-3 or anything resolvable)
     source_task: str = "none"  # intermediate task, "a+b" for multi-task, "none" for the baseline

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from feature_store.errors import InvalidData, InvalidRequest
-from trainer import metrics
-from trainer.data import Split, encode_labels, infer_labels, iso1, read_split, refuse_blank_answers
-from trainer.tasks import TaskSpec, known_task
+from trainer.data import metrics
+from trainer.data.files import Split, encode_labels, infer_labels, iso1, read_split, refuse_blank_answers
+from trainer.data.tasks import TaskSpec, known_task
 
 
 def _task(task_id: str) -> TaskSpec:

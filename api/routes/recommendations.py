@@ -23,12 +23,16 @@ def get_recommendations(
                                description="Target task id, e.g. xnli")],
     k: Annotated[int, Query(ge=1, le=50)] = 3,
     candidates: Literal["all", "intermediate", "language"] = "all",
+    model: Annotated[str | None, Query(min_length=1, max_length=256, pattern=NO_CONTROL,
+                                       description="count only measured runs of models whose name contains "
+                                                   "this")] = None,
 ) -> dict[str, Any]:
     """Two decisions for one target task and language, each ranked only against its own kind:
     ``decisions.intermediate`` (which intermediate task) and ``decisions.language`` (which source
-    language's data). ``candidates=intermediate|language`` answers one of them, whose list is then also
-    the top-level ``recommendations``; with ``all`` that field is null. Answers are cached (``api.cache``)."""
-    return service.recommend(language, task, k=k, candidates=candidates)
+    language's data); ``candidates=intermediate|language`` leaves the other one empty. Each item
+    shows a gain (measured or predicted, its ``basis`` says which) and items are ordered by it.
+    Answers are cached (``api.cache``)."""
+    return service.recommend(language, task, k=k, candidates=candidates, model=model).as_dict()
 
 
 @router.post("/recommendations/batch", response_model=BatchOut, dependencies=[WriteAuth],

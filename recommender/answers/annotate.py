@@ -17,7 +17,7 @@ import numpy as np
 from feature_store.features import ENGLISH, Source
 from feature_store.languages import language_name
 from recommender.answers.coverage import coverage_warnings
-from recommender.answers.explain import MAX_PEERS, Explainer, rounded, why
+from recommender.answers.explain import MAX_PEERS, Explainer, why
 from recommender.model.calibration import Calibration
 from recommender.model.ranker import TransferRanker
 
@@ -45,8 +45,8 @@ class Annotator:
 
     def reasons(self, Z: np.ndarray, scores: np.ndarray, task: str, targets: Sequence[str],
                 sources: Sequence[Source], pools: Sequence[np.ndarray], rows: Sequence[int],
-                max_peers: int = MAX_PEERS) -> dict[int, list[str]]:
-        """Top-3 reasons for the design rows ``rows`` (TreeSHAP: only the rows an answer shows)."""
+                max_peers: int = MAX_PEERS) -> dict[int, tuple[list[str], list[str]]]:
+        """(top-3 reasons, caveats) for the design rows ``rows`` (TreeSHAP: only the rows an answer shows)."""
         return why(self.explainer, self.model.ranker_, Z, task, targets, sources, pools, rows, scores=scores,
                    max_peers=max_peers)
 
@@ -66,4 +66,4 @@ class Annotator:
         return list(hit)
 
 
-__all__ = ["Annotator", "rounded"]
+__all__ = ["Annotator"]

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from feature_store.errors import InvalidRequest
-from feature_store.evidence import Prior
 from feature_store.features import ENGLISH, MULTILINGUAL, Source
 from feature_store.tasks import Task, canonical_task
 
@@ -61,27 +60,31 @@ def build_catalogue(source_counts: Sequence[tuple[Any, ...]], target_counts: Seq
 
 
 def candidate_pool(cat: Catalogue, target: Task, code: str, candidates: str = "all",
-                   ) -> tuple[list[tuple[Source, str]], tuple[Prior, ...], list[str]]:
-    """(sources the model scores, with their kind; priors; warnings) for one query.
+                   ) -> tuple[list[tuple[Source, str]], list[str]]:
+    """(sources the model scores, with their kind; warnings) for one query.
 
-    An intermediate decision with no intermediate runs of the target task has no model candidates:
-    its answer comes from the published rungs of the ladder (``answers.ladder``), which give a gain
-    and an interval per item. ``priors`` is always empty: published averages are no longer merged
-    into a pool of model candidates (the slot stays for callers that unpack three values).
+    Only usable sources: a language is a candidate for ``target`` where its training data exists
+    there — a language that runs of the store use as a source of the task, or one the task
+    registry lists (``train_languages``, with its source). English is the baseline every gain is
+    measured against, not a candidate; nor is the target language itself. Intermediate candidates
+    here are the named tasks with runs for ``target``; the published rungs add the named X-STILTs
+    tasks (``answers.ladder``).
     """
     warnings: list[str] = []
     pool: list[tuple[Source, str]] = []
     if candidates in ("all", "language"):
-        sources = cat.language.get(target.id)
-        if not sources:
-            warnings.append(f"no runs of task {target.id} in the store: source-language gains are "
-                            "extrapolated from other tasks' runs")
-            sources = [Source(target.id, lang) for lang in cat.all_source_languages if lang != MULTILINGUAL]
-        # English is the baseline every gain is measured against, not a candidate of this decision.
-        pool += [(s, "language") for s in sources if s.language not in (code, ENGLISH)]
+        sources = list(cat.language.get(target.id, []))
+        have = {s.language for s in sources}
+        listed = [Source(target.id, lang) for lang in target.train_languages if lang not in have]
+        if listed and not sources:
+            warnings.append(f"no source-language runs of {target.id} in the store: the gains of its "
+                            f"{len(listed)} languages with training data ({target.train_languages_source}) are "
+                            "predicted from other tasks' runs")
+        pool += [(s, "language") for s in [*sources, *listed]
+                 if s.language not in (code, ENGLISH, MULTILINGUAL)]
     if candidates in ("all", "intermediate"):
         pool += [(s, "intermediate") for s in cat.intermediate.get(target.id, [])]
-    return pool, (), warnings
+    return pool, warnings
 
 
 __all__ = ["Candidates", "CANDIDATE_KINDS", "Catalogue", "build_catalogue", "candidate_pool", "check_kind"]

@@ -21,21 +21,20 @@ for the ranker (score units) and the gain model (points).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from feature_store.errors import InvalidRequest, StepstoneError
-from feature_store.features import ENGLISH, MULTILINGUAL, FeatureBuilder, Source
+from feature_store.features import ENGLISH, MULTILINGUAL, Source
 from feature_store.lang_features import LanguageFeatures
 from feature_store.languages import language_name, resolve
 from feature_store.tasks import FORMATS, LEVELS, Task, registry
+from recommender.answers.entry import Entry
+from recommender.answers.types import KINDS, Kind
 
-if TYPE_CHECKING:
-    from recommender.answers.annotate import Annotator
-    from recommender.model.ranker import TransferRanker
 
 class Booster(Protocol):
     """``lightgbm.Booster`` or anything predicting like it (the model's blended ranker)."""
@@ -44,6 +43,7 @@ class Booster(Protocol):
 
 
 MAX_PEERS = 16
+_CAVEAT_ENDINGS = ("(no URIEL data)",)
 MATERIAL = 0.25
 MIN_DISTANCE_GAP = 0.02
 DISTANCE_KINDS = ("syntactic", "phonological", "inventory", "featural", "genetic", "geographic")
@@ -80,14 +80,10 @@ class Reason:
     key: str
     contribution: float
     text: str
+    caveat: bool = False  # says what is unknown ("never measured", "distance unknown"): not a reason
 
     def arrow(self) -> str:
         return f"{'↑' if self.contribution > 0 else '↓'} {self.text}"
-
-
-def rounded(x: float) -> float | None:
-    """A figure as an answer shows it: 3 decimals, None for NaN or infinity."""
-    return None if not math.isfinite(x) else round(float(x), 3)
 
 
 def contributions(booster: Booster, Z: np.ndarray) -> np.ndarray:
@@ -121,9 +117,21 @@ class Explainer:
         j = self.col.get(name)
         return math.nan if j is None else float(z[j])
 
-    def describe(self, key: str, z: np.ndarray, target_task: str, target: str, source: Source) -> str:
-        """One sentence for reason ``key`` with this row's values ``z`` (a design-matrix row)."""
+    def describe(self, key: str, z: np.ndarray, target_task: str, target: str, source: Source,
+                 contribution: float = 0.0) -> tuple[str, bool]:
+        """(sentence, is a caveat) for reason ``key`` with this row's values ``z`` (a design-matrix row).
+
+        A direction word ("closer", "share a family", "beat most") is used only where it agrees with
+        the sign of ``contribution``; where the trees read the value the other way, the sentence
+        states the value without one, so that an arrow never contradicts its words."""
+        text = self._describe(key, z, target_task, target, source, contribution)
+        return text, text.endswith(_CAVEAT_ENDINGS) or " is unknown" in text or "no URIEL" in text \
+            or "never measured" in text
+
+    def _describe(self, key: str, z: np.ndarray, target_task: str, target: str, source: Source,
+                  contribution: float) -> str:
         v = lambda n: self._v(z, n)  # noqa: E731
+        up = contribution > 0
         src, tgt = language_name(source.language), language_name(target)
         if key.startswith("distance:"):
             kind = key.split(":", 1)[1]
@@ -134,14 +142,18 @@ class Explainer:
                 return f"{kind} distance between {src} and {tgt} is unknown (no URIEL data)"
             if kind == "genetic":
                 fs, ft = self.lf.family(source.language), self.lf.family(target)
-                if d < 1.0:
+                if d < 1.0 and up:
                     return f"source and target share a family ({ft}; genetic distance {d:.2f})"
-                return f"source and target are unrelated ({fs} vs {ft}; genetic distance {d:.2f})"
+                if d >= 1.0 and not up:
+                    return f"source and target are unrelated ({fs} vs {ft}; genetic distance {d:.2f})"
+                return f"genetic distance {src}–{tgt} {d:.2f} ({fs} vs {ft})"
             if source.language == ENGLISH or math.isnan(eng):
                 return f"{kind} distance {src}–{tgt} is {d:.2f}"
-            word = "closer to" if d < eng else "as far from" if d == eng else "farther from"
             digits = 2 if f"{d:.2f}" != f"{eng:.2f}" else 3  # never "0.40 vs 0.40"
-            return f"{src} is {word} {tgt} than English is ({kind} distance {d:.{digits}f} vs {eng:.{digits}f})"
+            if (d < eng and up) or (d > eng and not up):
+                word = "closer to" if d < eng else "farther from"
+                return f"{src} is {word} {tgt} than English is ({kind} distance {d:.{digits}f} vs {eng:.{digits}f})"
+            return f"{kind} distance {src}–{tgt} {d:.{digits}f} (English–{tgt} {eng:.{digits}f})"
         if key == "target_english":
             parts = [f"{k} {v('target_eng_' + k):.2f}" for k in ("syntactic", "genetic", "geographic")
                      if not math.isnan(v("target_eng_" + k))]
@@ -182,8 +194,10 @@ class Explainer:
             if not n or math.isnan(n):
                 return f"{what} was never measured for another {target_task} target"
             g = "" if math.isnan(gain) else f"; mean gain {gain:+.1f} points"
-            return f"{what} beat {pct:.0%} of the other sources on average over {int(n)} measured {target_task} " \
-                f"targets{g}"
+            if (pct >= 0.5) == up:
+                return f"{what} beat {pct:.0%} of the other sources on average over {int(n)} measured " \
+                    f"{target_task} targets{g}"
+            return f"{what} over {int(n)} measured {target_task} targets: mean percentile {pct:.0%}{g}"
         # a feature added to the model after these words were written: name it and its value
         value = v(key)
         return f"feature {key} = {value:g}" if not math.isnan(value) else f"feature {key} is missing"
@@ -220,8 +234,9 @@ class Explainer:
             key = self.order[j]
             if abs(grouped_row[j]) < min_abs or self.immaterial_distance(key, z, source):
                 continue
-            out.append(Reason(key, float(grouped_row[j]), self.describe(key, z, target_task, target, source)))
-            if top and len(out) == top:
+            text, caveat = self.describe(key, z, target_task, target, source, float(grouped_row[j]))
+            out.append(Reason(key, float(grouped_row[j]), text, caveat))
+            if top and sum(not r.caveat for r in out) == top:
                 break
         return out
 
@@ -237,8 +252,8 @@ def peer_sample(pool: np.ndarray, scores: np.ndarray, max_peers: int = MAX_PEERS
 def why(explainer: Explainer, booster: Booster, Z: np.ndarray, target_task: str,
         targets: Sequence[str], sources: Sequence[Source], pools: Sequence[np.ndarray],
         rows: Sequence[int], top: int = 3, scores: np.ndarray | None = None,
-        max_peers: int = MAX_PEERS) -> dict[int, list[str]]:
-    """Top reasons (vs. the average candidate of the query) for the design rows ``rows``.
+        max_peers: int = MAX_PEERS) -> dict[int, tuple[list[str], list[str]]]:
+    """(top reasons, caveats) (vs. the average candidate of the query) for the design rows ``rows``.
 
     ``Z`` holds every candidate row (of one or many queries); ``pools[i]`` are the rows of row i's
     query. The average candidate is estimated from at most ``max_peers`` rows spread over the
@@ -262,44 +277,40 @@ def why(explainer: Explainer, booster: Booster, Z: np.ndarray, target_task: str,
         rel = own - grouped_need[[where[int(r)] for r in sample]].mean(axis=0) if len(sample) > 1 else own
         spread = float(np.std(ranked[np.asarray(pools[i], dtype=int)])) if len(pools[i]) > 1 else 0.0
         floor = max(MATERIAL * spread, 5e-4)
-        out[i] = [r.arrow() for r in explainer.reasons(rel, Z[i], target_task, targets[i], sources[i], top, floor)]
+        found = explainer.reasons(rel, Z[i], target_task, targets[i], sources[i], top, floor)
+        out[i] = ([r.arrow() for r in found if not r.caveat], [r.text for r in found if r.caveat])
     return out
 
 
-def explain_candidate(model: TransferRanker, ann: Annotator, builder: FeatureBuilder, target: Task, code: str,
-                      pool: Sequence[tuple[Source, str]], source: str) -> dict[str, Any]:
-    """Every reason for one candidate ``source`` (``mnli``, ``deu`` or ``udpos/deu``), ranker and gain model."""
-    if not pool:
-        raise InvalidRequest(f"no candidate sources for {target.id} in the store")
+def find_entry(entries: Mapping[Kind, Sequence[Entry]], target: Task, code: str, source: str,
+               ) -> tuple[Kind, int, Entry]:
+    """(kind, rank, entry) of ``source`` (``mnli``, ``deu``, ``German`` or ``udpos/deu``) in an answer's entries."""
     want = source.strip()
-    matches = [i for i, (s, kind) in enumerate(pool)
-               if want in (s.label(), s.task, s.language) or (kind == "language" and _resolves_to(want, s.language))]
-    if not matches:
-        known = ", ".join(sorted({s.task if kd == "intermediate" else s.language for s, kd in pool}))
-        raise InvalidRequest(f"{want!r} is not a candidate source for {target.id} → {code}; candidates: {known}")
-    sources = [s for s, _ in pool]
-    Z = model.design(builder.build(target.id, code, sources), target.id, sources)
-    i = matches[0]
-    exp = ann.explainer
-    scores, gains = model.score(Z), model.predict_gain(Z)
-    out: dict[str, Any] = {"query": {"language": code, "language_name": language_name(code), "task": target.id},
-                           "source_task": sources[i].task, "source_language": sources[i].language,
-                           "kind": pool[i][1], "rank": int((scores > scores[i]).sum()) + 1, "candidates": len(pool)}
-    for name, booster in (("ranker", model.ranker_), ("gain", model.gain_)):
-        if booster is None:
-            continue
-        c = contributions(booster, Z)
-        grouped = exp.group(c[:, :-1])
-        reasons = exp.reasons(grouped[i], Z[i], target.id, code, sources[i], top=None)
-        out[name] = {"prediction": float(c[i].sum()), "expected_value": float(c[i, -1]),
-                     "pool_mean": float(c[:, :-1].sum(axis=1).mean() + c[0, -1]),
-                     "reasons": [{"reason": r.key, "contribution": round(r.contribution, 4), "text": r.text}
-                                 for r in reasons]}
-    out["predicted_gain"] = rounded(gains[i])
-    lo, hi = ann.intervals(gains[i:i + 1], target.id)
-    out["gain_low"], out["gain_high"] = rounded(lo[0]), rounded(hi[0])
-    out["warnings"] = ann.coverage(code, target.id)
-    return out
+    for kind in KINDS:
+        for rank, e in enumerate(entries.get(kind, []), start=1):
+            s = e.source
+            if want in (s.label(), s.task if kind == "intermediate" else s.language) or \
+                    (kind == "language" and _resolves_to(want, s.language)):
+                return kind, rank, e
+    known = sorted({e.source.task if kind == "intermediate" else e.source.language
+                    for kind in KINDS for e in entries.get(kind, [])})
+    if not known:
+        raise InvalidRequest(f"no candidate sources for {target.id} → {code}")
+    raise InvalidRequest(f"{want!r} is not a candidate source for {target.id} → {code}; candidates: "
+                         f"{', '.join(known)}")
+
+
+def contribution_table(explainer: Explainer, booster: Booster, Z: np.ndarray, row: int, pool: np.ndarray,
+                       scores: np.ndarray, target_task: str, code: str, source: Source) -> dict[str, Any]:
+    """Every reason of one design row, against the same peers as the answer's reasons (``why``)."""
+    c = contributions(booster, Z)
+    grouped = explainer.group(c[:, :-1])
+    peers = peer_sample(np.asarray(pool), scores)
+    rel = grouped[row] - grouped[peers].mean(axis=0) if len(peers) > 1 else grouped[row]
+    reasons = explainer.reasons(rel, Z[row], target_task, code, source, top=None)
+    return {"prediction": float(c[row].sum()), "expected_value": float(c[row, -1]),
+            "reasons": [{"reason": r.key, "contribution": round(r.contribution, 4), "text": r.text,
+                         "caveat": r.caveat} for r in reasons]}
 
 
 def _resolves_to(name: str, code: str) -> bool:
@@ -309,4 +320,4 @@ def _resolves_to(name: str, code: str) -> bool:
         return False
 
 
-__all__ = ["Explainer", "Reason", "contributions", "explain_candidate", "reason_of", "why"]
+__all__ = ["Explainer", "Reason", "contribution_table", "contributions", "find_entry", "reason_of", "why"]

@@ -3,18 +3,20 @@
 An intermediate-task answer uses the most specific evidence there is (DESIGN.md, "What an
 answer is"): ``model`` (runs in the store; ``answers.answer``), then the two published rungs here:
 
-- **published per target task** — X-STILTs' best intermediate task on this target, averaged over
-  its languages, minus plain XLM-R Large (``feature_store.evidence.per_target``). One language's
-  gain strays from such an average: the interval is ``gain + [q_lo, q_hi]``, the conformal
-  quantiles (at the answer's level) of *per-language gain minus its average over languages* in the
-  shipped intermediate-step results of the fine-tuning protocol (X-CSR: 4 settings × 15 languages).
-- **published overall** — for a target with no figure of its own. X-STILTs' per-intermediate-task
-  averages (SQuAD +8.2, MNLI +7.5, …) are averages over every XTREME target and dominated by the
-  retrieval tasks (the paper's own finding: largest gains on BUCC and Tatoeba); the per-target
-  figures of the tasks that have training data are far smaller (+0.8 … +10.9). So a target with
-  training data gets the mean of those per-target figures, with the interval
-  ``mean + [min, max] of their deviations from the mean + [q_lo, q_hi]``; a retrieval target gets
-  the per-task averages, with the same task-to-task spread. Both carry a warning.
+Every item is a named, runnable task (SQuAD, MNLI, HellaSwag, X-STILTs' nine-task mixture); a
+figure that names no task (X-STILTs' best of nine per target) is context in the notes, never an item.
+
+- **published per target task** — X-STILTs' per-task averages (SQuAD +8.2, MNLI +7.5, …) are
+  averages over every XTREME target, dominated by the retrieval tasks (the paper's own finding);
+  on a target with a figure of its own (its best task, averaged over its languages, minus plain
+  XLM-R Large: ``feature_store.evidence.per_target``) no task is expected above that figure, so
+  the item shows the smaller of the two. One language's gain strays from such an average: the
+  interval is ``gain + [q_lo, q_hi]``, the conformal quantiles (at the answer's level) of
+  *per-language gain minus its average over languages* in the shipped intermediate-step results
+  of the fine-tuning protocol (X-CSR: 4 settings × 15 languages).
+- **published overall** — for a target with no figure of its own: a retrieval target gets the
+  per-task averages; a target with training data gets them bounded by the mean of the per-target
+  figures (+0.8 … +10.9). The interval adds the task-to-task spread of those figures.
 
 ``published_coverage`` measures both rungs on held-out data (leave one setting, or one target
 task, out), for ``stepstone evaluate``.
@@ -23,7 +25,7 @@ task, out), for ``stepstone evaluate``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,14 +37,13 @@ from feature_store.evidence import (
     per_target,
     per_target_gains,
 )
-from feature_store.features import ENGLISH
-from feature_store.languages import language_name
+from feature_store.features import ENGLISH, Source
 from feature_store.tasks import Task
+from recommender.answers.entry import Entry
 from recommender.model.calibration import conformal_quantiles
 
 PER_TARGET = "published per target task"
 OVERALL = "published overall"
-BEST_XSTILTS = "xstilts-best"  # the source task of a figure about "the best of the X-STILTs tasks"
 
 
 @dataclass(frozen=True)
@@ -61,43 +62,53 @@ def spread(level: float) -> Spread:
     return Spread(language=q, task=(float(dev.min()), float(dev.max())))
 
 
-def _item(source_task: str, gain: float, lo: float, hi: float, basis: str, evidence: str) -> dict[str, Any]:
-    return {"rank": 0, "source_task": source_task, "source_language": ENGLISH,
-            "source_language_name": language_name(ENGLISH), "kind": "intermediate",
-            "predicted_gain": round(gain, 3), "score": None, "basis": basis, "evidence": evidence,
-            "gain_low": round(lo, 3), "gain_high": round(hi, 3), "why": [evidence]}
+def published_items(target: Task, level: float, exclude: Collection[str] = ()) -> tuple[list[Entry], str, list[str]]:
+    """(entries best first, basis, notes) for ``target``: one per named X-STILTs intermediate task.
 
-
-def published_items(target: Task, level: float) -> tuple[list[dict[str, Any]], str, list[str]]:
-    """(items best first, basis, warnings) for ``target`` from the published figures."""
+    A named task's published figure is its average gain over every XTREME target (SQuAD +8.2, …),
+    dominated by the retrieval tasks. Where X-STILTs reports ``target``'s own figure (its best of
+    nine tasks, averaged over languages), no single task is expected above it: the gain shown is
+    the smaller of the two, with the language spread around it. A non-retrieval target with no
+    figure of its own is bounded the same way by the mean of the per-target figures, with the
+    task-to-task spread added. ``exclude``: tasks answered by a better rung, and ``target``'s own
+    English training data (MNLI for XNLI: "intermediate" training on it is not a second task).
+    """
     s = spread(level)
-    how = (f"interval: the published average plus the {level:.0%} range of one language's deviation from "
-           "its average over languages in measured intermediate-step results (X-CSR)")
     figure = per_target(target.id)
-    if figure is not None:
-        item = _item(BEST_XSTILTS, figure.gain, figure.gain + s.language[0], figure.gain + s.language[1],
-                     PER_TARGET, figure.claim)
-        warning = (f"no intermediate-task runs for {target.id} in the store: the intermediate answer is X-STILTs' "
-                   f"published figure for {target.name} (the best of its intermediate tasks; the source does not "
-                   f"say which), not a prediction for this language; {how}")
-        return [item], PER_TARGET, [warning]
     gains = per_target_gains()
     mean = float(np.mean(list(gains.values())))
-    lo, hi = s.task[0] + s.language[0], s.task[1] + s.language[1]
-    if target.format == "retrieval":
-        items = [_item(p.source_task, p.gain, p.gain + lo, p.gain + hi, OVERALL, p.claim) for p in literature_priors()]
-        what = "X-STILTs' average gains over all XTREME targets (dominated by the retrieval tasks)"
-    else:
-        claim = (f"X-STILTs' best intermediate task, averaged over the {len(gains)} XTREME target tasks with "
-                 f"training data ({', '.join(f'{t} {g:+.1f}' for t, g in gains.items())}): {mean:+.1f} points "
-                 "(RemBERT paper, Appendix Table 16)")
-        items = [_item(BEST_XSTILTS, mean, mean + lo, mean + hi, OVERALL, claim)]
-        what = ("the mean of X-STILTs' per-target figures (its per-task averages, SQuAD +8.2 and the like, are "
-                "dominated by the retrieval tasks BUCC and Tatoeba and do not fit a task with training data)")
-    warning = (f"no intermediate-task runs and no published per-target figure for {target.id}: the intermediate "
-               f"answer is {what}, with a wide interval (the spread of the per-target figures across target tasks "
-               "plus one language's deviation from an average)")
-    return items, OVERALL, [warning]
+    skip = {*exclude, *(t for t in (target.english_train,) if t)}
+    entries: list[Entry] = []
+    for p in literature_priors():
+        if p.source_task in skip:
+            continue
+        if figure is not None:
+            gain = min(p.gain, figure.gain)
+            lo, hi = gain + s.language[0], gain + s.language[1]
+            basis, evidence = PER_TARGET, (f"{p.claim}; on {target.name} no X-STILTs task gained more than "
+                                           f"{figure.gain:+.1f} on average over languages")
+        elif target.format == "retrieval":
+            gain, lo, hi = p.gain, p.gain + s.task[0] + s.language[0], p.gain + s.task[1] + s.language[1]
+            basis, evidence = OVERALL, p.claim
+        else:
+            gain = min(p.gain, mean)
+            lo, hi = gain + s.task[0] + s.language[0], gain + s.task[1] + s.language[1]
+            figures = ", ".join(f"{t} {g:+.1f}" for t, g in gains.items())
+            basis, evidence = OVERALL, (f"{p.claim}; on targets with training data X-STILTs' best tasks gained "
+                                        f"{mean:+.1f} on average ({figures}; RemBERT paper, Appendix Table 16), "
+                                        "the bound used here")
+        entries.append(Entry(Source(p.source_task, ENGLISH), "intermediate", gain, lo, hi, basis, evidence))
+    notes = []
+    if figure is not None:
+        notes.append(f"context: {figure.claim}; the source does not say which task that was, so it is no item")
+        how = "the published figure plus the {:.0%} range of one language's deviation from its average (X-CSR)"
+        notes.append("published items: interval = " + how.format(level))
+    elif entries:
+        notes.append(f"no published figure for {target.id} itself: each item's gain is its X-STILTs average, bounded "
+                     "for a task with training data by what the best tasks gained on such targets, with a wide "
+                     "interval (task-to-task plus language-to-language spread)")
+    basis = PER_TARGET if figure is not None else OVERALL
+    return entries, basis, notes
 
 
 def published_coverage(level: float) -> dict[str, dict[str, Any]]:
@@ -133,4 +144,4 @@ def _share(hits: Sequence[bool], groups: int, how: str) -> dict[str, Any]:
     return {"coverage": round(sum(hits) / n, 4) if n else math.nan, "rows": n, "groups": groups, "how": how}
 
 
-__all__ = ["BEST_XSTILTS", "OVERALL", "PER_TARGET", "Spread", "published_coverage", "published_items", "spread"]
+__all__ = ["OVERALL", "PER_TARGET", "Spread", "published_coverage", "published_items", "spread"]

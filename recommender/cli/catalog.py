@@ -37,14 +37,16 @@ def tasks(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> No
 
     for kind in ("intermediate", "target"):
         table = Table(title=f"{kind} tasks (headroom = difficulty, see docs/design.md)", box=box.SIMPLE)
-        for col in ("task", "format", "level", "train", "classes", "en", "headroom", "runs"):
+        for col in ("task", "format", "level", "train", "classes", "en", "headroom", "target runs",
+                    "intermediate runs"):
             table.add_column(col, no_wrap=True, justify="left" if col in ("task", "format", "level") else "right")
         for r in (r for r in rows if r["kind"] == kind):
             table.add_row(r["id"], r["format"], r["level"],
                           "–" if r["train_size"] is None else f"{r['train_size']:,}",
                           "–" if r["num_classes"] is None else str(r["num_classes"]),
                           "–" if r["english_score"] is None else f"{r['english_score']:g}",
-                          "–" if r["headroom"] is None else f"{r['headroom']:.2f}", str(r["runs"]))
+                          "–" if r["headroom"] is None else f"{r['headroom']:.2f}", str(r["target_runs"]),
+                          str(r["intermediate_runs"]))
         console.print(table)
 
 

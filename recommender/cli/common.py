@@ -26,14 +26,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def handle_errors(func: F) -> F:
-    """Turn the library's errors into ``Error: …`` and exit code 1."""
+    """Turn the library's errors into ``Error: …`` and exit code 1; under ``--format json`` (or
+    ``--json``) into a JSON object ``{"error": {"code", "detail", …}}`` on stdout, still exit 1."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except StepstoneError as exc:
-            err_console.print(f"Error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            if kwargs.get("fmt") == Format.json or kwargs.get("json_out") is True:
+                err: dict[str, Any] = {"code": exc.code, "detail": str(exc)}
+                if hasattr(exc, "suggestions"):
+                    err.update(value=getattr(exc, "value", None), suggestions=list(exc.suggestions))
+                print_json({"error": err})
+            else:
+                err_console.print(f"Error: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

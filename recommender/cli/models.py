@@ -1,14 +1,12 @@
-"""``stepstone init | retrain | models | activate | serve``: model versions and the server."""
+"""``stepstone init | retrain | models | activate``: model versions (``serve`` is ``stepstone.cli``'s)."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from feature_store.errors import StepstoneError
 from recommender.cli.common import Format, app, console, handle_errors, print_json, service
 
 
@@ -53,35 +51,3 @@ def activate(version: Annotated[str, typer.Argument(help="A registered version, 
     """Verify a version and make it the live one (a running server follows within a second)."""
     info = service().activate(version)
     console.print(f"model {info['version']} is current")
-
-
-@app.command()
-@handle_errors
-def serve(host: str = "127.0.0.1", port: int = 8000,
-          workers: Annotated[int, typer.Option(help="Worker processes; each follows the `current` pointer.")] = 1,
-          ) -> None:
-    """Serve the REST API (OpenAPI docs at /docs)."""
-    import os
-
-    import uvicorn
-
-    service().live()  # build the default model before the server takes requests
-    if not os.environ.get("STEPSTONE_API_TOKEN"):
-        console.print("writes are open to clients on this machine (STEPSTONE_API_TOKEN is not set); "
-                      "cross-origin and remote writes are refused", highlight=False)
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False)
-
-
-@app.command("retrain-job", hidden=True)
-def retrain_job(params: str) -> None:
-    """Train and register one version without switching (the child of ``Service.retrain(isolated=True)``)."""
-    import os
-
-    os.nice(10)  # a background job: the server that started it keeps the CPU for its requests
-    try:
-        version = service().retrain(activate=False, **dict(json.loads(params)))["version"]
-    except StepstoneError as exc:
-        print(json.dumps({"error": type(exc).__name__, "detail": str(exc)}))
-        raise typer.Exit(1) from None
-    print(json.dumps({"version": version}))

@@ -11,8 +11,6 @@ from recommender.cli.common import CandidateKind, Format, app, console, fmt_gain
 
 
 def _task_label(task: str) -> str:
-    if task == "xstilts-best":
-        return "best X-STILTs task (not named in the source)"
     parts = task.split("+")
     return task if len(parts) <= 2 else f"multi-task ({len(parts)}: {parts[0]}, …)"
 
@@ -25,9 +23,11 @@ def recommend(
     k: Annotated[int, typer.Option(help="How many sources to return (1..50).")] = 3,
     candidates: Annotated[CandidateKind, typer.Option(help="Which sources to rank.")] = CandidateKind.all,
     fmt: Annotated[Format, typer.Option("--format", help="table or json (the REST body).")] = Format.table,
+    model: Annotated[str | None, typer.Option(help="Count only measured runs of models whose name contains "
+                                                   "this (e.g. xlm-roberta-large).")] = None,
 ) -> None:
     """Rank transfer sources for a target task and language."""
-    result = service().recommend(language, task, k=k, candidates=candidates.value)
+    result = service().recommend(language, task, k=k, candidates=candidates.value, model=model).as_dict()
     if fmt is Format.json:
         print_json(result)
         return
@@ -51,7 +51,7 @@ def _print_decision(decision: dict[str, Any], level: float | None) -> None:
     table.add_column("#", justify="right")
     table.add_column("intermediate task" if decision["kind"] == "intermediate" else "source language",
                      overflow="fold")
-    table.add_column("predicted gain", justify="right", no_wrap=True)
+    table.add_column("gain", justify="right", no_wrap=True)
     table.add_column(f"{level:.0%} interval" if level else "interval", justify="right", no_wrap=True)
     table.add_column("basis", no_wrap=True)
     for r in decision["recommendations"]:
@@ -63,17 +63,23 @@ def _print_decision(decision: dict[str, Any], level: float | None) -> None:
                 label += f", {r['source_size']:,.0f} examples"
         else:
             label = f"{r['source_language_name']} ({r['source_language']})"
-        table.add_row(str(r["rank"]), label, fmt_gain(r["predicted_gain"]), interval, r["basis"])
+        table.add_row(str(r["rank"]), label, fmt_gain(r["gain"]), interval, r["basis"])
     console.print(table)
     for r in decision["recommendations"]:
         for reason in r.get("why") or []:
             console.print(f"  {r['rank']}. {reason}", highlight=False, markup=False)
+        for caveat in r.get("caveats") or []:
+            console.print(f"  {r['rank']}. (caveat) {caveat}", highlight=False, markup=False)
     for note in decision.get("notes") or []:
         console.print(f"  note: {note}", highlight=False, markup=False)
-    if decision.get("advice_detail"):
-        console.print(f"[bold red]advice: skip.[/] {decision['advice_detail']}", highlight=False)
-    elif decision.get("advice") == "train":
-        console.print("[bold green]advice: train[/] on the first one", highlight=False)
+    colour = {"train": "bold green", "skip": "bold red", "measure first": "bold yellow"}
+    if decision.get("advice"):
+        console.print(f"[{colour[decision['advice']]}]advice: {decision['advice']}.[/] {decision['advice_detail']}",
+                      highlight=False)
+    for c in decision.get("costs") or []:
+        hours = "unknown" if c["gpu_hours"] is None else f"{c['gpu_hours']:.2f} GPU-hours"
+        console.print(f"  cost of one run of {c['source_task']}/{c['source_language']}: {hours} at {c['rate']}",
+                      highlight=False, markup=False)
     console.print()
 
 
@@ -86,7 +92,7 @@ def explain(
                                                                "language (deu) or task/language.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
-    """Every feature contribution behind one candidate's rank and predicted gain."""
+    """One candidate as `recommend` ranks it (rank, gain, reasons), with every feature contribution."""
     result = service().explain(language, task, source)
     if json_out:
         print_json(result)
@@ -95,12 +101,17 @@ def explain(
     console.print(f"{result['source_task']}/{result['source_language']} ({result['kind']}) for {q['task']} → "
                   f"{q['language_name']} ({q['language']}): rank {result['rank']} of {result['candidates']}, "
                   f"model {result['model_version']}", highlight=False)
-    if result.get("predicted_gain") is not None:
+    if result.get("gain") is not None:
         interval = ""
         if result.get("gain_low") is not None:
             interval = f", interval [{result['gain_low']:+.2f}, {result['gain_high']:+.2f}]"
-        console.print(f"predicted gain {result['predicted_gain']:+.2f} points{interval}", highlight=False)
-    for name, unit in (("ranker", "score"), ("gain", "points")):
+        console.print(f"gain {result['gain']:+.2f} points{interval} · basis: {result['basis']} · "
+                      f"{result['evidence']}", highlight=False, markup=False)
+    for reason in result.get("why") or []:
+        console.print(f"  {reason}", highlight=False, markup=False)
+    for caveat in result.get("caveats") or []:
+        console.print(f"  (caveat) {caveat}", highlight=False, markup=False)
+    for name, unit in (("ranker", "score"), ("gain_model", "points")):
         part = result.get(name)
         if part is None:
             continue
@@ -109,7 +120,7 @@ def explain(
         table.add_column("contribution", justify="right")
         table.add_column("reason")
         for r in part["reasons"]:
-            table.add_row(f"{r['contribution']:+.3f}", r["text"])
+            table.add_row(f"{r['contribution']:+.3f}", ("(caveat) " if r.get("caveat") else "") + r["text"])
         console.print(table)
     for w in result["warnings"]:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)

@@ -1,4 +1,5 @@
-"""``stepstone runs import | list | export``: the measured runs in the store."""
+"""``stepstone runs import | list | export``: the measured runs in the store (``import-results``,
+which reads a training matrix's output, is mounted by ``stepstone.cli``)."""
 
 from __future__ import annotations
 
@@ -26,15 +27,6 @@ def runs_import(path: Annotated[Path, typer.Argument(help="A .csv or .jsonl file
     console.print(f"imported {result.inserted} runs ({result.duplicates} already in the store{replaced})")
     for note in result.warnings:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
-
-
-@runs_app.command("import-results")
-@handle_errors
-def runs_import_results(out: Annotated[Path, typer.Argument(help="A training matrix's OUT folder.")]) -> None:
-    """Import the runs of every finished job of a training matrix (idempotent; fills baselines)."""
-    result = service().import_results(out)
-    console.print(f"{result.jobs} finished jobs: imported {result.inserted} runs "
-                  f"({result.duplicates} already in the store)", highlight=False)
 
 
 def _filters(target_task: str | None, target_language: str | None, source_task: str | None,
@@ -65,6 +57,8 @@ def runs_list(target_task: FilterOpt = None, target_language: FilterOpt = None, 
                       f"{r['source_task']}/{r['source_language']}", f"{r['score']:g}",
                       "–" if r["baseline_score"] is None else f"{r['baseline_score']:g}")
     console.print(table)
+    for note in page.get("notes") or []:
+        console.print(f"note: {note}", highlight=False, markup=False)
 
 
 @runs_app.command("delete")

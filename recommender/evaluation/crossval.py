@@ -36,6 +36,7 @@ from recommender.evaluation.intermediate import markdown_lines as intermediate_m
 from recommender.evaluation.metrics import METRICS, mean_metrics, query_metrics
 from recommender.model.calibration import DEFAULT_LEVEL, calibrate_residuals
 from recommender.model.dataset import Query, TrainingSet, assemble, group_queries
+from recommender.model.monotone import shown_gains
 from recommender.model.ranker import TransferRanker
 
 SPLITS: tuple[str, ...] = ("lolo", "lofo", "loto")
@@ -104,9 +105,23 @@ def _run_folds(ts: TrainingSet, fold_list: list[tuple[list[int], list[int]]], pa
                 preds[f"baseline:{name}"] = (pred, gain)
             for name, gain in inter.predictions(q).items():
                 preds[f"intermediate:{name}"] = (gain, gain)
-            records.append({"query": qi, "gain_pred": preds["ranker"][1], "metrics": {
+            records.append({"query": qi, "gain_pred": preds["ranker"][1],
+                            "gain_shown": _shown(q, *preds["ranker"]), "metrics": {
                 name: query_metrics(q.scores, pred, q.gains, gain) for name, (pred, gain) in preds.items()}})
     return records
+
+
+def _shown(q: Query, scores: np.ndarray, gains: np.ndarray | None) -> np.ndarray | None:
+    """The gains an answer shows for ``q``'s sources: the gain model's, made non-increasing in the
+    ranker's order within each kind (``model.monotone``), as ``answers.answer`` does."""
+    if gains is None:
+        return None
+    kinds = np.array([canonical_task(s.task) == q.task_id for s in q.sources])
+    out = np.full(len(gains), np.nan)
+    for mask in (kinds, ~kinds):
+        if mask.any():
+            out[mask] = shown_gains(scores[mask], gains[mask])
+    return out
 
 
 def evaluate_queries(queries: list[Query], *, split: str = "lolo", exclude_self: bool = True,
@@ -177,12 +192,13 @@ def interval_coverage(queries: list[Query], records: list[dict[str, Any]], split
     out-of-fold residuals of every *other* group, so no held-out gain calibrates its own interval.
     Intermediate rows are calibrated under their own key, as the served model does.
     """
-    preds, gains, tasks, groups, settings, kinds, base = [], [], [], [], [], [], []
+    preds, shown, gains, tasks, groups, settings, kinds, base = [], [], [], [], [], [], [], []
     for r in records:
         q = queries[r["query"]]
         n = len(q.sources)
         pred = r["gain_pred"] if r["gain_pred"] is not None else np.full(n, np.nan)
         preds.append(pred)
+        shown.append(r["gain_shown"] if r.get("gain_shown") is not None else pred)
         gains.append(q.gains)
         for s in q.sources:
             kind = "language" if canonical_task(s.task) == q.task_id else "intermediate"
@@ -194,7 +210,9 @@ def interval_coverage(queries: list[Query], records: list[dict[str, Any]], split
     if not preds:
         return {}, {}
 
-    pred_all, gain_all = np.concatenate(preds), np.concatenate(gains)
+    # Residuals of the gain model calibrate (as at retrain); intervals sit around the gain an answer
+    # shows (the gain model's made monotone in the ranker's order), as they are served.
+    pred_all, gain_all, shown_all = np.concatenate(preds), np.concatenate(gains), np.concatenate(shown)
     residuals = gain_all - pred_all
     group_arr = np.array(groups)
     lo = np.full(len(pred_all), np.nan)
@@ -206,7 +224,7 @@ def interval_coverage(queries: list[Query], records: list[dict[str, Any]], split
         cal = calibrate_residuals(np.where(held, np.nan, residuals), tasks, level=DEFAULT_LEVEL)
         for task in sorted({t for t, h in zip(tasks, held, strict=True) if h}):
             idx = held & np.array([t == task for t in tasks])
-            lo[idx], hi[idx] = cal.intervals(pred_all[idx], task)
+            lo[idx], hi[idx] = cal.intervals(shown_all[idx], task)
     ok = np.isfinite(pred_all) & np.isfinite(gain_all) & np.isfinite(lo) & ~np.array(base, dtype=bool)
     inside = (lo <= gain_all) & (gain_all <= hi)
     out = {}

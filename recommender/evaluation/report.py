@@ -24,6 +24,8 @@ from feature_store.features import Source
 from feature_store.paths import atomic_write_bytes
 from feature_store.tasks import Task
 from recommender.answers.answer import Ranking
+from recommender.answers.entry import Entry
+from recommender.answers.types import KINDS, Answer
 from recommender.evaluation.comparison import markdown_table
 
 
@@ -64,26 +66,21 @@ def _label(source: Source, kind: str) -> str:
 
 
 def build_report(target: Task, k: int, version: str, meta: dict[str, Any],
-                 answers: Sequence[tuple[dict[str, Any], Ranking]], provenance_counts: Sequence[tuple[Any, ...]],
+                 answers: Sequence[tuple[Answer, Ranking]], provenance_counts: Sequence[tuple[Any, ...]],
                  seconds: float) -> Report:
-    """A report from ``recommend`` answers (with every candidate's gain, for the heatmap)."""
+    """A report from ``recommend`` answers: every candidate's gain as the answer shows it (measured
+    or predicted), for the heatmap, and each language's decisions as ``recommend`` gives them."""
     notes: list[str] = []
-    labels: list[str] = []
-    for answer, ranking in answers:
-        labels += [_label(s, kd) for s, kd in zip(ranking.sources, ranking.kinds, strict=True)]
-        labels += [_published_label(item) for d in answer["decisions"].values()
-                   for item in d["recommendations"] if item["basis"] != "model"]
-    labels = list(dict.fromkeys(labels))
+    labels = list(dict.fromkeys(_entry_label(e) for _, ranking in answers for kind in KINDS
+                                for e in ranking.entries[kind]))
     col = {lab: j for j, lab in enumerate(labels)}
     gain = np.full((len(answers), len(labels)), np.nan)
     results = []
-    for li, (answer, ranking) in enumerate(answers):
-        for s, kd, g in zip(ranking.sources, ranking.kinds, ranking.gains, strict=True):
-            gain[li, col[_label(s, kd)]] = g
-        for d in answer["decisions"].values():
-            for item in d["recommendations"]:
-                if item["basis"] != "model":
-                    gain[li, col[_published_label(item)]] = item["predicted_gain"]
+    for li, (typed, ranking) in enumerate(answers):
+        for kind in KINDS:
+            for e in ranking.entries[kind]:
+                gain[li, col[_entry_label(e)]] = e.gain
+        answer = typed.as_dict()
         code = answer["query"]["language"]
         own = [w for w in answer["warnings"] if _per_language(w, code)]
         notes += [w for w in answer["warnings"] if w not in own and w not in notes]
@@ -95,6 +92,10 @@ def build_report(target: Task, k: int, version: str, meta: dict[str, Any],
     return Report(task=target.id, task_name=target.name, k=k, model_version=version, model_meta=meta,
                   languages=results, columns=labels, gain=gain, notes=notes,
                   provenance=provenance(provenance_counts), seconds=seconds)
+
+
+def _entry_label(e: Entry) -> str:
+    return _label(e.source, e.kind) + (" (published)" if e.basis.startswith("published") else "")
 
 
 def _published_label(item: dict[str, Any]) -> str:
@@ -164,18 +165,19 @@ def plot_heatmap(report: Report, path: Path) -> tuple[int, int]:
             if not d["recommendations"]:
                 continue
             best = d["recommendations"][0]
-            if best["basis"] != "model":
+            if best["basis"].startswith("published"):
                 label = _published_label(best)
             else:
                 label = best["source_task"] if best["kind"] == "intermediate" else best["source_language"]
             if label in shown:
                 ax.plot(shown.index(label), r, marker="o", markersize=3, color="black", markeredgecolor="white",
                         markeredgewidth=0.5)
-    ax.set_title(f"Predicted gain over the English baseline · {report.task_name} · model {report.model_version}\n"
+    ax.set_title(f"Gain over the English baseline (measured or predicted) · {report.task_name} · "
+                 f"model {report.model_version}\n"
                  f"● ranked first · grey: not a candidate · colours clipped at {low:+.1f} / {high:+.1f}",
                  fontsize=8)
     bar = fig.colorbar(im, ax=ax, shrink=min(1.0, 6.0 / h), pad=0.01, extend="both")
-    bar.set_label("predicted gain (points), white = 0", fontsize=8)
+    bar.set_label("gain (points, measured or predicted), white = 0", fontsize=8)
     bar.ax.tick_params(labelsize=7)
     fig.savefig(path, dpi=DPI)
     return int(round(w * DPI)), int(round(h * DPI))
@@ -240,22 +242,24 @@ def to_markdown(report: Report, image: str = "heatmap.png") -> str:
     head = f"{level:.0%} interval" if level else "interval"
     out = [f"# Transfer sources for {report.task_name} ({report.task}) · {len(report.languages)} target "
            "languages", "", "Which English intermediate task or other-language training data to use before "
-           "zero-shot cross-lingual transfer, with predicted gain over fine-tuning on English alone.", "",
+           "zero-shot cross-lingual transfer, with the gain over fine-tuning on English alone (measured where the "
+           "store holds the cell, else predicted).", "",
            "## Model", "", *[f"- {line}" for line in summary_lines(report)], ""]
     if report.notes:
         out += ["## Notes", "", *[f"- {n}" for n in report.notes], ""]
-    out += ["## Predicted gain", "", f"![predicted gain per target language and source]({image})", "",
+    out += ["## Gain (measured or predicted)", "",
+            f"![gain per target language and source, measured or predicted]({image})", "",
             "## Per language", ""]
     for lang in report.languages:
         out += [f"### {lang.name} ({lang.code})", ""]
         for kind, d in lang.decisions.items():
             out += [f"#### {SECTION[kind]} · basis: {d['basis'] or 'none'}", ""]
-            if d.get("advice") == "skip":
-                out += [f"**Advice: skip.** {d['advice_detail']}", ""]
-            out += [f"| rank | source | basis | predicted gain | {head} | why |", "|---|---|---|---|---|---|"]
+            if d.get("advice"):
+                out += [f"**Advice: {d['advice']}.** {d['advice_detail']}", ""]
+            out += [f"| rank | source | basis | gain | {head} | why |", "|---|---|---|---|---|---|"]
             for item in d["recommendations"]:
                 reasons = "<br>".join(item.get("why") or []).replace("|", "/")
-                out.append(f"| {item['rank']} | {_source(item)} | {item['basis']} | {_gain(item['predicted_gain'])} "
+                out.append(f"| {item['rank']} | {_source(item)} | {item['basis']} | {_gain(item['gain'])} "
                            f"| {_interval(item)} | {reasons} |")
             out += [""] + [f"> note: {n}" for n in d.get("notes") or []] + ([""] if d.get("notes") else [])
         out += [f"> ⚠ {w}" for w in lang.warnings] + ([""] if lang.warnings else [])
@@ -292,14 +296,14 @@ def to_html(report: Report, png: bytes) -> str:
         parts.append(f"<h3 id='{e(lang.code)}'>{e(lang.name)} ({e(lang.code)})</h3>")
         for kind, d in lang.decisions.items():
             parts.append(f"<h4>{e(SECTION[kind])} · basis: {e(d['basis'] or 'none')}</h4>")
-            if d.get("advice") == "skip":
-                parts.append(f"<p class='skip'>Advice: skip. {e(d['advice_detail'])}</p>")
-            parts.append(f"<table><tr><th>rank</th><th>source</th><th>basis</th><th>predicted gain</th>"
+            if d.get("advice"):
+                parts.append(f"<p class='skip'>Advice: {e(d['advice'])}. {e(d['advice_detail'])}</p>")
+            parts.append(f"<table><tr><th>rank</th><th>source</th><th>basis</th><th>gain</th>"
                          f"<th>{head}</th><th>why</th></tr>")
             for item in d["recommendations"]:
                 reasons = "<br>".join(e(r) for r in item.get("why") or [])
                 parts.append(f"<tr><td class='num'>{item['rank']}</td><td>{e(_source(item))}</td>"
-                             f"<td>{e(item['basis'])}</td><td class='num'>{_gain(item['predicted_gain'])}</td>"
+                             f"<td>{e(item['basis'])}</td><td class='num'>{_gain(item['gain'])}</td>"
                              f"<td class='num'>{_interval(item)}</td><td>{reasons}</td></tr>")
             parts.append("</table>")
             parts += [f"<p>note: {e(n)}</p>" for n in d.get("notes") or []]

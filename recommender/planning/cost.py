@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from feature_store.errors import InvalidRequest
 from feature_store.tasks import Task, registry
 
-# Epochs per phase, as the trainer's X-STILTs recipe sets them (trainer/recipe.py).
+# Epochs per phase, as the trainer's X-STILTs recipe sets them (trainer/cell/recipe.py).
 EPOCHS: dict[str, float] = {"xnli": 2.0, "pawsx": 5.0, "udpos": 10.0, "wikiann": 10.0}
 QA_EPOCHS = 2.0
 DEFAULT_EPOCHS = 3.0

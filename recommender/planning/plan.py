@@ -14,9 +14,9 @@ from typing import Any
 from feature_store.errors import InvalidRequest
 from feature_store.evidence import Prior
 from feature_store.runs import Run
-from feature_store.tasks import Task, canonical_task, registry
+from feature_store.tasks import Task, canonical_task
 from recommender.answers.candidates import Catalogue, candidate_pool, check_kind
-from recommender.answers.ladder import BEST_XSTILTS, published_items
+from recommender.answers.ladder import published_items
 from recommender.model.calibration import Calibration
 from recommender.model.dataset import group_queries
 from recommender.model.ranker import TransferRanker
@@ -56,20 +56,10 @@ def check_languages(codes: Sequence[str]) -> list[str]:
 
 
 def published_priors(target: Task, level: float) -> tuple[Prior, ...]:
-    """Intermediate cells to plan where no run of the target task has an intermediate source.
-
-    The published rung of the answers' evidence ladder (``answers.ladder``) gives one figure; a
-    figure about "the best X-STILTs task" applies alike to every single intermediate task of the
-    registry (which one is best is what measuring tells), a per-task figure to its task.
-    """
-    items, basis, _ = published_items(target, level)
-    out: list[Prior] = []
-    for item in items:
-        if item["source_task"] == BEST_XSTILTS:
-            out += [Prior(t.id, float(item["predicted_gain"]), f"{basis}: {item['evidence']}")
-                    for t in registry().intermediate() if "+" not in t.id]
-        else:
-            out.append(Prior(item["source_task"], float(item["predicted_gain"]), f"{basis}: {item['evidence']}"))
+    """Intermediate cells to plan where no run of the target task has an intermediate source: the
+    named tasks of the published rung of the answers' evidence ladder (``answers.ladder``)."""
+    entries, _, _ = published_items(target, level)
+    out = [Prior(e.source.task, e.gain, f"{e.basis}: {e.evidence}") for e in entries]
     return tuple(dict((p.source_task, p) for p in out).values())
 
 
@@ -91,8 +81,9 @@ def build_plan(model: TransferRanker, calibration: Calibration | None, builder: 
         keys = {cell_key(r.source_task, r.source_language) for r in mine}
         queries = group_queries(mine, exclude_self=True)
         measured = max(queries, key=lambda q: len(q.sources)) if queries else None
-        pool, priors, notes = candidate_pool(catalogue, target, code, candidates)
-        if not priors and candidates in ("all", "intermediate") and not catalogue.intermediate.get(target.id):
+        pool, notes = candidate_pool(catalogue, target, code, candidates)
+        priors: tuple[Prior, ...] = ()
+        if candidates in ("all", "intermediate") and not catalogue.intermediate.get(target.id):
             priors = published_priors(target, calibration.level)
         plans.append(language_plan(model, calibration, builder, target, code, pool, priors, measured, keys, rate))
         warnings += [w for w in notes if w not in warnings]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
@@ -121,15 +123,25 @@ def test_retrain_in_a_child_process(make_client: Callable[..., TestClient]) -> N
     assert client.get("/v1/recommendations", params=Q).json()["model_version"] == "v0003"
 
 
-@pytest.mark.parametrize(("script", "status", "text"), [
-    ('print(\'{"error": "NoModel", "detail": "no queries to train on"}\'); sys.exit(1)', 404, "no queries"),
-    ("sys.stderr.write('Traceback: segfault'); sys.exit(3)", 500, None),
+def _child_reports_no_model(home: str, params: dict, answer: Connection) -> None:
+    answer.send({"error": "NoModel", "detail": "no queries to train on"})
+    sys.exit(1)
+
+
+def _child_crashes(home: str, params: dict, answer: Connection) -> None:
+    sys.stderr.write("Traceback: segfault")
+    os._exit(3)  # dies without an answer, as a segfault would
+
+
+@pytest.mark.parametrize(("child", "status", "text"), [
+    (_child_reports_no_model, 404, "no queries"),
+    (_child_crashes, 500, None),
 ])
 def test_child_retrain_failure_keeps_the_current_model(make_client: Callable[..., TestClient],
-                                                       monkeypatch: pytest.MonkeyPatch, script: str,
+                                                       monkeypatch: pytest.MonkeyPatch, child: Callable,
                                                        status: int, text: str | None) -> None:
     client = make_client(retrain_in_subprocess=True)
-    monkeypatch.setattr(jobs, "child_command", lambda params: [sys.executable, "-c", f"import sys; {script}"])
+    monkeypatch.setattr(jobs, "CHILD", child)
     r = client.post("/v1/models")
     assert r.status_code == status
     if text:

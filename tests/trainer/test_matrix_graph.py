@@ -20,11 +20,11 @@ from feature_store.errors import InvalidRequest, InvalidRun
 from feature_store.runs import RunStore
 from trainer.cli import app
 from trainer.config import load_matrix
-from trainer.engine import JobsFailed
-from trainer.graph import build_graph
-from trainer.lock import JobLock
-from trainer.matrix import expand, run_matrix
-from trainer.results import import_results, is_local
+from trainer.matrix.engine import JobsFailed
+from trainer.matrix.graph import build_graph
+from trainer.matrix.lock import JobLock
+from trainer.matrix.results import import_results, is_local
+from trainer.matrix.run import expand, run_matrix
 
 runner = CliRunner()
 
@@ -100,7 +100,7 @@ def test_a_targets_own_fine_tuning_knobs_leave_phase1_and_other_targets_alone(tm
     # the UD-POS cell fine-tunes with its knobs but trains (or reuses) the encoder with [train]'s
     assert cells["udpos"].train.learning_rate == 5e-5 and cells["udpos"].phase1_config().train == matrix.train
     assert cells["xnli"].phase1_train is None and cells["xnli"].phase1_config() is cells["xnli"]
-    from trainer.cell import config_hash
+    from trainer.cell.run import config_hash
 
     baseline = next(c for c in expand(matrix) if c.source_task == "none" and c.target_task == "udpos")
     assert config_hash(baseline) == config_hash(cells["udpos"])  # runs still find their baseline
@@ -122,7 +122,7 @@ def test_plan_reads_no_data_and_imports_no_torch(tmp_path: Path) -> None:
     code = (
         "import sys\nfrom trainer.__main__ import main\n"
         f"assert main(['plan', '--config', {str(config)!r}, '--format', 'table']) == 0\n"
-        "import trainer.matrix\n"
+        "import trainer.matrix.run\n"
         "assert not {'torch', 'transformers', 'ray'} & set(sys.modules)\n"
     )
     env = {**os.environ, "COLUMNS": "200"}
@@ -361,7 +361,7 @@ def test_local_matrix_trains_the_shared_squad_set_once_and_reports_failures(
 def test_a_store_that_refuses_the_runs_stops_the_import_not_the_training(
     model_dir: Path, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from trainer import matrix as matrix_code
+    from trainer.matrix import run as matrix_code
 
     config = tmp_path / "m.toml"
     config.write_text(

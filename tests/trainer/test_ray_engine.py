@@ -14,7 +14,7 @@ import pytest
 
 from feature_store.runs import RunStore
 from trainer.config import load_matrix
-from trainer.matrix import run_matrix
+from trainer.matrix.run import run_matrix
 
 ray = pytest.importorskip("ray")
 

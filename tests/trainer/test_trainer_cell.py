@@ -11,10 +11,10 @@ import torch
 
 from feature_store.errors import InvalidData
 from feature_store.runs import RunStore
-from trainer import phases as phase_code
-from trainer.cell import run_cell
+from trainer.cell import phases as phase_code
+from trainer.cell.model import MultiTaskModel
+from trainer.cell.run import run_cell
 from trainer.config import CellConfig, TrainConfig
-from trainer.model import MultiTaskModel
 
 
 def cell(model_dir: Path, data_dir: Path, out: Path, train: TrainConfig, **kwargs: object) -> CellConfig:

@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 from feature_store.errors import InvalidRequest, UnknownLanguage
 from feature_store.runs import RunStore
 from trainer.__main__ import main
-from trainer.cell import is_main_process, run_cell
+from trainer.cell.run import run_cell
 from trainer.cli import app
 from trainer.config import CellConfig, TrainConfig
+from trainer.world import is_main_process
 
 TINY = """[train]
 max_steps = 2

@@ -9,13 +9,13 @@ import pytest
 from trainer_fixtures import write_jsonl
 
 from feature_store.errors import InvalidData, InvalidRequest
+from trainer.cell.model import ProportionalBatchSampler
+from trainer.cell.steps import make_plan, resolve_task
 from trainer.config import CellConfig, MatrixConfig, TrainConfig, load_matrix, parse_shard
-from trainer.data import encode_labels, eval_cap, find_file, infer_labels, read_split, subsample
-from trainer.matrix import expand, shard
-from trainer.model import ProportionalBatchSampler
-from trainer.plan import make_plan, resolve_task
-from trainer.retrieval import load_retrieval
-from trainer.tasks import infer_format
+from trainer.data.files import encode_labels, eval_cap, find_file, infer_labels, read_split, subsample
+from trainer.data.retrieval import load_retrieval
+from trainer.data.tasks import infer_format
+from trainer.matrix.run import expand, shard
 
 
 def test_canonical_and_xtreme_files_are_found(data_dir: Path) -> None:
@@ -152,7 +152,7 @@ def test_bad_squad_json_names_the_field(tmp_path: Path) -> None:
 
 def test_missing_data_says_where_it_looked(data_dir: Path, model_dir: Path) -> None:
     cfg = CellConfig(model=model_dir, data=data_dir, target_task="xnli", languages=["yor"], source_task="qqp")
-    from trainer.plan import load_training_set
+    from trainer.cell.steps import load_training_set
 
     with pytest.raises(InvalidData, match="qqp/train-eng.jsonl"):
         load_training_set(cfg, make_plan(cfg).sources[0], "eng")

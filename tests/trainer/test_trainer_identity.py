@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from feature_store.runs import Run, RunStore
-from trainer.cell import run_cell
+from trainer.cell.identity import model_hash
+from trainer.cell.run import run_cell
 from trainer.config import CellConfig, TrainConfig
-from trainer.identity import model_hash
 
 
 def test_old_runs_keep_their_keys_and_identity_joins_the_key() -> None:
@@ -138,7 +138,7 @@ def test_phase1_data_is_identified_by_content_and_phase2_follows_a_retrained_pha
 def test_world_size_enters_the_config_hash(
     world: str, monkeypatch: pytest.MonkeyPatch, tiny_train: TrainConfig, model_dir: Path, data_dir: Path
 ) -> None:
-    from trainer.cell import config_hash
+    from trainer.cell.run import config_hash
 
     cfg = CellConfig(model=model_dir, data=data_dir, target_task="xnli", languages=["swa"], train=tiny_train)
     base = config_hash(cfg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainer import metrics, mining
+from trainer.data import metrics, mining
 
 
 def test_squad_v11_rules() -> None:

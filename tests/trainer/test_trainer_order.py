@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from trainer_fixtures import build_model, write_jsonl
 
-from trainer.cell import run_cell
+from trainer.cell.run import run_cell
 from trainer.config import CellConfig, TrainConfig
 
 FILLER = "alpha beta gamma delta omega sigma kappa theta lambda zeta".split()

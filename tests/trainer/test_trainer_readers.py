@@ -9,8 +9,16 @@ import pytest
 from trainer_fixtures import write_jsonl
 
 from feature_store.errors import InvalidData
-from trainer.data import encode_labels, find_files, iso1, language_codes, read_files, read_split, refuse_blank_answers
-from trainer.tasks import known_task, split_sources
+from trainer.data.files import (
+    encode_labels,
+    find_files,
+    iso1,
+    language_codes,
+    read_files,
+    read_split,
+    refuse_blank_answers,
+)
+from trainer.data.tasks import known_task, split_sources
 
 TASKS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tasks"
 real = pytest.mark.skipif(not TASKS.is_dir(), reason=f"real task data not staged at {TASKS}")

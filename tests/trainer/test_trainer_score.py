@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from recommender.cli import app as main_app
+from stepstone.cli import app as main_app
 
 runner = CliRunner()
 

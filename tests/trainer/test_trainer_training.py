@@ -14,13 +14,13 @@ from transformers import AutoTokenizer
 
 from feature_store.errors import InvalidRequest
 from feature_store.runs import RunStore
-from trainer.cell import run_cell
+from trainer.cell.loop import CellTrainer, per_device_batch, training_args
+from trainer.cell.model import MultiTaskModel, ProportionalBatchSampler, _EpochLoader, load_encoder, load_head_model
+from trainer.cell.recipe import phase_recipe
+from trainer.cell.run import run_cell
+from trainer.cell.tokens import collator, encode, word_windows
 from trainer.config import CellConfig, TrainConfig
-from trainer.features import collator, encode, word_windows
-from trainer.loop import CellTrainer, per_device_batch, training_args
-from trainer.model import MultiTaskModel, ProportionalBatchSampler, _EpochLoader, load_encoder, load_head_model
-from trainer.recipe import phase_recipe
-from trainer.tasks import NLI_LABELS, known_task
+from trainer.data.tasks import NLI_LABELS, known_task
 
 
 def _spy_losses(trainer: CellTrainer) -> tuple[list[float], list[float]]:
@@ -147,7 +147,7 @@ def test_the_x_stilts_recipe() -> None:
 
 
 def test_retrieval_layer_follows_jiant() -> None:
-    from trainer.evaluate import retrieval_layer
+    from trainer.cell.evaluate import retrieval_layer
 
     assert retrieval_layer(TrainConfig(), 24) == 14 and retrieval_layer(TrainConfig(), 12) == 7
     assert retrieval_layer(TrainConfig(retrieval_layer=13), 24) == 13
@@ -194,7 +194,7 @@ def test_freeze_embeddings(model_dir: Path, data_dir: Path, tmp_path: Path, tiny
 
 
 def test_fp16_where_the_gpu_has_no_bf16_and_no_per_step_syncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from trainer import loop
+    from trainer.cell import loop
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
@@ -257,7 +257,7 @@ def test_an_encoder_trained_elsewhere_that_learned_nothing_flags_the_cells_that_
     check = second.dev["phase1:mnli"]
     assert check["near_chance"] and check["chance"] == 90.0 and check["from"] == "the encoder's dev selection"
     assert "near_chance:phase1:mnli" in run.flags.split(",")
-    from trainer.summary import cell_rows
+    from trainer.matrix.summary import cell_rows
 
     rows = cell_rows(tmp_path)  # `stepstone train cells`: the matrix's provenance, one row per phase
     (p1,) = [r for r in rows if r["phase"] == 1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trainer.config import TrainConfig
-from trainer.tasks import TaskSpec
+from trainer.data.tasks import TaskSpec
 
 EPOCHS = {
     "xnli": 2.0,

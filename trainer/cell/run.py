@@ -5,7 +5,7 @@
   phase 3  zero-shot evaluation in every target language -> runs in the store, result.json
 
 Baseline cells (``--source-task none``) skip phase 1; retrieval targets skip phase 2. Each
-training phase follows the X-STILTs recipe (``trainer/recipe.py``), selects its best weights on
+training phase follows the X-STILTs recipe (``trainer/cell/recipe.py``), selects its best weights on
 English dev, and is itself evaluated on English dev when it ends: a phase that ends near chance
 is reported loudly and its runs carry the ``near_chance`` flag. A phase-1 encoder is trained
 once per (model, source, language, size, seed) and reused while its fingerprint matches; with
@@ -16,7 +16,6 @@ Under ``torchrun`` every process trains (the HF Trainer's DDP); only rank 0 writ
 from __future__ import annotations
 
 import logging
-import os
 import platform
 import shutil
 import time
@@ -30,15 +29,16 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from feature_store.errors import InvalidData
 from feature_store.runs import Run, RunStore
-from trainer import identity
+from trainer.cell import identity
+from trainer.cell.dev import DevSet, dev_check, dev_set, stored_dev_check
+from trainer.cell.evaluate import evaluate_retrieval, evaluate_split
+from trainer.cell.loop import use_gpu
+from trainer.cell.phases import phase1, phase2
+from trainer.cell.steps import Plan, intermediate_sets, is_done, load_training_set, make_plan, make_runs, source_size
 from trainer.config import CellConfig, to_jsonable, write_json
-from trainer.data import encode_labels, eval_cap, find_files, read_files, refuse_blank_answers, require_files
-from trainer.dev import DevSet, dev_check, dev_set, stored_dev_check
-from trainer.evaluate import evaluate_retrieval, evaluate_split
-from trainer.loop import use_gpu, world_size
-from trainer.phases import phase1, phase2
-from trainer.plan import Plan, intermediate_sets, is_done, load_training_set, make_plan, make_runs, source_size
-from trainer.retrieval import RetrievalSet, load_retrieval
+from trainer.data.files import encode_labels, eval_cap, find_files, read_files, refuse_blank_answers, require_files
+from trainer.data.retrieval import RetrievalSet, load_retrieval
+from trainer.world import is_main_process, world_size
 
 log = logging.getLogger("stepstone.trainer")
 
@@ -52,11 +52,6 @@ class CellResult:
     artefact: Path | None = None  # result.json
     warnings: list[str] = field(default_factory=list)  # e.g. a phase that ended near chance
     dev: dict[str, Any] = field(default_factory=dict)  # English dev scores after each phase
-
-
-def is_main_process() -> bool:
-    """Rank 0 under torchrun (RANK is set by it), or the only process."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def config_hash(cfg: CellConfig) -> str:

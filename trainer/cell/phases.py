@@ -1,7 +1,7 @@
 """The two training phases of a cell: intermediate training (phase 1) and target fine-tuning (phase 2).
 
-Both follow the recipe of ``trainer/recipe.py``, select their best weights on English dev
-(``trainer.loop.DevSelection``) and delete their resume checkpoints when done. Tokenised training
+Both follow the recipe of ``trainer/cell/recipe.py``, select their best weights on English dev
+(``trainer.cell.loop.DevSelection``) and delete their resume checkpoints when done. Tokenised training
 data is cached under ``out/_features/`` by content, so every cell that trains on the same data
 with the same tokenizer and lengths tokenises it once.
 """
@@ -9,7 +9,6 @@ with the same tokenizer and lengths tokenises it once.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import shutil
 from pathlib import Path
@@ -19,32 +18,34 @@ import torch
 from transformers import PreTrainedTokenizerBase, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from trainer import identity
-from trainer.config import CellConfig, TrainConfig, write_json
-from trainer.dev import DevSet, evaluate_dev
-from trainer.features import MultiTaskCollator, collator, encode
-from trainer.loop import (
+from trainer.cell import identity
+from trainer.cell.dev import DevSet, evaluate_dev
+from trainer.cell.loop import (
     CellTrainer,
     DevSelection,
     TimedCheckpoints,
-    freeze_embeddings,
     n_tokens,
     remove_checkpoints,
     throughput,
     training_args,
     use_gpu,
-    world_size,
 )
-from trainer.model import HEAD_CLASSES, MultiTaskModel, MultiTaskTrainer, load_encoder, load_head_model
-from trainer.plan import Plan, TrainingSet
-from trainer.recipe import phase_recipe
+from trainer.cell.model import (
+    HEAD_CLASSES,
+    MultiTaskModel,
+    MultiTaskTrainer,
+    frozen_parameters,
+    load_encoder,
+    load_head_model,
+)
+from trainer.cell.recipe import phase_recipe
+from trainer.cell.steps import Plan, TrainingSet
+from trainer.cell.tokens import MultiTaskCollator, collator, encode
+from trainer.config import CellConfig, TrainConfig, write_json
+from trainer.world import is_main_process, world_size
 
 # The knobs a feature cache entry depends on (with the tokenizer, the data and the format).
 _FEATURE_KNOBS = ("max_seq_length", "qa_max_seq_length", "doc_stride")
-
-
-def _is_main() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _barrier() -> None:
@@ -63,7 +64,7 @@ def _fresh_or_resumed(phase_dir: Path, resume: bool) -> str | None:
     """
     checkpoint = get_last_checkpoint(str(phase_dir)) if resume and phase_dir.is_dir() else None
     _barrier()
-    if not resume and phase_dir.exists() and _is_main():
+    if not resume and phase_dir.exists() and is_main_process():
         shutil.rmtree(phase_dir)
     return checkpoint
 
@@ -87,7 +88,7 @@ def training_features(
         with open(path, "rb") as fh:
             return pickle.load(fh)  # noqa: S301 - written by this function, under the run's own out folder
     features = encode(examples, fmt, tokenizer, cfg.train, train=True).features
-    if _is_main():
+    if is_main_process():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as fh:
@@ -142,16 +143,16 @@ def phase1(
         return encoder_dir, encoder_id, {"reused": str(phase_dir), "dev_selection": done.get("dev_selection")}, None
     same_run = _read_json(phase_dir / "fingerprint.json") == fingerprint
     resumed = _fresh_or_resumed(phase_dir, cfg.resume and same_run)
-    if _is_main():
+    if is_main_process():
         write_json(phase_dir / "fingerprint.json", fingerprint)
     features = []
     for k, s in enumerate(sets):
         encoded = training_features(cfg, s.split.examples, s.task.format, tokenizer, plan.model_hash)
         features += [{**f, "task": k} for f in encoded]
     set_seed(cfg.seed)
-    encoder = load_encoder(cfg.model, cfg.train.attn_implementation)
+    encoder = load_encoder(cfg.model, cfg.train.attn_implementation, freeze=cfg.train.freeze_embeddings)
     model = MultiTaskModel(encoder, [(s.task.format, len(s.task.labels or ())) for s in sets])
-    frozen = freeze_embeddings(model) if cfg.train.freeze_embeddings else 0
+    frozen = frozen_parameters(model)
     trainer = MultiTaskTrainer(
         model=model,
         args=args,
@@ -218,12 +219,14 @@ def phase2(
         return CellTrainer(model=model, args=args, data_collator=collator(fmt, tokenizer, gpu)), {"reused": True}
     same_run = _read_json(phase_dir / "stamp.json") == stamp
     resumed = _fresh_or_resumed(phase_dir, cfg.resume and same_run)
-    if _is_main():
+    if is_main_process():
         write_json(phase_dir / "stamp.json", stamp)
     features = training_features(cfg, train_set.split.examples, fmt, tokenizer, plan.model_hash)
     set_seed(cfg.seed)
-    model = load_head_model(encoder_dir, fmt, train_set.task.labels, cfg.train.attn_implementation)
-    frozen = freeze_embeddings(model) if cfg.train.freeze_embeddings else 0
+    model = load_head_model(
+        encoder_dir, fmt, train_set.task.labels, cfg.train.attn_implementation, freeze=cfg.train.freeze_embeddings
+    )
+    frozen = frozen_parameters(model)
     trainer = CellTrainer(
         model=model,
         args=args,
@@ -250,7 +253,7 @@ def phase2(
         "dev_selection": selection.restore() if selection is not None else None,
     }
     trainer.save_model(str(model_dir))
-    if _is_main():
+    if is_main_process():
         write_json(phase_dir / "done.json", {**info, "stamp": stamp})
         remove_checkpoints(phase_dir)
     return trainer, info

@@ -22,8 +22,8 @@ from typing import Any
 
 from feature_store.errors import InvalidRequest, StepstoneError
 from trainer.config import MatrixConfig
-from trainer.graph import Job
-from trainer.jobs import JobOutcome, job_dir, run_job
+from trainer.matrix.graph import Job
+from trainer.matrix.jobs import JobOutcome, job_dir, run_job
 
 ENGINES = ("local", "ray")
 OnJob = Callable[[JobOutcome], None]
@@ -129,7 +129,7 @@ def run_ray(
         }
         if address is None:
             # A Ray started here runs this checkout's code: give its workers this import path.
-            root = str(Path(__file__).resolve().parents[1])
+            root = str(Path(__file__).resolve().parents[2])
             path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
             init.update(num_cpus=num_cpus, runtime_env={"env_vars": {"PYTHONPATH": path}})
         ray.init(**init)

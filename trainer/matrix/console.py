@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from trainer.graph import Job
-from trainer.jobs import JobOutcome
+from trainer.matrix.graph import Job
+from trainer.matrix.jobs import JobOutcome
 
 PHASES = {1: "1 intermediate", 2: "2 fine-tune+eval", 3: "3 eval"}
 

@@ -13,10 +13,19 @@ from pathlib import Path
 from feature_store.errors import InvalidData, InvalidRequest
 from feature_store.languages import resolve as resolve_language
 from feature_store.runs import Run, RunStore
-from trainer import identity
+from trainer.cell import identity
 from trainer.config import CellConfig
-from trainer.data import Split, encode_labels, find_file, find_files, infer_labels, read_files, read_split, subsample
-from trainer.tasks import TaskSpec, canonical_id, infer_format, known_task, split_sources
+from trainer.data.files import (
+    Split,
+    encode_labels,
+    find_file,
+    find_files,
+    infer_labels,
+    read_files,
+    read_split,
+    subsample,
+)
+from trainer.data.tasks import TaskSpec, canonical_id, infer_format, known_task, split_sources
 
 _DEFAULT_METRIC = {"qa": "f1", "tagging": "f1"}
 
@@ -34,7 +43,7 @@ class Plan:
     cell_id: str  # out/<cell_id>/ holds the artefacts: model/target/source.lang/seedN[.nSIZE]
     phase1_id: str | None  # out/<phase1_id>/: the phase-1 encoder, shared by every target of the source
     model_name: str  # the runs' `model` column: the model folder's name
-    model_hash: str  # the runs' `model_hash`: the folder's content (trainer.identity)
+    model_hash: str  # the runs' `model_hash`: the folder's content (trainer.cell.identity)
     target: TaskSpec  # the target task, format known
     languages: list[str]  # ISO 639-3 target languages
     sources: list[TaskSpec]  # phase-1 tasks; empty for cells without phase 1

@@ -12,11 +12,11 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase, Trainer
 
-from trainer import metrics
+from trainer.cell.evaluate import evaluate_split
 from trainer.config import CellConfig, TrainConfig
-from trainer.data import Split, encode_labels, eval_cap, find_files, read_files, refuse_blank_answers
-from trainer.evaluate import evaluate_split
-from trainer.tasks import TaskSpec
+from trainer.data import metrics
+from trainer.data.files import Split, encode_labels, eval_cap, find_files, read_files, refuse_blank_answers
+from trainer.data.tasks import TaskSpec
 
 
 @dataclass

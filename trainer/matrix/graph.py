@@ -27,9 +27,9 @@ from typing import Any
 
 from feature_store.errors import InvalidRequest
 from feature_store.languages import resolve as resolve_language
-from trainer import estimate
 from trainer.config import CellConfig, MatrixConfig, TrainConfig
-from trainer.tasks import canonical_id, known_task, split_sources
+from trainer.data.tasks import canonical_id, known_task, split_sources
+from trainer.matrix import estimate
 
 # Knobs that change nothing a job computes; left out of its id.
 BOOKKEEPING = frozenset(
@@ -104,7 +104,7 @@ def recipe(train: TrainConfig, tasks: list[str]) -> tuple[float, int]:
     specs = [known_task(t) for t in tasks]
     if (epochs is None or batch is None) and all(specs):
         try:
-            from trainer.recipe import phase_recipe
+            from trainer.cell.recipe import phase_recipe
         except ImportError:  # a trainer without per-task defaults
             pass
         else:

@@ -14,7 +14,7 @@ import csv
 from functools import cache
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[1] / "feature_store" / "data"
+DATA = Path(__file__).resolve().parents[2] / "feature_store" / "data"
 
 # task id -> (name in the shipped CSVs, tokens per sequence, sequences per example)
 TASKS: dict[str, tuple[str, int, int]] = {

@@ -1,6 +1,6 @@
 """Evaluation of a trained model on one labelled split (phase 3, and English dev after each phase).
 
-Predictions come back from ``trainer.predict`` in dataset order (``trainer.loop.CellTrainer``
+Predictions come back from ``trainer.predict`` in dataset order (``trainer.cell.loop.CellTrainer``
 makes sure of it) and are mapped to examples by position: feature f belongs to example
 ``enc.example_index[f]``. Retrieval (BUCC, Tatoeba) embeds with a bare encoder instead.
 """
@@ -15,12 +15,12 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 
-from trainer import metrics, mining
+from trainer.cell.model import load_encoder
+from trainer.cell.tokens import Encoded, encode
 from trainer.config import TrainConfig
-from trainer.data import Split, iso1
-from trainer.features import Encoded, encode
-from trainer.model import load_encoder
-from trainer.retrieval import RetrievalSet
+from trainer.data import metrics, mining
+from trainer.data.files import Split, iso1
+from trainer.data.retrieval import RetrievalSet
 
 
 def predict(trainer: Trainer, features: list[dict[str, Any]]) -> Any:

@@ -3,11 +3,11 @@
 ``out/jobs/<id>/result.json`` holds a finished job's result with its id; a job whose result is
 there is skipped. An unfinished one resumes: its phases restart from their last checkpoint, and
 the targets of a shared phase 2 that are already evaluated (``out/jobs/<id>/cells/``) are not
-evaluated again. ``out/jobs/<id>/lock`` (see ``trainer.lock``) stops two workers from running the
+evaluated again. ``out/jobs/<id>/lock`` (see ``trainer.matrix.lock``) stops two workers from running the
 same job, so an encoder is trained once even when a job is handed out twice. Runs are written
-into the result, not into a store: ``trainer.results.import_results`` reads them from there.
+into the result, not into a store: ``trainer.matrix.results.import_results`` reads them from there.
 
-The cell's own code (``trainer.cell``) does the training; this module decides what to run and
+The cell's own code (``trainer.cell.run``) does the training; this module decides what to run and
 where its output goes. torch is imported only when a job has work to do.
 """
 
@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from trainer.config import MatrixConfig, write_json
-from trainer.graph import Job, cells
-from trainer.lock import JobLock
+from trainer.matrix.graph import Job, cells
+from trainer.matrix.lock import JobLock
+from trainer.world import is_main_process
 
 RESULT = "result.json"
 
@@ -74,11 +75,6 @@ def outcome_of(job: Job, status: str, result: dict[str, Any] | None, seconds: fl
     )
 
 
-def rank() -> int:
-    """The process's rank under torchrun (which sets RANK); 0 otherwise."""
-    return int(os.environ.get("RANK", "0"))
-
-
 def run_job(job: Job, matrix: MatrixConfig, *, lock_poll_s: float = 2.0) -> JobOutcome:
     """Run ``job`` unless its result exists; safe to call twice, at once, on two machines.
 
@@ -88,7 +84,7 @@ def run_job(job: Job, matrix: MatrixConfig, *, lock_poll_s: float = 2.0) -> JobO
     if (done := read_result(out, job)) is not None:
         return outcome_of(job, "skipped", done)
     folder = job_dir(out, job)
-    lock = JobLock(folder / "lock", owner=job.label, poll_s=lock_poll_s) if rank() == 0 else nullcontext()
+    lock = JobLock(folder / "lock", owner=job.label, poll_s=lock_poll_s) if is_main_process() else nullcontext()
     with lock:
         if (done := read_result(out, job)) is not None:  # finished by another worker while we waited
             return outcome_of(job, "skipped", done)
@@ -105,7 +101,7 @@ def run_job(job: Job, matrix: MatrixConfig, *, lock_poll_s: float = 2.0) -> JobO
             "seconds": round(time.perf_counter() - started, 3),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        if rank() == 0:
+        if is_main_process():
             write_json(folder / RESULT, result)  # atomic: readers see no result or the whole one
     return outcome_of(job, "ran", result, result["seconds"])
 
@@ -113,14 +109,14 @@ def run_job(job: Job, matrix: MatrixConfig, *, lock_poll_s: float = 2.0) -> JobO
 def _train_encoder(job: Job, matrix: MatrixConfig) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
-    from trainer.plan import intermediate_sets, make_plan
+    from trainer.cell.steps import intermediate_sets, make_plan
 
     cfg = dataclasses.replace(cells(job, matrix)[0], resume=True).phase1_config()
     plan = make_plan(cfg)
     sets = intermediate_sets(cfg, plan)
     tokenizer = AutoTokenizer.from_pretrained(str(cfg.model))
-    from trainer.dev import dev_set
-    from trainer.phases import phase1
+    from trainer.cell.dev import dev_set
+    from trainer.cell.phases import phase1
 
     # phase 1 selects its best weights on the source tasks' English dev sets, where they exist
     devs = [dev_set(cfg, s.task, plan.source_language) for s in sets]
@@ -130,8 +126,8 @@ def _train_encoder(job: Job, matrix: MatrixConfig) -> dict[str, Any]:
 
 def _run_cells(job: Job, matrix: MatrixConfig) -> dict[str, Any]:
     """Each target's cell; a phase 2 shared by several targets is trained by the first and handed on."""
-    from trainer.cell import run_cell
-    from trainer.plan import make_plan
+    from trainer.cell.run import run_cell
+    from trainer.cell.steps import make_plan
 
     out = Path(matrix.out)
     parts = job_dir(out, job) / "cells"
@@ -160,7 +156,7 @@ def _run_cells(job: Job, matrix: MatrixConfig) -> dict[str, Any]:
             "scores": result.scores,
             "runs": [r.as_dict() for r in result.runs],
         }
-        if rank() == 0:
+        if is_main_process():
             write_json(part, record)
         done.append(record)
         shared = phase2_dir

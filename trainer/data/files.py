@@ -4,7 +4,7 @@ Where a split's file is looked for, in order (``<t>`` = the task's folder, its i
 ``<c>`` = the language as ISO 639-3, then ISO 639-1; ``<s>`` = train / dev / test):
 
 - canonical: ``<t>/<s>-<c>.jsonl``, one JSON object per line (fields by format, docs/trainer.md),
-  or the published layouts of ``trainer/readers.py`` under the same names (``.json`` SQuAD,
+  or the published layouts of ``trainer/data/readers.py`` under the same names (``.json`` SQuAD,
   ``.tsv``, ``.csv``, ``.conll``, ``.conllu``, ``.txt`` CoNLL), or a ``save_to_disk`` folder
   ``<t>/<s>-<c>/`` (or ``<t>/`` holding a DatasetDict, English);
 - the layouts of the original releases (``PUBLISHED`` below: Universal Dependencies treebank
@@ -13,7 +13,7 @@ Where a split's file is looked for, in order (``<t>`` = the task's folder, its i
   ``xquad/xquad.<c>.json``, ``mlqa/MLQA_V1/<s>/<s>-context-<c>-question-<c>.json``,
   ``tydiqa/tydiqa-goldp-v1.1-train/tydiqa.goldp.<c>.train.json``,
   ``tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.<c>.dev.json`` (TyDiQA-GoldP's dev is its test),
-  and for retrieval the LASER Tatoeba files and BUCC 2018 (read by ``trainer/retrieval.py``).
+  and for retrieval the LASER Tatoeba files and BUCC 2018 (read by ``trainer/data/retrieval.py``).
 
 Some targets train on another task's English data when they have none of their own (XTREME's
 XQuAD and MLQA: SQuAD v1.1; MasakhaNER: CoNLL-2003), see ``TRAIN_FROM``.
@@ -30,8 +30,8 @@ import langcodes
 
 from feature_store.errors import InvalidData
 from feature_store.languages import resolve as resolve_language
-from trainer import readers
-from trainer.tasks import folder_names, known_task
+from trainer.data import readers
+from trainer.data.tasks import folder_names, known_task
 
 # A target without English training data of its own trains on this task's.
 TRAIN_FROM = {"xquad": "squad", "mlqa": "squad", "masakhaner": "conll2003"}

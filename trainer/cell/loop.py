@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -29,15 +28,11 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from feature_store.errors import InvalidRequest
 from trainer.config import TrainConfig
+from trainer.world import world_size
 
 
 def use_gpu(cfg: TrainConfig) -> bool:
     return torch.cuda.is_available() and not cfg.use_cpu
-
-
-def world_size() -> int:
-    """Processes training together (torchrun sets WORLD_SIZE)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def per_device_batch(cfg: TrainConfig, batch_size: int) -> int:
@@ -104,14 +99,6 @@ class CellTrainer(Trainer):
         if self.args.world_size <= 1:
             return SequentialSampler(eval_dataset)
         return None  # accelerate shards in order and gather_for_metrics puts the pieces back in order
-
-
-def freeze_embeddings(model: torch.nn.Module) -> int:
-    """Freeze the word-embedding matrix (not positions or LayerNorm); returns the frozen count."""
-    get = getattr(model, "get_input_embeddings", None)
-    embeddings = get() if get is not None else model.encoder.get_input_embeddings()  # type: ignore[union-attr,operator]
-    embeddings.weight.requires_grad_(False)
-    return int(embeddings.weight.numel())
 
 
 class TimedCheckpoints(TrainerCallback):

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from trainer.metrics import normalize_rows
+from trainer.data.metrics import normalize_rows
 
 NEIGHBOURHOOD = 4  # XTREME's and LASER's k for the margin
 

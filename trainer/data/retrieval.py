@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feature_store.errors import InvalidData
-from trainer.data import language_codes, read_jsonl, validate
-from trainer.tasks import folder_names
+from trainer.data.files import language_codes, read_jsonl, validate
+from trainer.data.tasks import folder_names
 
 # Tatoeba's LASER files name some languages by an individual code, not the macrolanguage.
 _LASER_CODES = {"swa": "swh", "zho": "cmn", "fas": "pes", "msa": "zsm", "ara": "ara"}

@@ -25,8 +25,8 @@ from transformers import (
     PreTrainedModel,
 )
 
-from trainer.features import IGNORE
-from trainer.loop import CellTrainer
+from trainer.cell.loop import CellTrainer
+from trainer.cell.tokens import IGNORE
 
 HEAD_CLASSES = {
     "classification": AutoModelForSequenceClassification,
@@ -37,8 +37,24 @@ HEAD_CLASSES = {
 }
 
 
-def load_head_model(folder: Path, fmt: str, labels: tuple[str, ...] | None, attn: str) -> PreTrainedModel:
-    """A head model of ``fmt`` on the encoder weights in ``folder`` (the head is new).
+def freeze_embeddings(model: nn.Module) -> int:
+    """Freeze the word-embedding matrix (not positions or LayerNorm); returns the frozen count."""
+    get = getattr(model, "get_input_embeddings", None)
+    embeddings = get() if get is not None else model.encoder.get_input_embeddings()  # type: ignore[union-attr,operator]
+    embeddings.weight.requires_grad_(False)
+    return int(embeddings.weight.numel())
+
+
+def frozen_parameters(model: nn.Module) -> int:
+    """How many parameters the optimiser will not touch (``freeze_embeddings`` reports them)."""
+    return sum(p.numel() for p in model.parameters() if not p.requires_grad)
+
+
+def load_head_model(
+    folder: Path, fmt: str, labels: tuple[str, ...] | None, attn: str, *, freeze: bool = False
+) -> PreTrainedModel:
+    """A head model of ``fmt`` on the encoder weights in ``folder`` (the head is new); ``freeze``
+    is the recipe's ``freeze_embeddings``: the word-embedding matrix is not trained.
 
     The heads' losses are means that ignore ``num_items_in_batch``, yet their ``forward`` takes
     ``**kwargs``, from which transformers 5 concludes that the model scales the loss itself and
@@ -55,11 +71,17 @@ def load_head_model(folder: Path, fmt: str, labels: tuple[str, ...] | None, attn
         )
     model = HEAD_CLASSES[fmt].from_pretrained(str(folder), **kwargs)
     model.accepts_loss_kwargs = False
+    if freeze:
+        freeze_embeddings(model)
     return model
 
 
-def load_encoder(folder: Path, attn: str) -> PreTrainedModel:
-    return AutoModel.from_pretrained(str(folder), add_pooling_layer=False, attn_implementation=attn)
+def load_encoder(folder: Path, attn: str, *, freeze: bool = False) -> PreTrainedModel:
+    """The bare encoder in ``folder``; ``freeze`` as for ``load_head_model``."""
+    encoder = AutoModel.from_pretrained(str(folder), add_pooling_layer=False, attn_implementation=attn)
+    if freeze:
+        freeze_embeddings(encoder)
+    return encoder
 
 
 class MultiTaskModel(nn.Module):

@@ -12,7 +12,7 @@ Each follows a published evaluation script:
 - tagging F1: XTREME's ``run_tag.py`` scores UD-POS and PAN-X with ``seqeval.metrics.f1_score``
   in its default, non-strict mode: the first character of a tag is read as its prefix, so a run
   of one POS tag forms one chunk. Token accuracy is reported beside it, named ``accuracy``.
-- BUCC and margin mining live in ``trainer/mining.py``.
+- BUCC and margin mining live in ``trainer/data/mining.py``.
 """
 
 from __future__ import annotations

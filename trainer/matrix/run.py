@@ -1,10 +1,10 @@
 """A matrix run: its job graph, cut into shards, run by an engine, its runs imported (``stepstone train matrix``).
 
-``trainer.graph`` lists the jobs; ``trainer.jobs`` runs one on files (skipped when done, resumed
-when not, locked); ``trainer.engine`` runs them one after another here or on a Ray cluster; this
+``trainer.matrix.graph`` lists the jobs; ``trainer.matrix.jobs`` runs one on files (skipped when done, resumed
+when not, locked); ``trainer.matrix.engine`` runs them one after another here or on a Ray cluster; this
 module ties them together: it picks the shard and the jobs still to do, removes each phase-1
 encoder once every job that reads it has finished, and imports the runs into the store when it is
-local (``trainer.results``). ``--shard i/n`` takes every n-th unit of jobs from the i-th: a unit is a
+local (``trainer.matrix.results``). ``--shard i/n`` takes every n-th unit of jobs from the i-th: a unit is a
 phase-1 job with all the jobs that read its encoder, or one job without an encoder (those first).
 
 ``expand`` and ``shard`` list the matrix as cells (one per source and target), as the cell command
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,11 +22,12 @@ from pathlib import Path
 
 from feature_store.errors import InvalidRequest, StepstoneError
 from feature_store.runs import RunStore
-from trainer import graph
 from trainer.config import CellConfig, MatrixConfig
-from trainer.engine import ENGINES, JobsFailed, run_local, run_ray
-from trainer.jobs import JobOutcome, job_dir, outcome_of, pending, rank, read_result, release_encoder
-from trainer.results import ResultsImport, import_results, is_local
+from trainer.matrix import graph
+from trainer.matrix.engine import ENGINES, JobsFailed, run_local, run_ray
+from trainer.matrix.jobs import JobOutcome, job_dir, outcome_of, pending, read_result, release_encoder
+from trainer.matrix.results import ResultsImport, import_results, is_local
+from trainer.world import is_main_process, world_size
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def absolute(matrix: MatrixConfig) -> MatrixConfig:
 
 def forget(jobs: list[graph.Job], matrix: MatrixConfig) -> None:
     """Delete the jobs' results, checkpoints and phase folders, so that they run from scratch."""
-    from trainer.plan import make_plan
+    from trainer.cell.steps import make_plan
 
     out = Path(matrix.out)
     for job in jobs:
@@ -163,10 +163,10 @@ def run_matrix(
     """
     if engine not in ENGINES:
         raise InvalidRequest(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
-    if rank() != 0 or int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun
+    if not is_main_process() or world_size() > 1:  # under torchrun
         if engine != "local" or fresh:
             raise InvalidRequest("under torchrun the matrix runs with --engine local and without --fresh")
-        store, import_runs = (store, import_runs) if rank() == 0 else (None, False)
+        store, import_runs = (store, import_runs) if is_main_process() else (None, False)
     matrix = absolute(matrix)
     jobs = graph.shard(graph.build_graph(matrix), index, count)
     if fresh:
@@ -200,7 +200,7 @@ def run_matrix(
 
     def finished(outcome: JobOutcome) -> None:
         done[outcome.id] = outcome
-        if outcome.status != "failed" and not matrix.train.keep_models and rank() == 0:
+        if outcome.status != "failed" and not matrix.train.keep_models and is_main_process():
             # A phase-1 encoder goes once every job that reads it is done (GBs each).
             for p1 in [*by_id[outcome.id].depends_on, outcome.id]:
                 ok = all(u in done and done[u].status != "failed" for u in users.get(p1, ()))
