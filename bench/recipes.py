@@ -118,9 +118,9 @@ def main() -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-        from trainer.graph import build_graph
-        from trainer.jobs import run_job
-        from trainer.matrix import absolute
+        from trainer.matrix.graph import build_graph
+        from trainer.matrix.jobs import run_job
+        from trainer.matrix.run import absolute
 
         only = {t for t in args.only.split(",") if t}
         for task, knobs in PROBES:

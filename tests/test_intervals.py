@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from feature_store.errors import InvalidRequest
-from feature_store.runs import Run
 from feature_store.features import Source
+from feature_store.runs import Run
 from recommender.answers.advice import advise
 from recommender.answers.entry import Entry
 from recommender.model.calibration import (

@@ -60,9 +60,9 @@ def staged_files(configs: list[Path]) -> tuple[Path, dict[Path, str]]:
     """The data folder and every file the matrices read: English training and dev sets of every
     source and target task, and each target language's evaluation split (test, else dev)."""
     from trainer.config import load_matrix
-    from trainer.data import find_files
-    from trainer.graph import training_task
-    from trainer.tasks import canonical_id, known_task
+    from trainer.data.files import find_files
+    from trainer.data.tasks import canonical_id, known_task
+    from trainer.matrix.graph import training_task
 
     files: dict[Path, str] = {}
     data: Path | None = None
@@ -89,7 +89,7 @@ def piece_ids(files: dict[Path, str], tokenizer_dir: Path) -> np.ndarray:
     """Every vocabulary row that the staged files' text tokenizes to (plus the special tokens)."""
     from transformers import AutoTokenizer
 
-    from trainer.data import read_split
+    from trainer.data.files import read_split
 
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     seen = np.zeros(tok.backend_tokenizer.get_vocab_size(), dtype=bool)

@@ -47,7 +47,7 @@ def test_the_rebuilt_model_gives_the_full_models_outputs_on_staged_data(tmp_path
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from trainer.data import read_split
+    from trainer.data.files import read_split
 
     files = {DATA / "udpos" / "UD_Yoruba-YTB" / "yo_ytb-ud-test.conllu": "tagging",
              DATA / "multilingual" / "sib200" / "amh_Ethi" / "test.tsv": "classification",

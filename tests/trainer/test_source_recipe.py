@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from feature_store.errors import InvalidRequest
-from trainer import metrics
-from trainer.cell import config_hash
+from trainer.cell.run import config_hash
 from trainer.config import load_matrix
-from trainer.graph import build_graph
-from trainer.matrix import expand
-from trainer.tasks import known_task
+from trainer.data import metrics
+from trainer.data.tasks import known_task
+from trainer.matrix.graph import build_graph
+from trainer.matrix.run import expand
 
 MATRIX = """data = "/data/tasks"
 models = ["/models/me5-small"]
