@@ -28,8 +28,24 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT / "feature_store" / "data" / "me5_small_recipes.csv"
-COLUMNS = ("device", "source", "task", "seed", "examples", "epochs", "learning_rate", "freeze_embeddings",
-           "steps", "train_s", "dev_metric", "dev_score", "chance", "gate", "cleared", "dev_history")
+COLUMNS = (
+    "device",
+    "source",
+    "task",
+    "seed",
+    "examples",
+    "epochs",
+    "learning_rate",
+    "freeze_embeddings",
+    "steps",
+    "train_s",
+    "dev_metric",
+    "dev_score",
+    "chance",
+    "gate",
+    "cleared",
+    "dev_history",
+)
 # The gate each intermediate task's English dev score must reach (the task's metric, 0-100).
 GATES = {"cola": 20.0, "rte": 60.0, "conll2003": 60.0, "sst2": 85.0, "udpos": 60.0}
 # The probes run on 2 CPU cores: frozen word embeddings (half the CPU time), a seeded draw of the
@@ -42,16 +58,30 @@ PROBES: list[tuple[str, dict[str, Any]]] = [
     ("rte", {"max_train_samples": 1000, "epochs": 4, "learning_rate": 5e-5}),
     ("cola", {"max_train_samples": 2000, "epochs": 3, "learning_rate": 1e-4}),
 ]
-BASE = {"learning_rate": 1e-4, "batch_size": 32, "freeze_embeddings": True, "max_dev_samples": 300,
-        "use_cpu": True, "save_minutes": 10}
+BASE = {
+    "learning_rate": 1e-4,
+    "batch_size": 32,
+    "freeze_embeddings": True,
+    "max_dev_samples": 300,
+    "use_cpu": True,
+    "save_minutes": 10,
+}
 
 
 def probe_matrix(task: str, knobs: dict[str, Any], out: Path, data: Path, model: Path) -> Any:
     from trainer.config import MatrixConfig, TrainConfig
 
-    return MatrixConfig(data=data, models=[model], source_tasks=[task], target_tasks=["sib200"], languages=["eng"],
-                        out=out, dataset="stepstone-me5-small-recipes", train=TrainConfig(**BASE),
-                        source_train={task: dict(knobs)})
+    return MatrixConfig(
+        data=data,
+        models=[model],
+        source_tasks=[task],
+        target_tasks=["sib200"],
+        languages=["eng"],
+        out=out,
+        dataset="stepstone-me5-small-recipes",
+        train=TrainConfig(**BASE),
+        source_train={task: dict(knobs)},
+    )
 
 
 def rows_of(out: Path, device: str) -> list[dict[str, Any]]:
@@ -83,9 +113,11 @@ def rows_of(out: Path, device: str) -> list[dict[str, Any]]:
 
 def write(rows: list[dict[str, Any]]) -> None:
     """Append to the shipped CSV, replacing rows of the same (device, task, seed, recipe)."""
+
     def key(r: dict[str, Any]) -> tuple[str, ...]:
-        return tuple(str(r[k]) for k in ("device", "task", "seed", "examples", "epochs", "learning_rate",
-                                         "freeze_embeddings"))
+        return tuple(
+            str(r[k]) for k in ("device", "task", "seed", "examples", "epochs", "learning_rate", "freeze_embeddings")
+        )
 
     old = list(csv.DictReader(CSV.read_text(encoding="utf-8").splitlines())) if CSV.exists() else []
     new = {key(r): r for r in old}
@@ -133,9 +165,11 @@ def main() -> int:
                     print(f"{task} {knobs}: {outcome.status} in {outcome.seconds:.0f} s", flush=True)
         rows = rows_of(args.out, args.device)
     for r in rows:
-        print(f"{r['device']} {r['task']:9} seed {r['seed']} n={r['examples']} ep={r['epochs']} lr={r['learning_rate']}"
-              f" frozen={r['freeze_embeddings']}: dev {r['dev_metric']} {r['dev_score']} (chance {r['chance']}, gate"
-              f" {r['gate']}: {'cleared' if r['cleared'] else 'NOT cleared'}); per epoch {r['dev_history']}")
+        print(
+            f"{r['device']} {r['task']:9} seed {r['seed']} n={r['examples']} ep={r['epochs']} lr={r['learning_rate']}"
+            f" frozen={r['freeze_embeddings']}: dev {r['dev_metric']} {r['dev_score']} (chance {r['chance']}, gate"
+            f" {r['gate']}: {'cleared' if r['cleared'] else 'NOT cleared'}); per epoch {r['dev_history']}"
+        )
     write(rows)
     return 0
 

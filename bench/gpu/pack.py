@@ -31,8 +31,15 @@ import numpy as np
 
 QK = 32  # values per Q4_0 block
 SPECIAL = 4  # <s> <pad> </s> <unk>: always kept
-Q4_SUFFIXES = ("query.weight", "key.weight", "value.weight", "attention.output.dense.weight",
-               "intermediate.dense.weight", "output.dense.weight", "word_embeddings.weight")
+Q4_SUFFIXES = (
+    "query.weight",
+    "key.weight",
+    "value.weight",
+    "attention.output.dense.weight",
+    "intermediate.dense.weight",
+    "output.dense.weight",
+    "word_embeddings.weight",
+)
 
 
 def quantize_exact(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +112,7 @@ def piece_ids(files: dict[Path, str], tokenizer_dir: Path) -> np.ndarray:
                 if isinstance(ex.get(key), str):
                     texts.append(ex[key])
         for k in range(0, len(texts), 4096):
-            for ids in tok(texts[k:k + 4096], add_special_tokens=True)["input_ids"]:
+            for ids in tok(texts[k : k + 4096], add_special_tokens=True)["input_ids"]:
                 seen[ids] = True
     seen[tok.all_special_ids] = True
     return np.flatnonzero(seen).astype(np.int32)
@@ -153,12 +160,17 @@ def main() -> int:
     buf = io.BytesIO()
     np.savez_compressed(buf, **packed)
     (args.out / "me5-small.q4.npz").write_bytes(buf.getvalue())
-    manifest = {"files": [str(f.relative_to(data)) for f in files], "rows_kept": int(len(rows)),
-                "vocab": int(packed["vocab"][0])}
+    manifest = {
+        "files": [str(f.relative_to(data)) for f in files],
+        "rows_kept": int(len(rows)),
+        "vocab": int(packed["vocab"][0]),
+    }
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     sizes = {p.name: p.stat().st_size / 2**20 for p in args.out.iterdir() if p.is_file()}
-    print(f"{len(files)} task files; {len(rows):,} of {manifest['vocab']:,} word-embedding rows kept; "
-          + ", ".join(f"{k} {v:.1f} MiB" for k, v in sorted(sizes.items())))
+    print(
+        f"{len(files)} task files; {len(rows):,} of {manifest['vocab']:,} word-embedding rows kept; "
+        + ", ".join(f"{k} {v:.1f} MiB" for k, v in sorted(sizes.items()))
+    )
     return 0
 
 

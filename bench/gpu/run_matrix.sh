@@ -57,7 +57,7 @@ if [ "$(left)" -gt 100 ]; then
 fi
 
 # What export and `train cells` read, no weights: jobs' results, cells' results, phase-1 records.
-( cd out && find me5-small-gpu \( -name result.json -o -name done.json -o -path '*/jobs/*/cells/*.json' \) -print0 \
+( cd out && find me5-small-gpu me5-small-gpu-sizes \( -name result.json -o -name done.json -o -path '*/jobs/*/cells/*.json' \) -print0 \
     | tar --null -czf "$RESULTS/results.tar.gz" -T - )
 tail -n 3 "$RESULTS"/*.log > "$RESULTS/log_tails.txt" 2>/dev/null
 tar -czf "$RESULTS/logs.tar.gz" -C "$RESULTS" --exclude=results.tar.gz --exclude=logs.tar.gz $(cd "$RESULTS" && ls *.log) 2>/dev/null \
