@@ -96,6 +96,8 @@ def rows_of(out: Path, device: str) -> list[dict[str, Any]]:
         selection = info.get("dev_selection") or {}
         for task in sorted(info.get("tasks") or {}):
             best = (selection.get("best") or {}).get(task)
+            if best is None:
+                continue  # a training without dev selection (the size sweeps) has no dev figure to check
             chance = (info.get("dev_chance") or {}).get(task)
             gate = GATES.get(task)
             rows.append({
@@ -103,7 +105,7 @@ def rows_of(out: Path, device: str) -> list[dict[str, Any]]:
                 "examples": (info.get("tasks") or {}).get(task), "epochs": (info.get("recipe") or {}).get("epochs"),
                 "learning_rate": knobs.get("learning_rate"), "freeze_embeddings": knobs.get("freeze_embeddings"),
                 "steps": info.get("steps"), "train_s": round(float(info.get("runtime_s") or 0), 1),
-                "dev_metric": selection.get("metric"), "dev_score": None if best is None else round(float(best), 2),
+                "dev_metric": _metric(task), "dev_score": None if best is None else round(float(best), 2),
                 "chance": chance, "gate": gate,
                 "cleared": None if best is None or gate is None else bool(best >= gate),
                 "dev_history": " ".join(f"{h.get(task, float('nan')):.1f}" for h in selection.get("history") or []),
@@ -111,7 +113,14 @@ def rows_of(out: Path, device: str) -> list[dict[str, Any]]:
     return rows
 
 
-def write(rows: list[dict[str, Any]]) -> None:
+def _metric(task: str) -> str:
+    from trainer.data.tasks import known_task
+
+    spec = known_task(task)
+    return spec.metric if spec else ""
+
+
+def write(rows: list[dict[str, Any]], path: Path = CSV) -> None:
     """Append to the shipped CSV, replacing rows of the same (device, task, seed, recipe)."""
 
     def key(r: dict[str, Any]) -> tuple[str, ...]:
@@ -119,14 +128,14 @@ def write(rows: list[dict[str, Any]]) -> None:
             str(r[k]) for k in ("device", "task", "seed", "examples", "epochs", "learning_rate", "freeze_embeddings")
         )
 
-    old = list(csv.DictReader(CSV.read_text(encoding="utf-8").splitlines())) if CSV.exists() else []
+    old = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines())) if path.exists() else []
     new = {key(r): r for r in old}
     new.update({key(r): {k: ("" if r.get(k) is None else r[k]) for k in COLUMNS} for r in rows})
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     w.writeheader()
     w.writerows(sorted(new.values(), key=lambda r: (r["device"], r["task"], str(r["seed"]))))
-    CSV.write_text(buf.getvalue(), encoding="utf-8")
+    path.write_text(buf.getvalue(), encoding="utf-8")
 
 
 def main() -> int:
@@ -138,6 +147,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--report", type=Path, help="read this matrix folder's phase-1 trainings instead")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--csv", type=Path, default=CSV, help="the CSV the rows go to")
     args = ap.parse_args()
     if args.report:
         rows = rows_of(args.report, args.device)
@@ -170,7 +180,7 @@ def main() -> int:
             f" frozen={r['freeze_embeddings']}: dev {r['dev_metric']} {r['dev_score']} (chance {r['chance']}, gate"
             f" {r['gate']}: {'cleared' if r['cleared'] else 'NOT cleared'}); per epoch {r['dev_history']}"
         )
-    write(rows)
+    write(rows, args.csv)
     return 0
 
 
