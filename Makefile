@@ -55,7 +55,8 @@ ship-me5: setup
 GPU_OUT ?= out
 ship-me5-gpu: setup
 	$(BIN)/stepstone train export $(GPU_OUT)/me5-small-gpu --dataset stepstone-me5-small-gpu --out feature_store/data/me5_small_gpu_intermediate.csv
-	$(BIN)/stepstone train export $(GPU_OUT)/me5-small-gpu-sizes --out feature_store/data/me5_small_gpu_sizes.csv
+	$(BIN)/stepstone train export $(GPU_OUT)/me5-small-gpu-sizes-epochs --out feature_store/data/me5_small_gpu_sizes_epochs.csv
+	$(BIN)/stepstone train export $(GPU_OUT)/me5-small-gpu-sizes-updates --out feature_store/data/me5_small_gpu_sizes_updates.csv
 	$(BIN)/stepstone train cells $(GPU_OUT)/me5-small-gpu --out feature_store/data/me5_small_gpu_cells.csv
 	$(BIN)/python bench/recipes.py --report $(GPU_OUT)/me5-small-gpu --device gpu
 

@@ -4,7 +4,7 @@
     STEPSTONE_TASK_DATA=/data/tasks .venv/bin/python bench/findings.py   # the task data elsewhere
 
 Reads only what the package ships: the runs of the three-seed GPU matrix
-(``feature_store/data/me5_small_gpu_intermediate.csv``, its size sweeps ``me5_small_gpu_sizes.csv``,
+(``feature_store/data/me5_small_gpu_intermediate.csv``, its size sweeps ``me5_small_gpu_sizes_{epochs,updates}.csv``,
 its per-phase record ``me5_small_gpu_cells.csv``), the recipes' dev checks (``me5_small_recipes.csv``),
 the earlier capped CPU matrix (``me5_small_intermediate.csv``, ``me5_small_cells.csv``) and the URIEL
 features (and, where at hand, the task data, for the evaluated sentences' lengths). Without the
@@ -121,7 +121,7 @@ def build(data: Path | None) -> tuple[str, dict[str, Any]]:
     cpu = runs_of("me5_small_intermediate.csv")
     runs = gpu or cpu
     cells = rows_of("me5_small_gpu_cells.csv") if gpu else rows_of("me5_small_cells.csv")
-    sweep_runs = runs_of("me5_small_gpu_sizes.csv") if gpu else []
+    sweep_runs = runs_of("me5_small_gpu_sizes_epochs.csv") + runs_of("me5_small_gpu_sizes_updates.csv") if gpu else []
     sweeps: dict[str, Any] = defaultdict(list)
     for r in sweep_runs:
         sweeps[r.dataset].append(r)

@@ -10,7 +10,8 @@
 # encoder); a process still running at its deadline is interrupted and its finished jobs stay.
 # RESULTS_DIR gets results.tar.gz (every job's result.json, every cell's result.json and the
 # phase-1 records: what `stepstone train export` / `train cells` read; no weights), the logs and
-# timing.json (wall time per stage). Reruns resume: finished jobs are skipped.
+# timing.json (wall time per stage). Reruns resume: finished jobs are skipped. Configs that run at
+# once must write to different out folders (a phase-1 or cell folder is named by task and seed only).
 set -u
 BUDGET=${1:?usage: bench/gpu/run_matrix.sh BUDGET_S RESULTS_DIR [PACK_DIR]}
 RESULTS=${2:?usage: bench/gpu/run_matrix.sh BUDGET_S RESULTS_DIR [PACK_DIR]}
@@ -57,7 +58,7 @@ if [ "$(left)" -gt 100 ]; then
 fi
 
 # What export and `train cells` read, no weights: jobs' results, cells' results, phase-1 records.
-( cd out && find me5-small-gpu me5-small-gpu-sizes \( -name result.json -o -name done.json -o -path '*/jobs/*/cells/*.json' \) -print0 \
+( cd out && find me5-small-gpu me5-small-gpu-sizes-epochs me5-small-gpu-sizes-updates \( -name result.json -o -name done.json -o -path '*/jobs/*/cells/*.json' \) -print0 \
     | tar --null -czf "$RESULTS/results.tar.gz" -T - )
 tail -n 3 "$RESULTS"/*.log > "$RESULTS/log_tails.txt" 2>/dev/null
 tar -czf "$RESULTS/logs.tar.gz" -C "$RESULTS" --exclude=results.tar.gz --exclude=logs.tar.gz $(cd "$RESULTS" && ls *.log) 2>/dev/null \
