@@ -133,7 +133,7 @@ def build(data: Path | None) -> tuple[str, dict[str, Any]]:
     langs = sorted(
         {r.target_language for r in sweep_runs} or {r.target_language for r in runs if r.target_task == "udpos"}
     )
-    seeds_lines, _ = section_seeds(by_target, learned)
+    seeds_lines, corr = section_seeds(by_target, learned)
     b_lines, b_rows = section_b(by_target, learned, dev)
     c_lines, c_plot = section_c(sweep_tables, distance_to_english(langs))
     lines = [
@@ -149,7 +149,7 @@ def build(data: Path | None) -> tuple[str, dict[str, Any]]:
         "",
         *seeds_lines,
         "",
-        *section_a(by_target, evaluation, floors, learned),
+        *section_a(by_target, evaluation, floors, learned, corr),
         "",
         *b_lines,
         "",

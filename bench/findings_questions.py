@@ -90,6 +90,7 @@ def section_a(
     evaluation: dict[str, Any],
     floors: dict[str, float],
     learned: dict[str, bool],
+    corr: dict[str, float],
 ) -> list[str]:
     lines = [
         "## (a) Seed question 000: do linguistic-diversity features pick the intermediate task per language?",
@@ -120,6 +121,12 @@ def section_a(
             f"{same} of {n} ({chance * n:.1f}) |"
         )
         kind = "reproduces" if r >= REPRODUCIBLE else "is seed noise" if r < NOISE else "reproduces only weakly"
+        per_task = [corr[f"{target}/{x}"] for x in keep if math.isfinite(corr.get(f"{target}/{x}", math.nan))]
+        kind += (
+            f" (per task, gains correlate r {f(float(np.median(per_task)), 2, True)} between seeds, median)"
+            if per_task
+            else ""
+        )
         verdicts.append(
             f"{target}: the per-language pattern {kind} (r {f(r, 2, True)}; {same} of {n} languages keep "
             f"their best task in every seed, {chance * n:.1f} by chance)"
@@ -155,6 +162,8 @@ def section_a(
             f"({f(nb.get('top1_loss_pct'))} vs {f(boa.get('top1_loss_pct'))}; floor {f(floor)})"
         )
     noise = [v for v in verdicts if "is seed noise" in v or "only weakly" in v]
+    if not verdicts:
+        return [*lines, "", "Answer: not answerable here: fewer than two learned intermediate tasks with two seeds."]
     answer = ("No, not from this data: " if noise else "Answer: ") + "; ".join(verdicts) + "."
     if noise:
         answer += (
@@ -290,8 +299,8 @@ def section_c(
             curves[group] = means
             lines.append(f"| {group} | {len(members)} | " + " | ".join(cells) + " |")
         first, last = (next(k for k in tables if k[2] == s) for s in (sizes[0], sizes[-1]))
-        parts = [tables[k].restrict(seeds, grp).g for grp in (far, near) for k in (last, first)]
-        d, lo, hi = boot_groups(parts, [1.0, -1.0, -1.0, 1.0])
+        steps = [tables[last].restrict(seeds, grp).g - tables[first].restrict(seeds, grp).g for grp in (far, near)]
+        d, lo, hi = boot_groups(steps, [1.0, -1.0])  # each language's own change, paired by seed
         near_step = curves["near English"][-1] - curves["near English"][0]
         far_step = curves["far from English"][-1] - curves["far from English"][0]
         lines += [
