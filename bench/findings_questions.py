@@ -107,6 +107,10 @@ def section_a(
     verdicts = []
     for target, tasks in sorted(by_target.items()):
         keep = {s: t for s, t in tasks.items() if learned.get(s)}
+        below = ""
+        if len(keep) < 2:  # too few learned tasks: read every task that has two seeds, and say so
+            keep = {s: t for s, t in tasks.items() if len(t.seeds) >= 2}
+            below = " (tasks below their gate included)"
         if len(keep) < 2:
             continue
         seeds = sorted(set.intersection(*(set(t.seeds) for t in keep.values())))
@@ -117,7 +121,7 @@ def section_a(
         r = interaction_corr(stack)
         same, n, chance = best_agreement(stack)
         lines.append(
-            f"| {target} | {', '.join(sorted(keep))} | {len(seeds)} | {n} | {f(r, 2, True)} | "
+            f"| {target} | {', '.join(sorted(keep))}{below} | {len(seeds)} | {n} | {f(r, 2, True)} | "
             f"{same} of {n} ({chance * n:.1f}) |"
         )
         kind = "reproduces" if r >= REPRODUCIBLE else "is seed noise" if r < NOISE else "reproduces only weakly"
