@@ -16,7 +16,7 @@ set -u
 BUDGET=${1:?usage: bench/gpu/run_matrix.sh BUDGET_S RESULTS_DIR [PACK_DIR]}
 RESULTS=${2:?usage: bench/gpu/run_matrix.sh BUDGET_S RESULTS_DIR [PACK_DIR]}
 PACK=${3:-}
-SHARDS=${SHARDS:-12}
+SHARDS=${SHARDS:-16}
 PY=${PYTHON:-python3}
 START=$(date +%s)
 mkdir -p "$RESULTS"
