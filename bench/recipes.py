@@ -106,7 +106,7 @@ def rows_of(out: Path, device: str) -> list[dict[str, Any]]:
                 "learning_rate": knobs.get("learning_rate"), "freeze_embeddings": knobs.get("freeze_embeddings"),
                 "steps": info.get("steps"), "train_s": round(float(info.get("runtime_s") or 0), 1),
                 "dev_metric": _metric(task), "dev_score": None if best is None else round(float(best), 2),
-                "chance": chance, "gate": gate,
+                "chance": None if chance is None else round(float(chance), 2), "gate": gate,
                 "cleared": None if best is None or gate is None else bool(best >= gate),
                 "dev_history": " ".join(f"{h.get(task, float('nan')):.1f}" for h in selection.get("history") or []),
             })  # fmt: skip
