@@ -126,6 +126,16 @@ def build(data: Path | None) -> tuple[str, dict[str, Any]]:
     for r in sweep_runs:
         sweeps[r.dataset].append(r)
     sweep_tables = {name.rsplit("-", 1)[-1] + " fixed": gain_tables(rs) for name, rs in sweeps.items()}
+    if not sweep_tables:  # the CPU matrix's sweep: its own sizes, and the main matrix's SST-2 runs as its largest
+        sizes = runs_of("me5_small_sst2_sizes.csv")
+        seeds = {r.seed for r in sizes}
+        largest = [r for r in cpu if r.target_task == "udpos" and r.seed in seeds and r.source_task == "sst2"]
+        if sizes:
+            name = (
+                "the CPU matrix's sweep, epochs fixed (updates grow with size; the deconfounded three-seed sweeps "
+                "of me5_small_gpu_sizes_*.toml did not run in the GPU call's time)"
+            )
+            sweep_tables = {name: gain_tables(sizes + largest)}
     learned, dev = learned_tasks(cells)
     by_target = per_target(gain_tables(runs))
     floors = seed_floor(runs)
