@@ -243,7 +243,8 @@ def section_cpu(runs: list[Any], cells: list[dict[str, str]], sizes: list[Any]) 
     lines += [
         "",
         f"Not learned there (English dev near chance): {', '.join(unlearned) or 'none'}; its size sweep "
-        f"({len(sizes)} runs) had one seed and tied size to updates. The questions above read the GPU matrix.",
+        f"({len(sizes)} runs) had one seed and tied size to updates. Questions (a), (b) and (d) read the GPU "
+        "matrix; (c) reads this sweep where no GPU sweep is shipped, and says so.",
     ]
     return lines
 
