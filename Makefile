@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup setup-dev lint bench ship-me5 clean
+.PHONY: run test setup setup-dev lint bench ship-me5 ship-me5-gpu clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -52,6 +52,16 @@ ship-me5: setup
 	$(BIN)/stepstone train export $(ME5_OUT) --dataset stepstone-me5-small --out feature_store/data/me5_small_intermediate.csv
 	$(BIN)/stepstone train export $(ME5_OUT) --dataset stepstone-me5-small-sizes --out feature_store/data/me5_small_sst2_sizes.csv
 	$(BIN)/stepstone train cells $(ME5_OUT) --out feature_store/data/me5_small_cells.csv
+
+# The three-seed GPU matrix (bench/gpu/run_matrix.sh; its results unpacked under GPU_OUT): runs,
+# size sweeps, per-phase record and the recipes' dev checks on every seed.
+GPU_OUT ?= out
+ship-me5-gpu: setup
+	$(BIN)/stepstone train export $(GPU_OUT)/me5-small-gpu --dataset stepstone-me5-small-gpu --out feature_store/data/me5_small_gpu_intermediate.csv
+	$(BIN)/stepstone train export $(GPU_OUT)/me5-small-gpu-sizes-epochs --out feature_store/data/me5_small_gpu_sizes_epochs.csv
+	$(BIN)/stepstone train export $(GPU_OUT)/me5-small-gpu-sizes-updates --out feature_store/data/me5_small_gpu_sizes_updates.csv
+	$(BIN)/stepstone train cells $(GPU_OUT)/me5-small-gpu --out feature_store/data/me5_small_gpu_cells.csv
+	$(BIN)/python bench/recipes.py --report $(GPU_OUT)/me5-small-gpu --device gpu
 
 clean:
 	rm -rf $(VENV) build *.egg-info

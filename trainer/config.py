@@ -103,10 +103,18 @@ class CellConfig:
     resume: bool = False  # reuse finished phases and resume from the last checkpoint
     train: TrainConfig = field(default_factory=TrainConfig)  # Trainer knobs (of phase 2, and 1 unless set below)
     phase1_train: TrainConfig | None = None  # phase 1's knobs where they differ from phase 2's
+    # [source_train.<task>] of the matrix: knobs of that intermediate task's phase 1 only (its own
+    # recipe: updates, rate, epochs, frozen embeddings). Every cell of the matrix carries the whole
+    # table, so a baseline and the intermediate runs it is compared with share one config_hash.
+    source_train: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def phase1_config(self) -> CellConfig:
         """This cell with its phase-1 knobs: what phase 1 trains, fingerprints and dev-checks with."""
-        return self if self.phase1_train is None else dataclasses.replace(self, train=self.phase1_train)
+        base = self.train if self.phase1_train is None else self.phase1_train
+        override = source_knobs(self.source_train, self.source_task)
+        if override:
+            return dataclasses.replace(self, train=dataclasses.replace(base, **override))
+        return self if self.phase1_train is None else dataclasses.replace(self, train=base)
 
 
 @dataclass
@@ -127,6 +135,13 @@ class MatrixConfig:
     # [target_train.<task>]: knobs that replace [train]'s in that target's fine-tuning (phase 2)
     # only; phase 1 keeps [train]'s, so every target of a source still shares one encoder.
     target_train: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # [source_train.<task>]: knobs that replace [train]'s in that intermediate task's phase 1 only.
+    source_train: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def phase1_knobs_for(self, source: str) -> TrainConfig:
+        """The knobs of ``source``'s phase 1: [train] with its [source_train.<task>] on top."""
+        override = source_knobs(self.source_train, source)
+        return dataclasses.replace(self.train, **override) if override else self.train
 
     def train_for(self, target: str) -> TrainConfig:
         """The knobs of ``target``'s fine-tuning: [train] with its [target_train.<target>] on top."""
@@ -143,6 +158,21 @@ class MatrixConfig:
                 raise InvalidRequest(f"matrix config: no languages listed for target task {target!r}")
             return list(self.languages[target])
         return list(self.languages)
+
+
+def source_knobs(tables: dict[str, dict[str, Any]], source: str) -> dict[str, Any]:
+    """The [source_train] knobs of a phase-1 source ("a+b": the union; tasks that disagree on a knob fail)."""
+    if not tables or source.strip().lower() in ("none", ""):
+        return {}
+    merged: dict[str, Any] = {}
+    for part in source.split("+"):
+        for knob, value in tables.get(canonical_id(part.strip()), {}).items():
+            if knob in merged and merged[knob] != value:
+                raise InvalidRequest(
+                    f"[source_train] of {source!r}: its tasks set {knob} to {merged[knob]!r} and {value!r}"
+                )
+            merged[knob] = value
+    return merged
 
 
 def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
@@ -180,6 +210,7 @@ def load_matrix(path: Path) -> MatrixConfig:
     raw["models"] = [base / Path(m).expanduser() for m in raw["models"]]
     raw["out"] = base / Path(raw.get("out", "stepstone-train")).expanduser()
     raw["target_train"] = _target_train(raw.get("target_train", {}), raw["target_tasks"], train, path)
+    raw["source_train"] = _source_train(raw.get("source_train", {}), raw["source_tasks"], train, path)
     return _build(MatrixConfig, {**raw, "train": train}, str(path))
 
 
@@ -193,6 +224,23 @@ def _target_train(raw: Any, targets: list[str], train: TrainConfig, path: Path) 
         where = f"{path} [target_train.{task}]"
         if canonical_id(task) not in known:
             raise InvalidRequest(f"{where}: {task!r} is not one of the target tasks ({', '.join(targets)})")
+        if not isinstance(knobs, dict):
+            raise InvalidRequest(f"{where}: expected a table of train knobs, got {knobs!r}")
+        TrainConfig.from_dict({**to_jsonable(train), **knobs}, where)  # names a bad knob or value
+        out[canonical_id(task)] = dict(knobs)
+    return out
+
+
+def _source_train(raw: Any, sources: list[str], train: TrainConfig, path: Path) -> dict[str, dict[str, Any]]:
+    """[source_train.<task>] tables, checked: each names an intermediate task of the matrix and real knobs."""
+    if not isinstance(raw, dict):
+        raise InvalidRequest(f"{path}: source_train must be tables like [source_train.cola]")
+    known = {canonical_id(part.strip()) for s in sources if s.strip().lower() != "none" for part in s.split("+")}
+    out: dict[str, dict[str, Any]] = {}
+    for task, knobs in raw.items():
+        where = f"{path} [source_train.{task}]"
+        if canonical_id(task) not in known:
+            raise InvalidRequest(f"{where}: {task!r} is not one of the intermediate tasks ({', '.join(sorted(known))})")
         if not isinstance(knobs, dict):
             raise InvalidRequest(f"{where}: expected a table of train knobs, got {knobs!r}")
         TrainConfig.from_dict({**to_jsonable(train), **knobs}, where)  # names a bad knob or value

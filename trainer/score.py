@@ -97,7 +97,11 @@ def _score_labels(spec: TaskSpec, gold: Split, predictions: Path) -> dict[str, f
         list(range(1, len(lines) + 1)),
     )
     encode_labels(predicted, spec.format, labels)
-    return {"accuracy": metrics.accuracy([e["label"] for e in predicted.examples], [e["label"] for e in gold.examples])}
+    pred, ref = [e["label"] for e in predicted.examples], [e["label"] for e in gold.examples]
+    scores = {"accuracy": metrics.accuracy(pred, ref)}
+    if labels is not None and len(labels) == 2:
+        scores["mcc"] = metrics.mcc(pred, ref)
+    return scores
 
 
 def score_file(task: str, gold: Path, predictions: Path, language: str = "eng") -> dict[str, Any]:

@@ -70,7 +70,11 @@ def score_predictions(
             [[labels[t] for t in ex["tags"]] for ex in split.examples],
         )
     predicted = np.asarray(predictions).argmax(-1).tolist()
-    return {"accuracy": metrics.accuracy(predicted, [ex["label"] for ex in split.examples])}
+    gold = [ex["label"] for ex in split.examples]
+    scores = {"accuracy": metrics.accuracy(predicted, gold)}
+    if np.asarray(predictions).shape[-1] == 2:  # two classes: GLUE scores CoLA by Matthews correlation
+        scores["mcc"] = metrics.mcc(predicted, gold)
+    return scores
 
 
 def word_predictions(enc: Encoded, logits: Any) -> list[list[int]]:

@@ -174,6 +174,10 @@ def phase1(
     info = {
         "tasks": {s.task.id: len(s.split) for s in sets},
         "recipe": {"epochs": recipe.epochs, "batch_size": recipe.batch_size},
+        # what the phase trained with and each dev set's chance: the recipe's record (bench/recipes.py)
+        "knobs": {"learning_rate": cfg.train.learning_rate, "freeze_embeddings": cfg.train.freeze_embeddings,
+                  "max_train_samples": cfg.train.max_train_samples, "max_steps": cfg.train.max_steps},
+        "dev_chance": {d.task.id: d.chance for _, d in scored},
         "frozen_parameters": frozen,
         **throughput(result, trainer, n_tokens(features), resumed),
         "dev_selection": selection.restore() if selection is not None else None,

@@ -60,6 +60,8 @@ def config_hash(cfg: CellConfig) -> str:
     knobs: dict[str, Any] = {"train": identity.config_knobs(cfg.train), "world_size": world_size()}
     if cfg.phase1_train is not None:  # the baseline of such a target carries it too, so they still match
         knobs["phase1_train"] = identity.config_knobs(cfg.phase1_train)
+    if cfg.source_train:  # every cell of such a matrix, baselines too, so they still match
+        knobs["source_train"] = cfg.source_train
     return identity.json_hash(knobs)
 
 

@@ -2,7 +2,8 @@
 
 Each follows a published evaluation script:
 
-- accuracy: classification, pair classification, multiple choice, Tatoeba (XTREME ``evaluate.py``).
+- accuracy: classification, pair classification, multiple choice, Tatoeba (XTREME ``evaluate.py``);
+  two-class classification also gets Matthews correlation (``mcc``, GLUE's metric for CoLA).
 - SQuAD F1 / exact match for XQuAD, TyDiQA-GoldP and SQuAD: the official SQuAD v1.1 script
   (lower case, ASCII punctuation and English articles removed, whitespace tokens; an empty
   prediction scores F1 0).
@@ -32,6 +33,20 @@ def accuracy(predictions: Sequence[object], references: Sequence[object]) -> flo
     if not references:
         return 0.0
     return 100.0 * sum(int(p == r) for p, r in zip(predictions, references, strict=True)) / len(references)
+
+
+def mcc(predictions: Sequence[object], references: Sequence[object]) -> float:
+    """Matthews correlation of two-class labels, x 100 (GLUE's CoLA metric; 0 = a constant guess)."""
+    classes = sorted({*references, *predictions}, key=str)
+    if len(classes) > 2:
+        raise ValueError(f"MCC needs two classes, got {len(classes)}")
+    pos = classes[-1] if classes else None
+    tp = sum(int(p == pos and r == pos) for p, r in zip(predictions, references, strict=True))
+    tn = sum(int(p != pos and r != pos) for p, r in zip(predictions, references, strict=True))
+    fp = sum(int(p == pos and r != pos) for p, r in zip(predictions, references, strict=True))
+    fn = sum(int(p != pos and r == pos) for p, r in zip(predictions, references, strict=True))
+    denom = float(np.sqrt(float((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))))
+    return 0.0 if denom == 0 else 100.0 * (tp * tn - fp * fn) / denom
 
 
 # --- SQuAD v1.1 (rajpurkar/SQuAD-explorer, evaluate-v1.1.py) -----------------------------------
@@ -144,7 +159,7 @@ def tagging(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[
 def chance_score(fmt: str, metric: str, gold: Sequence[object], n_choices: int = 0) -> float:
     """The score of the best constant guess: the majority label (tagging: the commonest tag, every
     token), 1/k for multiple choice, 0 for QA. A phase whose dev score is near it learned nothing."""
-    if fmt == "qa" or not gold:
+    if fmt == "qa" or metric == "mcc" or not gold:  # MCC: every constant guess scores 0
         return 0.0
     if fmt == "mc":
         return 100.0 / max(n_choices, 1)

@@ -46,7 +46,7 @@ class TaskSpec:
 
     id: str  # canonical lower-case id, written into runs
     format: str  # one of FORMATS: picks the head, the features and the metric code
-    metric: str  # the score written into runs: "accuracy" or "f1" (both 0-100)
+    metric: str  # the score written into runs: "accuracy", "f1" (both 0-100) or "mcc" (-100-100)
     labels: tuple[str, ...] | None = None  # class / tag names; None = read from the training data
     aliases: tuple[str, ...] = ()  # other spellings, also tried as data folder names
     other_tags_to_o: bool = False  # tagging: entity types outside `labels` are read as O
@@ -68,7 +68,7 @@ _TASKS = (
     TaskSpec("commonsenseqa", "mc", "accuracy", None, ("csqa", "commonsense_qa")),
     TaskSpec("ccg", "tagging", "accuracy", None, ("ccgbank",)),
     # GLUE and other English tasks read in their published layouts
-    TaskSpec("cola", "classification", "accuracy", BINARY_LABELS),
+    TaskSpec("cola", "classification", "mcc", BINARY_LABELS),  # GLUE scores CoLA by Matthews correlation
     TaskSpec("rte", "pair", "accuracy", ("entailment", "not_entailment")),
     TaskSpec("qnli", "pair", "accuracy", ("entailment", "not_entailment")),
     TaskSpec("mrpc", "pair", "accuracy", BINARY_LABELS),

@@ -192,6 +192,8 @@ def _fine_tuning_knobs(matrix: MatrixConfig, job: Job) -> dict[str, Any]:
     knobs = {"knobs": _knobs(matrix.train_for(target), BOOKKEEPING)}
     if matrix.phase1_train_for(target) is not None:
         knobs["phase1_knobs"] = _knobs(matrix.train, BOOKKEEPING)
+    if matrix.source_train:  # in every cell's config_hash, baselines' too
+        knobs["source_train"] = matrix.source_train
     return knobs
 
 
@@ -207,9 +209,10 @@ def _add_source(
     languages: dict[str, list[str]],
     tokens_per_s: float,
 ) -> None:
-    train, name = matrix.train, _model_name(model)
+    name = _model_name(model)
     none = raw_source.lower() == "none"
     source = "none" if none else "+".join(canonical_id(s) for s in split_sources(raw_source))
+    train = matrix.phase1_knobs_for(source)
     phase1: Job | None = None
     if not none and any(source != t for t in languages):
         parts = source.split("+")
@@ -295,6 +298,7 @@ def cells(job: Job, matrix: MatrixConfig) -> list[CellConfig]:
         "out": matrix.out,
         "dataset": matrix.dataset,
         "train": matrix.train,
+        "source_train": matrix.source_train,
     }
     if job.phase == 1:
         target = next(canonical_id(t) for t in matrix.target_tasks if canonical_id(t) != job.source_task)

@@ -49,6 +49,7 @@ def expand(matrix: MatrixConfig) -> list[CellConfig]:
                     dataset=matrix.dataset,
                     train=matrix.train_for(target),
                     phase1_train=matrix.phase1_train_for(target),
+                    source_train=matrix.source_train,
                 )
                 for target in matrix.target_tasks
             }

@@ -105,7 +105,9 @@ def cell_rows(out: Path) -> list[dict[str, Any]]:
             "phase": 2, "id": result.get("cell_id"), "source_task": config.get("source_task"),
             "target_task": config.get("target_task"), "intermediate_size": config.get("intermediate_size") or "",
             "seed": config.get("seed"), "examples": phase2.get("examples"), "steps": phase2.get("steps"),
-            "train_s": _round(timings.get("phase2_s")), "eval_s": _round(timings.get("phase3_s")),
+            # a cell whose fine-tuned model was reused trained nothing: no training time, only its lookup
+            "train_s": _round(timings.get("phase2_s")) if phase2.get("steps") else "",
+            "eval_s": _round(timings.get("phase3_s")),
             "tokens": phase2.get("tokens"), "tokens_per_s": _round(phase2.get("tokens_per_s"), 1),
             "dev_task": dev.get("task", ""), "dev_metric": dev.get("metric", ""), "dev_score": _round(dev.get("score")),
             "dev_chance": _round(dev.get("chance")), "near_chance": dev.get("near_chance", ""),
