@@ -70,10 +70,10 @@ def score_predictions(
             [[labels[t] for t in ex["tags"]] for ex in split.examples],
         )
     predicted = np.asarray(predictions).argmax(-1).tolist()
-    gold = [ex["label"] for ex in split.examples]
-    scores = {"accuracy": metrics.accuracy(predicted, gold)}
+    labels_gold = [ex["label"] for ex in split.examples]
+    scores = {"accuracy": metrics.accuracy(predicted, labels_gold)}
     if np.asarray(predictions).shape[-1] == 2:  # two classes: GLUE scores CoLA by Matthews correlation
-        scores["mcc"] = metrics.mcc(predicted, gold)
+        scores["mcc"] = metrics.mcc(predicted, labels_gold)
     return scores
 
 
