@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import RunIn
 from feature_store.errors import InvalidRun
-from feature_store.values import loads_json
+from feature_store.runs.values import loads_json
 
 JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/ndjson")
 _run = TypeAdapter(RunIn)

@@ -31,8 +31,9 @@ def main() -> int:
     os.environ.setdefault("STEPSTONE_HOME", tempfile.mkdtemp(prefix="stepstone-bench-"))
 
     t0 = time.perf_counter()
-    from feature_store.seed import shipped_runs
-    from recommender.evaluation.crossval import PUBLISHED_TOP1, evaluate_runs
+    from feature_store.runs.seed import shipped_runs
+    from recommender.evaluation.crossval import evaluate_runs
+    from recommender.evaluation.evaluate_report import PUBLISHED_TOP1
 
     result = evaluate_runs(shipped_runs(), split=args.split, ablations=args.ablations, n_jobs=args.jobs)
     wall = time.perf_counter() - t0

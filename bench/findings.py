@@ -56,7 +56,7 @@ def shipped(name: str) -> str | None:
 
 
 def runs_of(name: str) -> list[Any]:
-    from feature_store.run_files import parse_csv_text
+    from feature_store.runs.files import parse_csv_text
 
     text = shipped(name)
     return parse_csv_text(text, name) if text else []

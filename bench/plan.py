@@ -33,8 +33,8 @@ def main() -> int:
     os.environ.setdefault("STEPSTONE_HOME", tempfile.mkdtemp(prefix="stepstone-bench-"))
 
     t0 = time.perf_counter()
-    from feature_store.run_files import read_runs
-    from feature_store.seed import shipped_runs
+    from feature_store.runs.files import read_runs
+    from feature_store.runs.seed import shipped_runs
     from recommender.planning.simulate import misses, plot_curves, simulate_runs
 
     runs = shipped_runs() + [r for path in args.runs for r in read_runs(path)]

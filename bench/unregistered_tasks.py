@@ -68,7 +68,7 @@ def rename(rows: list[dict[str, str]], which: str = "all") -> list[dict[str, str
 
 
 def to_runs(rows: list[dict[str, str]]) -> list[Any]:
-    from feature_store.run_files import parse_csv_text
+    from feature_store.runs.files import parse_csv_text
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")

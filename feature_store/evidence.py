@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from importlib import resources
 
 from feature_store.features import MULTILINGUAL
-from feature_store.run import Run
-from feature_store.run_files import parse_records
+from feature_store.runs.files import parse_records
+from feature_store.runs.run import Run
 from feature_store.tasks import Task, canonical_task, registry
 
 XCSR_FILE = "intermediate_xcsr_mcp.csv"

@@ -44,7 +44,7 @@ from recommender.answers.table import (
 from recommender.jobs import BACKGROUND
 
 if TYPE_CHECKING:
-    from feature_store.run_store import RunStore
+    from feature_store.runs.store import RunStore
     from feature_store.tasks import Task
     from recommender.answers.types import Answer
     from recommender.model.registry import LoadedModel, ModelRegistry

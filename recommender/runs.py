@@ -14,8 +14,7 @@ from typing import IO, Any
 from feature_store.errors import InvalidRequest
 from feature_store.features import FeatureBuilder
 from feature_store.languages import language_name
-from feature_store.run import ImportResult, Run
-from feature_store.run_files import (
+from feature_store.runs.files import (
     checked_lines,
     parse_csv_lines,
     parse_csv_text,
@@ -25,7 +24,8 @@ from feature_store.run_files import (
     read_runs,
     runs_to_csv,
 )
-from feature_store.run_store import RunStore
+from feature_store.runs.run import ImportResult, Run
+from feature_store.runs.store import RunStore
 from feature_store.tasks import canonical_task, registry
 
 MAX_PAGE = 1000

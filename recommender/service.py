@@ -17,9 +17,9 @@ from feature_store.errors import InvalidRequest, ModelIncompatible, StepstoneErr
 from feature_store.evidence import published_findings
 from feature_store.features import FeatureBuilder
 from feature_store.languages import language_name, resolve, resolve_target
-from feature_store.run import Run, fingerprint_runs
-from feature_store.run_store import RunStore
-from feature_store.seed import ensure_seeded
+from feature_store.runs.run import Run, fingerprint_runs
+from feature_store.runs.seed import ensure_seeded
+from feature_store.runs.store import RunStore
 from feature_store.tasks import Task, registry
 from recommender.answers.advice import NOISE_THRESHOLD
 from recommender.answers.annotate import Annotator

@@ -54,7 +54,7 @@ def test_names_resolve_as_the_library_does(tabled: tuple[Service, list[tuple[str
 
 
 def test_an_import_retires_the_table(tabled: tuple[Service, list[tuple[str, str]]]) -> None:
-    from feature_store.run import Run
+    from feature_store.runs.run import Run
 
     svc, _ = tabled
     before = svc.recommend("swa", "xnli", k=50, candidates="language").as_dict()

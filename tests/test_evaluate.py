@@ -9,8 +9,9 @@ import numpy as np
 from typer.testing import CliRunner
 
 from feature_store.paths import store_path
-from feature_store.run import Run
-from recommender.evaluation.crossval import evaluate_runs, fold_key, folds, write_report
+from feature_store.runs.run import Run
+from recommender.evaluation.crossval import evaluate_runs, fold_key, folds
+from recommender.evaluation.evaluate_report import write_report
 from recommender.evaluation.metrics import METRICS
 from recommender.model.dataset import group_queries
 from stepstone.cli import app
@@ -137,7 +138,7 @@ def test_the_intermediate_decision_is_evaluated_on_held_out_languages() -> None:
     assert methods["neighbours"]["top1_loss_pct"] < 0.5 * methods["best_on_average"]["top1_loss_pct"]
     assert methods["neighbours"]["ndcg@3"] > methods["random"]["ndcg@3"]
     assert methods["no_intermediate"]["top1_loss_pct"] > methods["neighbours"]["top1_loss_pct"]
-    from recommender.evaluation.crossval import render_markdown
+    from recommender.evaluation.evaluate_report import render_markdown
 
     md = render_markdown(result, "plot.png")
     assert "### Intermediate decision: 24 held-out queries" in md and "| neighbours |" in md

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from feature_store.features import FEATURE_NAMES, FeatureBuilder, Source
-from feature_store.run import Run
+from feature_store.runs.run import Run
 from recommender.answers.explain import Explainer, contributions, reason_of, why
 from recommender.model.dataset import assemble, group_queries
 from recommender.model.prior import PRIOR_NAMES

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from feature_store.features import FeatureBuilder, Source
-from feature_store.run import Run
+from feature_store.runs.run import Run
 from feature_store.tasks import Task, registry
 from recommender import service as service_module
 from recommender.service import Service

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from feature_store.errors import InvalidData
-from feature_store.run import Run
+from feature_store.runs.run import Run
 from recommender.model.dataset import group_queries
 from recommender.service import Service
 from stepstone.cli import app

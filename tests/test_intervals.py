@@ -10,7 +10,7 @@ import pytest
 
 from feature_store.errors import InvalidRequest
 from feature_store.features import Source
-from feature_store.run import Run
+from feature_store.runs.run import Run
 from recommender.answers.advice import advise
 from recommender.answers.entry import Entry
 from recommender.model.calibration import (

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from feature_store.errors import ModelCorrupted, NoModel
-from feature_store.seed import shipped_runs
+from feature_store.runs.seed import shipped_runs
 from recommender.model.dataset import group_queries, relevance
 from recommender.model.ranker import TransferRanker
 from recommender.model.ranks import percentiles

@@ -56,8 +56,8 @@ def synthetic_rows() -> list[dict[str, object]]:
 @pytest.fixture(scope="module")
 def plan_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A home holding only the synthetic runs and a small model trained on them."""
-    from feature_store.run_files import parse_records
-    from feature_store.seed import SEED_VERSION
+    from feature_store.runs.files import parse_records
+    from feature_store.runs.seed import SEED_VERSION
 
     home = tmp_path_factory.mktemp("plan") / "home"
     with pytest.MonkeyPatch.context() as mp:
@@ -122,7 +122,7 @@ def test_a_batch_spreads_over_languages_when_that_is_worth_more(svc: Service) ->
 
 
 def test_everything_measured_is_said(plan_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from feature_store.run_files import parse_records
+    from feature_store.runs.files import parse_records
     from tests.helpers import clone_home
 
     monkeypatch.setenv("STEPSTONE_HOME", str(clone_home(plan_home, tmp_path / "home")))
@@ -283,7 +283,7 @@ def test_the_trainers_plan_command_accepts_the_config(svc: Service, tmp_path: Pa
 
 # -- the simulation -------------------------------------------------------------------------------
 def test_simulation_shape_and_its_invariants(plan_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from feature_store.run_files import parse_records
+    from feature_store.runs.files import parse_records
     from recommender.evaluation.metrics import expected_topk_max
     from recommender.planning.simulate import misses, simulate_runs
 

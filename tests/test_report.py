@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from feature_store.features import Source
-from feature_store.run import Run
+from feature_store.runs.run import Run
 from recommender.answers.coverage import coverage_warnings, distance_warnings, pretraining_warnings, uriel_warnings
 from recommender.answers.entry import Entry
 from recommender.service import Service
@@ -199,7 +199,7 @@ def test_report_for_all_udpos_languages_agrees_with_recommend(trained: Path, tmp
     svc = Service()
     report = svc.report("udpos", k=3)
     write_report(report, tmp_path / "all")
-    from feature_store.seed import shipped_runs
+    from feature_store.runs.seed import shipped_runs
     from feature_store.tasks import canonical_task
 
     measured = {r.target_language for r in shipped_runs() if canonical_task(r.target_task) == "udpos"}

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from feature_store.errors import InvalidRun
-from feature_store.run_files import parse_csv_text, parse_json_text, parse_jsonl_text, read_runs, runs_to_csv
-from feature_store.run_store import RunStore
+from feature_store.runs.files import parse_csv_text, parse_json_text, parse_jsonl_text, read_runs, runs_to_csv
+from feature_store.runs.store import RunStore
 
 ROW = dict(dataset="lab", model="m", target_task="xnli", target_language="sw", source_task="mnli",
            source_language="eng", score="71.5", metric="accuracy", baseline_score="70", seed="1")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from feature_store.errors import InvalidRequest, InvalidRun
-from feature_store.run import Run
-from feature_store.run_files import read_runs, runs_to_csv
-from feature_store.run_store import RunStore
+from feature_store.runs.files import read_runs, runs_to_csv
+from feature_store.runs.run import Run
+from feature_store.runs.store import RunStore
 from tests.helpers import write_csv
 
 ROW = dict(dataset="d", model="m", target_task="XNLI", target_language="sw", source_task="mnli",

@@ -7,9 +7,9 @@ from importlib import resources
 from pathlib import Path
 
 from feature_store.languages import resolve
-from feature_store.run import COLUMNS
-from feature_store.run_store import RunStore
-from feature_store.seed import SHIPPED_MATRICES, ensure_seeded, shipped_runs
+from feature_store.runs.run import COLUMNS
+from feature_store.runs.seed import SHIPPED_MATRICES, ensure_seeded, shipped_runs
+from feature_store.runs.store import RunStore
 
 
 def test_shipped_matrices_have_the_run_schema() -> None:
@@ -77,7 +77,7 @@ def test_seeding_happens_once(home: Path) -> None:
 def test_a_new_seed_version_corrects_its_own_runs(home: Path) -> None:
     from dataclasses import replace
 
-    from feature_store import seed
+    from feature_store.runs import seed
 
     store = RunStore()
     shipped = shipped_runs()

@@ -8,7 +8,7 @@ import pytest
 
 from feature_store.errors import InvalidRequest, UnknownLanguage, UnknownTask
 from feature_store.evidence import literature_priors
-from feature_store.seed import shipped_runs
+from feature_store.runs.seed import shipped_runs
 from recommender.service import Service
 from tests.helpers import pawsx_rows, write_csv, xstilts_rows
 

@@ -10,10 +10,10 @@ import pytest
 
 from feature_store import database
 from feature_store.errors import InvalidRequest, InvalidRun, StoreUnavailable
-from feature_store.run import Run, RunBatch
-from feature_store.run_files import parse_csv_text, parse_records
-from feature_store.run_store import RunStore
-from feature_store.seed import ensure_seeded
+from feature_store.runs.files import parse_csv_text, parse_records
+from feature_store.runs.run import Run, RunBatch
+from feature_store.runs.seed import ensure_seeded
+from feature_store.runs.store import RunStore
 
 ROW = dict(dataset="lab", model="m", target_task="xnli", target_language="sw", source_task="mnli",
            source_language="eng", score="71.5", metric="accuracy", baseline_score="70", seed="1")
@@ -262,7 +262,7 @@ def test_a_full_disk_is_reported_as_disk_full_and_leaves_the_store_as_it_was(hom
 
 
 def test_runs_held_in_memory_get_the_scales_an_import_would_declare(home: Path) -> None:
-    from feature_store.scales import declared_scales, metric_scale
+    from feature_store.runs.scales import declared_scales, metric_scale
 
     runs = [Run("xnli", "swa", "mnli", "eng", 0.7, dataset="a", metric="accuracy"),
             Run("xnli", "swa", "mnli", "eng", 71.5, dataset="b", metric="accuracy"),

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from feature_store.errors import InvalidRun
-from feature_store.run_files import parse_csv_text
-from feature_store.run_store import RunStore
+from feature_store.runs.files import parse_csv_text
+from feature_store.runs.store import RunStore
 from recommender.model.dataset import group_queries
 
 HEADER = "dataset,model,target_task,target_language,source_task,source_language,source_size,score,metric," \

@@ -14,8 +14,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from feature_store.run import Run
-from feature_store.seed import shipped_runs
+from feature_store.runs.run import Run
+from feature_store.runs.seed import shipped_runs
 from feature_store.tasks import registry
 from recommender.evaluation.metrics import ndcg_at_3
 from recommender.model.dataset import assemble, group_queries

@@ -87,7 +87,7 @@ def cell(
         resume=resume,
         train=train,
     )
-    from feature_store.run_store import RunStore
+    from feature_store.runs.store import RunStore
     from trainer.cell.run import run_cell
 
     with RunStore() as store:
@@ -170,7 +170,7 @@ def matrix(
     """Run the matrix's jobs (or one shard of them) and import their runs into the store."""
     from rich.console import Console
 
-    from feature_store.run_store import RunStore
+    from feature_store.runs.store import RunStore
     from trainer.config import load_matrix, parse_shard
     from trainer.matrix import graph
     from trainer.matrix.console import advance, failures_table, progress_bar, summary_table
@@ -293,7 +293,7 @@ def export(
 
     from feature_store.errors import InvalidRequest
     from feature_store.paths import atomic_write_bytes
-    from feature_store.run_files import runs_to_csv
+    from feature_store.runs.files import runs_to_csv
     from trainer.matrix.results import fill_baselines, read_results
 
     jobs, runs = read_results(folder)

@@ -7,8 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import ServiceDep
-from api.schemas import ErrorOut
-from api.schemas_plan import PlanIn, PlanOut
+from api.schemas import ErrorOut, PlanIn, PlanOut
 
 router = APIRouter(prefix="/v1", tags=["plans"])
 

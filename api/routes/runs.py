@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from api.bodies import RUNS_BODY, Uploads, read_runs_body
 from api.deps import CacheDep, ServiceDep, WriteAuth
 from api.schemas import NO_CONTROL, DeleteOut, ErrorOut, ImportOut, RunErrorOut, RunPage
-from feature_store.run import ImportResult
+from feature_store.runs.run import ImportResult
 from recommender.runs import MAX_PAGE
 
 router = APIRouter(prefix="/v1", tags=["runs"])

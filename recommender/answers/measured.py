@@ -30,8 +30,8 @@ from statistics import NormalDist
 import numpy as np
 
 from feature_store.features import ENGLISH
-from feature_store.run import Run
-from feature_store.scales import declared_scales
+from feature_store.runs.run import Run
+from feature_store.runs.scales import declared_scales
 from feature_store.tasks import canonical_task
 from recommender.model.dataset import unlearned
 

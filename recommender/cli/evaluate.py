@@ -47,7 +47,7 @@ def evaluate(
     options: dict[str, Any] = {"split": split.value, "exclude_self": exclude_self, "ablations": ablations,
                                "n_jobs": jobs}
     if runs:  # files only: the store is not opened
-        from feature_store.run_files import read_runs
+        from feature_store.runs.files import read_runs
         from recommender.evaluation.crossval import evaluate_runs
 
         result = evaluate_runs([r for path in runs for r in read_runs(path)], **options)
@@ -57,7 +57,7 @@ def evaluate(
         print_json(result)
         return
     if fmt is ReportFormat.md:
-        from recommender.evaluation.crossval import write_report
+        from recommender.evaluation.evaluate_report import write_report
 
         path = write_report(result, out)
         err_console.print(f"wrote {path} and {path.with_name('top1_loss.png')}")

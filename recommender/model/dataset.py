@@ -15,8 +15,8 @@ import numpy as np
 
 from feature_store.errors import InvalidData
 from feature_store.features import ENGLISH, FeatureBuilder, Source
-from feature_store.run import Run
-from feature_store.scales import declared_scales
+from feature_store.runs.run import Run
+from feature_store.runs.scales import declared_scales
 from feature_store.tasks import canonical_task
 
 Setting = tuple[str, str, str]  # (dataset, model, target_task)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from feature_store.features import FeatureBuilder
-from feature_store.run import Run
+from feature_store.runs.run import Run
 from recommender.model.dataset import TrainingSet, assemble, group_queries
 from recommender.model.ranker import TransferRanker
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from feature_store.errors import InvalidRequest
 from feature_store.evidence import Prior
-from feature_store.run import Run
+from feature_store.runs.run import Run
 from feature_store.tasks import Task, canonical_task
 from recommender.answers.candidates import Catalogue, candidate_pool, check_kind
 from recommender.answers.ladder import published_items

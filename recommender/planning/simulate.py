@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from feature_store.lang_features import get_language_features
-from feature_store.run import Run
+from feature_store.runs.run import Run
 from recommender.evaluation.baselines import BestOnAverage
 from recommender.evaluation.crossval import folds
 from recommender.evaluation.metrics import expected_topk_max

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from api_helpers import run_row
 from fastapi.testclient import TestClient
 
-from feature_store.run import Run
-from feature_store.run_store import RunStore
+from feature_store.runs.run import Run
+from feature_store.runs.store import RunStore
 
 Q = {"language": "swa", "task": "xnli", "k": 50, "candidates": "language"}
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from feature_store.run_store import RunStore
+from feature_store.runs.store import RunStore
 from recommender.model.registry import ModelRegistry
 from recommender.service import Service
 
@@ -34,7 +34,7 @@ CHILD = textwrap.dedent('''
         while True:
             time.sleep(1)
 
-    from feature_store.run import Run
+    from feature_store.runs.run import Run
     from recommender.model.ranker import TransferRanker
     from recommender.service import Service
 

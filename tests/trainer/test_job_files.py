@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from feature_store.errors import InvalidRequest, InvalidRun
-from feature_store.run_store import RunStore
+from feature_store.runs.store import RunStore
 from trainer.matrix.graph import Job
 from trainer.matrix.jobs import release_encoder, within
 from trainer.matrix.results import import_results

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from feature_store.errors import InvalidRequest, InvalidRun
-from feature_store.run_store import RunStore
+from feature_store.runs.store import RunStore
 from trainer.cli import app
 from trainer.config import load_matrix
 from trainer.matrix.engine import JobsFailed
@@ -260,7 +260,7 @@ def test_export_writes_a_matrixs_runs_with_baselines_and_never_opens_the_store(
     csv_path = tmp_path / "runs.csv"
     result = runner.invoke(app, ["export", str(out), "--dataset", "d", "--out", str(csv_path)])
     assert result.exit_code == 0, result.output
-    from feature_store.run_files import parse_csv_text
+    from feature_store.runs.files import parse_csv_text
 
     runs = parse_csv_text(csv_path.read_text(), "runs.csv")
     rows = sorted((r.source_task, r.score, r.baseline_score) for r in runs)
@@ -384,7 +384,7 @@ def test_a_store_that_refuses_the_runs_stops_the_import_not_the_training(
 
 
 def test_the_trainers_runs_state_points_so_a_near_zero_f1_is_not_a_mixed_scale(tmp_path: Path) -> None:
-    from feature_store.run_files import parse_csv_text
+    from feature_store.runs.files import parse_csv_text
 
     header = "dataset,model,target_task,target_language,source_task,source_language,score,metric,baseline_score"
     rows = ["d,m,udpos,jpn,udpos,eng,0.9788,f1,0.9788", "d,m,udpos,fra,udpos,eng,54.6,f1,54.6"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from feature_store.run_store import RunStore
+from feature_store.runs.store import RunStore
 from trainer.config import load_matrix
 from trainer.matrix.run import run_matrix
 

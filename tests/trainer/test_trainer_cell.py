@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from feature_store.errors import InvalidData
-from feature_store.run_store import RunStore
+from feature_store.runs.store import RunStore
 from trainer.cell import phases as phase_code
 from trainer.cell.model import MultiTaskModel
 from trainer.cell.run import run_cell

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from feature_store.errors import InvalidRequest, UnknownLanguage
-from feature_store.run_store import RunStore
+from feature_store.runs.store import RunStore
 from trainer.__main__ import main
 from trainer.cell.run import run_cell
 from trainer.cli import app

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from feature_store.run import Run
-from feature_store.run_store import RunStore
+from feature_store.runs.run import Run
+from feature_store.runs.store import RunStore
 from trainer.cell.identity import model_hash
 from trainer.cell.run import run_cell
 from trainer.config import CellConfig, TrainConfig

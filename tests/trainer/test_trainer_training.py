@@ -13,7 +13,7 @@ from trainer_fixtures import write_jsonl
 from transformers import AutoTokenizer
 
 from feature_store.errors import InvalidRequest
-from feature_store.run_store import RunStore
+from feature_store.runs.store import RunStore
 from trainer.cell.loop import CellTrainer, per_device_batch, training_args
 from trainer.cell.model import MultiTaskModel, ProportionalBatchSampler, _EpochLoader, load_encoder, load_head_model
 from trainer.cell.recipe import phase_recipe

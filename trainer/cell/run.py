@@ -28,8 +28,8 @@ import transformers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from feature_store.errors import InvalidData
-from feature_store.run import Run
-from feature_store.run_store import RunStore
+from feature_store.runs.run import Run
+from feature_store.runs.store import RunStore
 from trainer.cell import identity
 from trainer.cell.dev import DevSet, dev_check, dev_set, stored_dev_check
 from trainer.cell.evaluate import evaluate_retrieval, evaluate_split

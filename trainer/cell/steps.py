@@ -12,8 +12,8 @@ from pathlib import Path
 
 from feature_store.errors import InvalidData, InvalidRequest
 from feature_store.languages import resolve as resolve_language
-from feature_store.run import Run
-from feature_store.run_store import RunStore
+from feature_store.runs.run import Run
+from feature_store.runs.store import RunStore
 from trainer.cell import identity
 from trainer.config import CellConfig
 from trainer.data.files import (

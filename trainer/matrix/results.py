@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feature_store.errors import InvalidRequest, InvalidRun
-from feature_store.run import Run
-from feature_store.run_files import parse_records
-from feature_store.run_store import RunStore
+from feature_store.runs.files import parse_records
+from feature_store.runs.run import Run
+from feature_store.runs.store import RunStore
 
 # Filesystems on which SQLite's WAL (shared memory, POSIX locks) is not safe.
 NETWORK_FILESYSTEMS = frozenset(

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from feature_store.errors import InvalidRequest, StepstoneError
-from feature_store.run_store import RunStore
+from feature_store.runs.store import RunStore
 from trainer.config import CellConfig, MatrixConfig
 from trainer.matrix import graph
 from trainer.matrix.engine import ENGINES, JobsFailed, run_local, run_ray

@@ -1,8 +1,8 @@
 """The run: one measured transfer cell, its columns and its identity (DESIGN.md, "Core objects").
 
 A run's ``key`` says which cell it measures; re-importing a key adds nothing (or is a conflict).
-The file formats that carry runs are in ``feature_store.run_files``, the SQLite store in
-``feature_store.run_store``.
+The file formats that carry runs are in ``feature_store.runs.files``, the SQLite store in
+``feature_store.runs.store``.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ import logging
 from importlib import resources
 
 from feature_store.evidence import intermediate_runs
-from feature_store.run import ImportResult, Run
-from feature_store.run_files import parse_csv_text
-from feature_store.run_store import RunStore
+from feature_store.runs.files import parse_csv_text
+from feature_store.runs.run import ImportResult, Run
+from feature_store.runs.store import RunStore
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Files are validated whole before anything is written. CSV, JSONL and JSON lists follow one set of
 rules: every column is a run column (a wrong case such as ``Seed``, an unknown or a duplicated
-column is refused, naming it), every value is checked (``feature_store.values``: numbers finite and
+column is refused, naming it), every value is checked (``feature_store.runs.values``: numbers finite and
 in range, text valid Unicode of bounded length, task ids NFKC-normalised), and an accepted file
 exported and imported again gives the same runs, whatever the entry point.
 """
@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from feature_store.errors import InvalidRun, UnknownLanguage
 from feature_store.languages import resolve, resolve_target, script_note
-from feature_store.run import (
+from feature_store.runs.run import (
     EXPORT_COLUMNS,
     IDENTITY,
     IGNORED_COLUMNS,
@@ -29,7 +29,7 @@ from feature_store.run import (
     Run,
     RunBatch,
 )
-from feature_store.values import csv_field, loads_json, read_number, read_task_id, read_text
+from feature_store.runs.values import csv_field, loads_json, read_number, read_task_id, read_text
 
 
 def check_columns(names: Iterable[object], row: int | None = None, source: str | None = None) -> None:

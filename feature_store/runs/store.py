@@ -1,7 +1,7 @@
 """The run store: measured transfer cells in SQLite (WAL), one transaction per import or delete.
 
 An import is keyed so that re-importing adds nothing; scores are checked against declared scales
-(``feature_store.scales``). The table's schema and SQL helpers are in ``feature_store.run_table``.
+(``feature_store.runs.scales``). The table's schema and SQL helpers are in ``feature_store.runs.table``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from urllib.parse import quote
 from feature_store.database import kind, open_database, store_error
 from feature_store.errors import InvalidRequest, InvalidRun, StoreUnavailable
 from feature_store.paths import store_path
-from feature_store.run import FILTERS, IDENTITY, RUN_FIELDS, VALUE_FIELDS, ImportResult, Run
-from feature_store.run_table import (
+from feature_store.runs.run import FILTERS, IDENTITY, RUN_FIELDS, VALUE_FIELDS, ImportResult, Run
+from feature_store.runs.scales import check_metrics, check_scales
+from feature_store.runs.table import (
     BUMP,
     SCHEMA,
     TAUGHT_SOURCES,
@@ -28,7 +29,6 @@ from feature_store.run_table import (
     unique_runs,
     where,
 )
-from feature_store.scales import check_metrics, check_scales
 
 _T = TypeVar("_T")
 
@@ -83,7 +83,7 @@ class RunStore:
         are the same, and a conflict otherwise: an ``InvalidRun`` naming both values, unless
         ``replace`` (a correction), which overwrites the stored values. Two rows of one batch with
         one key and different values are always a conflict. Scores are checked against their
-        (dataset, metric)'s scale (``feature_store.scales``). ``runs`` may be a ``RunBatch``, whose
+        (dataset, metric)'s scale (``feature_store.runs.scales``). ``runs`` may be a ``RunBatch``, whose
         row numbers the errors name.
         """
         rows = list(getattr(runs, "rows", None) or range(1, len(runs) + 1))

@@ -9,9 +9,9 @@ from typing import Any
 
 from feature_store.errors import InvalidRequest, InvalidRun
 from feature_store.languages import resolve
-from feature_store.run import FILTERS, LANGUAGE_COLUMNS, TASK_COLUMNS, VALUE_FIELDS, Run
-from feature_store.scales import metric_scale
-from feature_store.values import normalise_task_id
+from feature_store.runs.run import FILTERS, LANGUAGE_COLUMNS, TASK_COLUMNS, VALUE_FIELDS, Run
+from feature_store.runs.scales import metric_scale
+from feature_store.runs.values import normalise_task_id
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
