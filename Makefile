@@ -34,7 +34,7 @@ run: setup
 test:
 	@t0=$$(date +%s); $(MAKE) --no-print-directory setup-dev || exit 1; \
 	echo "make test: setup took $$(( $$(date +%s) - t0 )) s; the tests' own time is on pytest's last line"; \
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15; rc=$$?; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 lint: setup-dev
