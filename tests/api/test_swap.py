@@ -38,6 +38,7 @@ def server(home: Path) -> Iterator[str]:
     thread.join(timeout=30)
 
 
+@pytest.mark.slow
 def test_requests_never_fail_during_activation(server: str) -> None:
     stop = threading.Event()
     seen: Counter[str] = Counter()
