@@ -1,16 +1,16 @@
 """Background jobs in a child process: a retrain that does not hold the server's GIL.
 
-``retrain_in_child`` starts ``CHILD`` (``retrain_job`` here) in a fresh interpreter through
-``multiprocessing``'s spawn context (not a fork of a threaded server, not a shell-out to the CLI):
-it trains and registers one model version without switching ``current`` and sends back
-``{"version": …}`` or ``{"error": …, "detail": …}`` over a pipe. ``Service.retrain(isolated=True)``
-starts it and switches to the new version itself.
+``retrain_in_child`` starts a function in a fresh interpreter through ``multiprocessing``'s spawn
+context (not a fork of a threaded server, not a shell-out to the CLI). ``Service.retrain(isolated=True)``
+gives it ``recommender.service.retrain_job``, which trains and registers one model version without
+switching ``current`` and sends back ``{"version": …}`` or ``{"error": …, "detail": …}`` over a
+pipe; the Service then switches to the new version itself. This module does not import the
+Service, so the two do not import each other.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -22,29 +22,15 @@ from feature_store import errors
 _RERAISE = (errors.NoModel, errors.ModelCorrupted, errors.InvalidRequest, errors.InvalidData)
 
 
-def retrain_job(home: str, params: dict[str, Any], answer: Connection) -> None:
-    """The child: train and register one version under ``home`` without switching to it."""
-    os.environ["STEPSTONE_HOME"] = home
-    os.nice(10)  # a background job: the server that started it keeps the CPU for its requests
-    from recommender.service import Service
-
-    try:
-        version = Service().retrain(activate=False, **params)["version"]
-    except errors.StepstoneError as exc:
-        answer.send({"error": type(exc).__name__, "detail": str(exc)})
-        raise SystemExit(1) from None
-    answer.send({"version": version})
+Child = Callable[[str, dict[str, Any], Connection], None]
 
 
-# The function the child runs (a module-level name, so that it can be pickled by reference).
-CHILD: Callable[[str, dict[str, Any], Connection], None] = retrain_job
-
-
-def retrain_in_child(home: Path, params: dict[str, Any]) -> str:
-    """Train and register a version in a child process with ``STEPSTONE_HOME=home``; its version."""
+def retrain_in_child(home: Path, params: dict[str, Any], target: Child) -> str:
+    """Run ``target(home, params, pipe)`` in a child process (a module-level function, pickled by
+    reference) and return the version it reports; its errors are raised here."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=CHILD, args=(str(home), dict(params), send), name="stepstone-retrain")
+    child = context.Process(target=target, args=(str(home), dict(params), send), name="stepstone-retrain")
     child.start()
     send.close()  # the child holds the only sending end: a child that dies makes recv() raise
     try:

@@ -163,7 +163,7 @@ class Service(RunUseCases):
             if isolated and self.registry.root.resolve() == (self.store.path.parent / "models").resolve():
                 from recommender.jobs import retrain_in_child
 
-                version = retrain_in_child(self.store.path.parent, params)
+                version = retrain_in_child(self.store.path.parent, params, retrain_job)
                 if activate:
                     self._swap(version)
             else:
@@ -351,3 +351,18 @@ def _check_k(k: object) -> None:
 
 
 __all__ = ["Service", "MAX_K", "MAX_PAGE", "NoModel"]
+
+
+def retrain_job(home: str, params: dict[str, Any], answer: Any) -> None:
+    """The child of ``Service.retrain(isolated=True)`` (``recommender.jobs``): train and register one
+    version under ``home`` without switching to it; the answer goes back over the pipe."""
+    import os
+
+    os.environ["STEPSTONE_HOME"] = home
+    os.nice(10)  # a background job: the server that started it keeps the CPU for its requests
+    try:
+        version = Service().retrain(activate=False, **params)["version"]
+    except StepstoneError as exc:
+        answer.send({"error": type(exc).__name__, "detail": str(exc)})
+        raise SystemExit(1) from None
+    answer.send({"version": version})
