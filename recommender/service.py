@@ -368,7 +368,6 @@ class Service(AnswerTables, RunUseCases):
              gpu_hours: float | None = None, tokens_per_second: float | None = None,
              model: str | None = None) -> dict[str, Any]:
         """Up to ``budget`` unmeasured cells (or what ``gpu_hours`` pays for) to measure next; see ``planning``."""
-        from recommender.planning.cost import DEFAULT_TOKENS_PER_SECOND
         from recommender.planning.plan import build_plan, check_budget, check_languages
 
         budget, gpu_hours = check_budget(budget, gpu_hours)
@@ -379,8 +378,7 @@ class Service(AnswerTables, RunUseCases):
         runs = [r for code in codes for r in self.store.query(target_language=code)]
         out = build_plan(live.model, live.calibration, self.builder, self.catalogue(), target, codes, runs,
                          candidates=candidates, budget=budget, gpu_hours=gpu_hours,
-                         tokens_per_second=DEFAULT_TOKENS_PER_SECOND if tokens_per_second is None
-                         else tokens_per_second, setting_model=model or None)
+                         tokens_per_second=tokens_per_second, setting_model=model or None)
         return {**out, "model_version": live.version}
 
 

@@ -112,21 +112,22 @@ def plan(
     format: Annotated[str, typer.Option(help="json or table.")] = "table",
     shard: Annotated[str | None, typer.Option(help="Only the i-th of n disjoint slices, e.g. 2/4.")] = None,
     tokens_per_s: Annotated[
-        float | None, typer.Option(help="Training tokens/s of one job, for the GPU-hour estimates.")
+        float | None,
+        typer.Option(help="Training tokens/s of one job for the GPU-hour estimates (default: the measured rates)."),
     ] = None,
 ) -> None:
     """Print the matrix's jobs (phase, dependencies, estimated GPU-hours); reads no data, loads no torch."""
     import json
 
     from trainer.config import load_matrix, parse_shard
-    from trainer.matrix import estimate, graph
+    from trainer.matrix import graph
 
     if format not in ("json", "table"):
         from feature_store.errors import InvalidRequest
 
         raise InvalidRequest(f"--format must be json or table, got {format!r}")
     index, count = parse_shard(shard)
-    jobs = graph.build_graph(load_matrix(config), tokens_per_s or estimate.PROJECTED_TOKENS_PER_S)
+    jobs = graph.build_graph(load_matrix(config), tokens_per_s)  # None: the measured rates
     jobs = graph.shard(jobs, index, count)
     if format == "json":
         typer.echo(json.dumps(graph.to_json(jobs), indent=2))

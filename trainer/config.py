@@ -63,6 +63,10 @@ class TrainConfig:
     torch_compile: bool = False  # compile the model with torch.compile (GPU, long phases)
     group_by_length: bool = True  # batch similar lengths together so dynamic padding pads less
     freeze_embeddings: bool = False  # freeze the word-embedding matrix (about half the CPU time)
+    # how the word-embedding table is updated when trained: "sparse" (only the rows a batch uses,
+    # lazily: trainer/cell/update.py), "dense", or "auto" = sparse on a CPU, dense on a GPU or under DDP
+    embedding_update: str = "auto"
+    cuda_graphs: bool = True  # replay each batch shape's forward + backward as a CUDA graph (GPU, bf16)
     attn_implementation: str = "sdpa"  # attention kernel: PyTorch's scaled_dot_product_attention
     save_steps: int = 5000  # a resume checkpoint every this many updates (one is GBs with Adam state)
     save_minutes: float = 60.0  # ... and every this many minutes of wall-clock time (0: never)
@@ -76,7 +80,11 @@ class TrainConfig:
     use_cpu: bool = False  # train on the CPU even when a GPU is there
 
     def __post_init__(self) -> None:
-        for name, allowed in (("eval_split", ("auto", "test", "dev")), ("eval_cap", ("sample", "head"))):
+        for name, allowed in (
+            ("eval_split", ("auto", "test", "dev")),
+            ("eval_cap", ("sample", "head")),
+            ("embedding_update", ("auto", "dense", "sparse")),
+        ):
             value = getattr(self, name)
             if value not in allowed:
                 raise InvalidRequest(f"train knob {name} = {value!r}: expected one of {', '.join(allowed)}")

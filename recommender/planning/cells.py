@@ -57,7 +57,7 @@ def model_belief(scores: np.ndarray, gains: np.ndarray, low: np.ndarray, high: n
 def language_plan(model: TransferRanker, calibration: Calibration, builder: FeatureBuilder, target: Task,
                   code: str, pool: Sequence[tuple[Source, str]], priors: Sequence[Prior],
                   measured: Query | None, measured_keys: set[tuple[str, str]],
-                  tokens_per_second: float) -> LanguagePlan:
+                  tokens_per_second: float | None) -> LanguagePlan:
     """Every candidate cell of ``code`` (measured ones included), the belief about them, conditioned."""
     sources = [s for s, _ in pool]
     kinds = [k for _, k in pool]

@@ -9,7 +9,10 @@ as the X-STILTs pipeline (``docs/trainer.md``):
   target task's training data in that language.
 
 Training tokens = epochs × examples × tokens per example; GPU-hours = tokens / (tokens per
-second × 3600). Epochs follow the trainer's X-STILTs recipe (jiant's configs, Phang et al. 2020):
+second × 3600), at the rate the trainer's own loop was measured at on an H200 for XLM-R Large's
+shape at the task's sequence length, plus the graph capture a phase pays once
+(``feature_store.throughput``), or at a rate the user gives.
+Epochs follow the trainer's X-STILTs recipe (jiant's configs, Phang et al. 2020):
 ``EPOCHS`` per target task, 2 for extractive QA, 3 otherwise; a multi-task phase the longest.
 Examples come from the task registry (``train_size``: English training sets; ``ASSUMED_SIZES``
 where it has none) or, for a source-language cell, the source size the store's runs carry
@@ -25,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from feature_store import throughput
 from feature_store.errors import InvalidRequest
 from feature_store.tasks import Task, registry
 from recommender.answers.entry import Entry
@@ -34,9 +38,6 @@ from recommender.answers.types import Cost
 EPOCHS: dict[str, float] = {"xnli": 2.0, "pawsx": 5.0, "udpos": 10.0, "wikiann": 10.0}
 QA_EPOCHS = 2.0
 DEFAULT_EPOCHS = 3.0
-# The trainer's default projection for XLM-R Large on one H200 (200,000 tokens/s at 40 % MFU) with
-# 90 % of the tokens real after dynamic padding: an assumption, not a measurement. Pass a measured rate.
-DEFAULT_TOKENS_PER_SECOND = 180_000.0
 # Mean XLM-R tokens per training example (specials included; a multiple-choice example is one
 # sequence per choice). Assumptions, used where the registry has no measured mean_input_tokens.
 TOKENS_PER_EXAMPLE: dict[str, float] = {
@@ -83,19 +84,33 @@ def check_rate(tokens_per_second: float) -> float:
     return float(tokens_per_second)
 
 
-def phase(task_id: str, examples: float | None, tokens_per_second: float) -> Phase:
+def measured_rate(task: Task | None) -> float:
+    """The trainer's measured tokens/s for XLM-R Large's shape on this task's sequences."""
+    per = tokens_per_example(task)
+    sequences = 4.0 if task is not None and task.format == "multiple-choice" else 1.0  # one per choice
+    return throughput.tokens_per_second(None, per / sequences)
+
+
+def _hours(tokens: float, task: Task | None, tokens_per_second: float | None) -> float:
+    if tokens_per_second is not None:
+        return tokens / (tokens_per_second * 3600.0)
+    return (tokens / measured_rate(task) + throughput.capture_seconds(None)) / 3600.0
+
+
+def phase(task_id: str, examples: float | None, tokens_per_second: float | None) -> Phase:
+    """One phase; ``tokens_per_second`` None prices it at the trainer's measured rate."""
     task = registry().lookup(task_id)
     n = examples if examples is not None else (task.train_size if task is not None else None)
     if n is None and task is not None:
         n = ASSUMED_SIZES.get(task.id)
     per = tokens_per_example(task)
     passes = epochs(task)
-    hours = None if n is None else passes * float(n) * per / (tokens_per_second * 3600.0)
+    hours = None if n is None else _hours(passes * float(n) * per, task, tokens_per_second)
     return Phase(task.id if task is not None else task_id, n, per, hours, passes)
 
 
 def cell_phases(target: Task, source_task: str, source_size: float | None, kind: str,
-                tokens_per_second: float) -> list[Phase]:
+                tokens_per_second: float | None) -> list[Phase]:
     """The training phases of one cell (``kind`` is ``intermediate`` or ``language``)."""
     if kind == "language":
         return [phase(target.id, source_size, tokens_per_second)]
@@ -107,7 +122,8 @@ def cell_phases(target: Task, source_task: str, source_size: float | None, kind:
     passes = max(p.epochs for p in parts)
     per = sum((p.examples or 0.0) * p.tokens_per_example for p in parts) / total if total else \
         sum(p.tokens_per_example for p in parts) / len(parts)
-    hours = None if total is None else passes * total * per / (tokens_per_second * 3600.0)
+    longest = max(parts, key=lambda p: p.tokens_per_example).task
+    hours = None if total is None else _hours(passes * total * per, registry().lookup(longest), tokens_per_second)
     first = Phase(source_task, total, per, hours, passes)
     return [first, phase(target.id, None, tokens_per_second)]
 
@@ -118,16 +134,16 @@ def cell_hours(phases: list[Phase]) -> float | None:
 
 
 def run_costs(target: Task, entries: Sequence[Entry], names: Sequence[str]) -> list[Cost]:
-    """What one run of each named entry costs, at the planner's rate ("measure first" advice)."""
+    """What one run of each named entry costs, at the trainer's measured rate ("measure first" advice)."""
     out = []
     for e in entries:
         if e.label() in names:
-            hours = cell_hours(cell_phases(target, e.source.task, e.source.size, e.kind, DEFAULT_TOKENS_PER_SECOND))
+            hours = cell_hours(cell_phases(target, e.source.task, e.source.size, e.kind, None))
             out.append(Cost(source_task=e.source.task, source_language=e.source.language, gpu_hours=hours,
-                            rate=f"{DEFAULT_TOKENS_PER_SECOND:,.0f} training tokens/s (`stepstone plan` prices "
-                                 "the same way; --tokens-per-second there)"))
+                            rate="the trainer's measured tokens/s for XLM-R Large's shape on these tasks' sequences "
+                                 "(`stepstone plan` prices the same way)"))
     return out
 
 
-__all__ = ["EPOCHS", "QA_EPOCHS", "DEFAULT_EPOCHS", "DEFAULT_TOKENS_PER_SECOND", "epochs", "TOKENS_PER_EXAMPLE",
+__all__ = ["EPOCHS", "QA_EPOCHS", "DEFAULT_EPOCHS", "measured_rate", "epochs", "TOKENS_PER_EXAMPLE",
            "run_costs", "Phase", "cell_phases", "cell_hours", "check_rate", "tokens_per_example"]

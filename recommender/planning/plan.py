@@ -22,7 +22,7 @@ from recommender.model.dataset import group_queries
 from recommender.model.ranker import TransferRanker
 from recommender.planning import matrix
 from recommender.planning.cells import cell_key, language_plan
-from recommender.planning.cost import check_rate
+from recommender.planning.cost import check_rate, measured_rate
 from recommender.planning.planner import MAX_CELLS, choose, total_hours
 
 MAX_LANGUAGES = 50
@@ -65,11 +65,11 @@ def published_priors(target: Task, level: float) -> tuple[Prior, ...]:
 
 def build_plan(model: TransferRanker, calibration: Calibration | None, builder: Any, catalogue: Catalogue,
                target: Task, codes: Sequence[str], runs: Sequence[Run], *, candidates: str = "all",
-               budget: int | None = None, gpu_hours: float | None = None, tokens_per_second: float,
+               budget: int | None = None, gpu_hours: float | None = None, tokens_per_second: float | None = None,
                setting_model: str | None = None) -> dict[str, Any]:
     """The plan answer (without ``model_version``): cells, summary, matrix grids and warnings."""
     check_kind(candidates)
-    rate = check_rate(tokens_per_second)
+    rate = None if tokens_per_second is None else check_rate(tokens_per_second)  # None: measured rates
     if calibration is None or model.gain_ is None:
         raise InvalidRequest("the live model has no gain model or interval calibration (too few runs with a "
                              "baseline); import runs and run `stepstone retrain`")
@@ -99,7 +99,9 @@ def build_plan(model: TransferRanker, calibration: Calibration | None, builder: 
     trainings = len({(c["source_task"], c["source_language"]) for c in cells})
     return {
         "query": {"task": target.id, "languages": list(codes), "candidates": candidates, "budget": budget,
-                  "gpu_hours": gpu_hours, "tokens_per_second": rate, "model": setting_model},
+                  "gpu_hours": gpu_hours, "model": setting_model,
+                  # the rate behind the hours: given, or the trainer's measured one on this task's sequences
+                  "tokens_per_second": rate if rate is not None else round(measured_rate(target), 1)},
         "criterion": CRITERION,
         "interval_level": calibration.level,
         "cells": cells,

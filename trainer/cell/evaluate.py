@@ -1,7 +1,8 @@
 """Evaluation of a trained model on one labelled split (phase 3, and English dev after each phase).
 
 Predictions come back from ``trainer.predict`` in dataset order (``trainer.cell.loop.CellTrainer``
-makes sure of it) and are mapped to examples by position: feature f belongs to example
+makes sure of it; ``predict`` sorts the features by length for the batches and puts the
+predictions back) and are mapped to examples by position: feature f belongs to example
 ``enc.example_index[f]``. Retrieval (BUCC, Tatoeba) embeds with a bare encoder instead.
 """
 
@@ -23,8 +24,20 @@ from trainer.data.files import Split, iso1
 from trainer.data.retrieval import RetrievalSet
 
 
+def _length(feature: dict[str, Any]) -> int:
+    ids = feature["input_ids"]
+    return max(len(x) for x in ids) if ids and isinstance(ids[0], list) else len(ids)
+
+
 def predict(trainer: Trainer, features: list[dict[str, Any]]) -> Any:
-    return trainer.predict(features).predictions  # type: ignore[arg-type]
+    """Predictions in ``features``' order, computed in batches of similar length (each batch pads
+    to its longest member, so a split of mixed lengths pads far less), then put back in order."""
+    order = sorted(range(len(features)), key=lambda i: _length(features[i]))
+    predictions = trainer.predict([features[i] for i in order]).predictions  # type: ignore[arg-type]
+    back = np.argsort(np.asarray(order, dtype=np.int64))
+    if isinstance(predictions, tuple):  # QA: (start logits, end logits)
+        return tuple(np.asarray(p)[back] for p in predictions)
+    return np.asarray(predictions)[back]
 
 
 def evaluate_split(

@@ -35,6 +35,8 @@ NOT_IN_CONFIG_HASH = frozenset(
         "keep_models",
         "torch_compile",
         "attn_implementation",
+        "cuda_graphs",  # the same arithmetic, replayed
+        "embedding_update",  # enters as the resolved rule where it is sparse (trainer.cell.run.config_hash)
     }
 )
 _MEMO: dict[str, str] = {}
@@ -80,8 +82,14 @@ def json_hash(obj: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:HASH_CHARS]
 
 
-def config_knobs(cfg: TrainConfig) -> dict[str, Any]:
-    return {k: v for k, v in to_jsonable(cfg).items() if k not in NOT_IN_CONFIG_HASH}
+def config_knobs(cfg: TrainConfig, table: str = "dense") -> dict[str, Any]:
+    """The knobs that change the numbers; ``table`` is how the embedding table was updated
+    (``trainer.cell.update.resolve_table``), named only where it is not the dense update that every
+    run before the lazy one used, so that those runs keep their hash."""
+    knobs = {k: v for k, v in to_jsonable(cfg).items() if k not in NOT_IN_CONFIG_HASH}
+    if table == "sparse":
+        knobs["embedding_update"] = "sparse"
+    return knobs
 
 
 def data_hash(examples: list[dict[str, Any]]) -> str:

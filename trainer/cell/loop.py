@@ -5,7 +5,11 @@
   recipe (same learning rate, same number of updates).
 - ``CellTrainer``: transformers 5 hands ``trainer.predict`` a ``LengthGroupedSampler`` whenever
   training groups by length, so predictions would come back in a shuffled order; this subclass
-  predicts in dataset order, which evaluation relies on to map predictions to examples.
+  predicts in dataset order, which evaluation relies on to map predictions to examples. It also
+  updates through ``trainer.cell.update`` (clipping in the optimiser, the embedding table sparse
+  where that is faster, CUDA graphs per batch shape on a GPU) and copies batches to the GPU without
+  waiting for it, so that no update synchronises the host; the loss is read every
+  ``logging_steps`` from the device.
 - ``DevSelection``: evaluates the English dev set at the end of every epoch (and every
   ``eval_steps``), keeps the best weights in host memory and stops after ``early_stopping_patience``
   evaluations without improvement (jiant's ``no_improvements_for_n_evals``); the best weights are
@@ -23,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import SequentialSampler
+from torch.utils.data import Sampler, SequentialSampler
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from feature_store.errors import InvalidRequest
+from trainer.cell.update import BucketGraphs, TableAdamW, build_optimizer, resolve_table
 from trainer.config import TrainConfig
 from trainer.world import world_size
 
@@ -70,7 +75,7 @@ def training_args(
         max_steps=cfg.max_steps,
         bf16=bf16,
         fp16=fp16,
-        optim="adamw_torch_fused" if gpu else "adamw_torch",
+        optim="adamw_torch_fused" if gpu else "adamw_torch",  # what HF would build; CellTrainer builds TableAdamW
         torch_compile=cfg.torch_compile,
         # Multi-task batches come from ProportionalBatchSampler, not the Trainer's sampler.
         train_sampling_strategy="group_by_length" if cfg.group_by_length and not multi_task else "random",
@@ -85,6 +90,7 @@ def training_args(
         data_seed=seed,
         use_cpu=not gpu,
         dataloader_pin_memory=gpu,
+        accelerator_config={"non_blocking": gpu},  # batches go to the GPU without waiting for it
         dataloader_num_workers=cfg.dataloader_num_workers,
         # Each multi-task step uses one head, so DDP must expect unused parameters.
         ddp_find_unused_parameters=multi_task,
@@ -93,12 +99,101 @@ def training_args(
 
 
 class CellTrainer(Trainer):
-    """The HF Trainer with predictions in dataset order (see the module docstring)."""
+    """The HF Trainer with predictions in dataset order and a lean update (see the module docstring).
+
+    ``train_cfg`` switches the lean update on; without it (a Trainer that only predicts) this is
+    the HF Trainer's own."""
+
+    def __init__(self, *args: Any, train_cfg: TrainConfig | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.train_cfg = train_cfg
+        gpu = self.args.device.type == "cuda"
+        graphs = (
+            train_cfg is not None
+            and train_cfg.cuda_graphs
+            and gpu
+            and self.args.bf16
+            and world_size() == 1
+            and self.args.gradient_accumulation_steps == 1  # a graph's gradient buffers are reused per replay
+            and resolve_table(train_cfg, gpu) != "sparse"  # a sparse gradient cannot come out of a graph
+        )
+        self.graphs = BucketGraphs() if graphs else None
+        if train_cfg is not None:
+            self.add_callback(NoFinalCheckpoint())
+
+    def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
+        if self.optimizer is None and self.train_cfg is not None:
+            target = self.model if model is None else model
+            self.optimizer = build_optimizer(
+                target,
+                self.get_decay_parameter_names(target),
+                self.train_cfg,
+                lr=self.args.learning_rate,
+                gpu=self.args.device.type == "cuda",
+            )
+            return self.optimizer
+        return super().create_optimizer(model)
+
+    def compute_loss(self, model: Any, inputs: Any, return_outputs: bool = False, **kwargs: Any) -> Any:
+        if self.graphs is not None and not return_outputs and model.training:
+            loss = self.graphs.loss(model, inputs)
+            if loss is not None:
+                return loss
+        return super().compute_loss(model, inputs, return_outputs=return_outputs, **kwargs)
+
+    def _prepare_input(self, data: Any) -> Any:
+        if isinstance(data, torch.Tensor) and self.args.device.type == "cuda":
+            return data.to(self.args.device, non_blocking=True)  # pinned by the DataLoader
+        return super()._prepare_input(data)
+
+    def _clip_grad_norm(self, model: Any) -> Any:
+        inner = getattr(self.optimizer, "optimizer", self.optimizer)  # accelerate wraps it
+        if isinstance(inner, TableAdamW) and self.accelerator.scaler is None:
+            return inner.clip_grad_norm_(self.args.max_grad_norm)  # a tensor: HF reads it when it logs
+        return super()._clip_grad_norm(model)
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Sampler | None:
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        if self.train_cfg is None or self.args.train_sampling_strategy != "group_by_length" or dataset is None:
+            return super()._get_train_sampler(train_dataset)
+        lengths = [len(f["input_ids"]) for f in dataset]
+        return LengthBuckets(lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps)
 
     def _get_eval_sampler(self, eval_dataset: Any) -> torch.utils.data.Sampler | None:
         if self.args.world_size <= 1:
             return SequentialSampler(eval_dataset)
         return None  # accelerate shards in order and gather_for_metrics puts the pieces back in order
+
+
+class LengthBuckets(Sampler[int]):
+    """Length-grouped batches that pad little and repeat their shapes: every epoch, a random order
+    cut into megabatches of ``MEGA`` batches, each sorted by length and cut into batches, and the
+    full batches shuffled (the one short batch last, so the DataLoader's cut stays aligned).
+
+    Hugging Face's ``LengthGroupedSampler`` makes megabatches of at most a quarter of the data and
+    yields each one's batches longest first; on 600 UD sentences it padded 25,216 token slots for
+    16,265 tokens, these buckets 17,976: 29 % less arithmetic for the same examples."""
+
+    MEGA = 50
+
+    def __init__(self, lengths: list[int], batch_size: int) -> None:
+        self.lengths, self.batch_size = lengths, batch_size
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Any:
+        order = torch.randperm(len(self.lengths)).tolist()  # the Trainer seeds torch (data_seed)
+        size = self.batch_size * self.MEGA
+        full: list[list[int]] = []
+        short: list[list[int]] = []
+        for start in range(0, len(order), size):
+            chunk = sorted(order[start : start + size], key=lambda i: -self.lengths[i])
+            for k in range(0, len(chunk), self.batch_size):
+                batch = chunk[k : k + self.batch_size]
+                (full if len(batch) == self.batch_size else short).append(batch)
+        shuffled = [full[i] for i in torch.randperm(len(full)).tolist()]
+        return iter([i for batch in shuffled + short for i in batch])
 
 
 class TimedCheckpoints(TrainerCallback):
@@ -108,10 +203,22 @@ class TimedCheckpoints(TrainerCallback):
         self.seconds, self.last = minutes * 60, time.monotonic()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-        if self.seconds > 0 and time.monotonic() - self.last >= self.seconds:
+        ending = state.global_step >= state.max_steps  # no checkpoint of a finished phase (NoFinalCheckpoint)
+        if self.seconds > 0 and time.monotonic() - self.last >= self.seconds and not ending:
             control.should_save = True
         if control.should_save:
             self.last = time.monotonic()
+        return control
+
+
+class NoFinalCheckpoint(TrainerCallback):
+    """HF saves model and optimiser state when training ends (GBs for XLM-R Large); a phase saves the
+    weights it keeps itself and deletes its checkpoints right after, so that save only costs time."""
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        periodic = state.save_steps > 0 and state.global_step % state.save_steps == 0  # save_steps asked for it
+        if state.global_step >= state.max_steps and not periodic:
+            control.should_save = False
         return control
 
 

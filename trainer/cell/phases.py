@@ -41,6 +41,7 @@ from trainer.cell.model import (
 from trainer.cell.recipe import phase_recipe
 from trainer.cell.steps import Plan, TrainingSet
 from trainer.cell.tokens import MultiTaskCollator, collator, encode
+from trainer.cell.update import resolve_table
 from trainer.config import CellConfig, TrainConfig, write_json
 from trainer.world import is_main_process, world_size
 
@@ -110,7 +111,7 @@ def phase1_fingerprint(cfg: CellConfig, plan: Plan, sets: list[TrainingSet]) -> 
         "model": plan.model_hash,
         "data": {s.task.id: identity.data_hash(s.split.examples) for s in sets},
         "seed": cfg.seed,
-        "train": identity.config_knobs(cfg.train),
+        "train": identity.config_knobs(cfg.train, resolve_table(cfg.train, use_gpu(cfg.train))),
         "world_size": world_size(),
     }
     return json.loads(json.dumps(fingerprint))
@@ -156,6 +157,7 @@ def phase1(
     trainer = MultiTaskTrainer(
         model=model,
         args=args,
+        train_cfg=cfg.train,
         train_dataset=features,  # type: ignore[arg-type]
         data_collator=MultiTaskCollator([collator(s.task.format, tokenizer, use_gpu(cfg.train)) for s in sets]),
     )
@@ -210,7 +212,8 @@ def phase2(
         cfg.train, phase_dir, cfg.seed, epochs=recipe.epochs, batch_size=recipe.batch_size, multi_task=False
     )
     # A stored phase 2 is reused only if it was trained on the same encoder with the same knobs.
-    stamp = {"encoder": encoder_id, "train": identity.config_knobs(cfg.train), "world_size": world_size()}
+    knobs = identity.config_knobs(cfg.train, resolve_table(cfg.train, gpu))
+    stamp = {"encoder": encoder_id, "train": knobs, "world_size": world_size()}
     stamp = json.loads(json.dumps(stamp))
     done = _read_json(phase_dir / "done.json")
     if cfg.resume and done is not None and done.get("stamp") == stamp and model_dir.is_dir():
@@ -230,6 +233,7 @@ def phase2(
     trainer = CellTrainer(
         model=model,
         args=args,
+        train_cfg=cfg.train,
         train_dataset=features,  # type: ignore[arg-type]
         data_collator=collator(fmt, tokenizer, gpu),
         processing_class=tokenizer,

@@ -36,6 +36,7 @@ from trainer.cell.evaluate import evaluate_retrieval, evaluate_split
 from trainer.cell.loop import use_gpu
 from trainer.cell.phases import phase1, phase2
 from trainer.cell.steps import Plan, intermediate_sets, is_done, load_training_set, make_plan, make_runs, source_size
+from trainer.cell.update import resolve_table
 from trainer.config import CellConfig, to_jsonable, write_json
 from trainer.data.files import encode_labels, eval_cap, find_files, read_files, refuse_blank_answers, require_files
 from trainer.data.retrieval import RetrievalSet, load_retrieval
@@ -57,9 +58,11 @@ class CellResult:
 
 def config_hash(cfg: CellConfig) -> str:
     """The runs' ``config_hash``: the knobs that change the numbers, and the world size."""
-    knobs: dict[str, Any] = {"train": identity.config_knobs(cfg.train), "world_size": world_size()}
+    table = resolve_table(cfg.train, use_gpu(cfg.train))
+    knobs: dict[str, Any] = {"train": identity.config_knobs(cfg.train, table), "world_size": world_size()}
     if cfg.phase1_train is not None:  # the baseline of such a target carries it too, so they still match
-        knobs["phase1_train"] = identity.config_knobs(cfg.phase1_train)
+        phase1_table = resolve_table(cfg.phase1_train, use_gpu(cfg.train))
+        knobs["phase1_train"] = identity.config_knobs(cfg.phase1_train, phase1_table)
     if cfg.source_train:  # every cell of such a matrix, baselines too, so they still match
         knobs["source_train"] = cfg.source_train
     return identity.json_hash(knobs)

@@ -1,7 +1,7 @@
 """Canonical examples -> token features and batch collators, one recipe per format.
 
-Padding is dynamic (each batch pads to its longest member, rounded up to a multiple of 8 on a
-GPU for tensor cores), so features are unpadded lists here. Evaluation keeps what is needed to
+Padding is dynamic (each batch pads to its longest member, rounded up to a multiple of ``BUCKET``
+on a GPU), so features are unpadded lists here. Evaluation keeps what is needed to
 map predictions back: the QA window -> example map and character offsets (Hugging Face's
 ``run_qa.py`` recipe), and each word's first sub-token for tagging (only that token is labelled
 in training, the usual first-subword scheme). Long tagging sentences become several windows of
@@ -19,6 +19,9 @@ from transformers import DataCollatorForTokenClassification, DataCollatorWithPad
 from trainer.config import TrainConfig
 
 IGNORE = -100  # label of tokens the loss skips (not a word's first sub-token, padding)
+# On a GPU batches pad to a multiple of this many tokens: a multiple of 8 for the tensor cores, and
+# few enough lengths (8 up to 128 tokens) that each gets one CUDA graph (trainer.cell.update).
+BUCKET = 16
 
 
 @dataclass
@@ -242,7 +245,7 @@ class MultiTaskCollator:
 
 
 def collator(fmt: str, tokenizer: PreTrainedTokenizerBase, gpu: bool) -> Any:
-    multiple = 8 if gpu else None
+    multiple = BUCKET if gpu else None
     if fmt == "mc":
         return MultipleChoiceCollator(tokenizer, multiple)
     if fmt == "tagging":

@@ -44,7 +44,8 @@ def plan_table(jobs: list[Job]) -> Table:
         )
     hours = [j.estimated_gpu_hours for j in jobs]
     total = None if any(h is None for h in hours) else sum(h or 0.0 for h in hours)
-    table.caption = f"estimated GPU-hours (projection, training only): {_hours(total)}"
+    how = "at the trainer's measured rates unless --tokens-per-s is given; training only"
+    table.caption = f"estimated GPU-hours ({how}): {_hours(total)}"
     return table
 
 

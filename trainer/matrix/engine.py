@@ -114,7 +114,9 @@ def run_ray(
 ) -> list[JobOutcome]:
     """Submit the graph to Ray: a new local Ray (``address`` None) or a running cluster ("auto", ...).
 
-    ``gpus_per_job`` None gives each job one GPU when the cluster has GPUs (none when it has not)."""
+    ``gpus_per_job`` None gives each job ``1 / job.cells_per_gpu`` of a GPU when the cluster has GPUs
+    (the graph packs K cells of a small model on one GPU, K from the measured packing), none when
+    it has not."""
     try:
         import ray
     except ImportError:
@@ -134,15 +136,15 @@ def run_ray(
             init.update(num_cpus=num_cpus, runtime_env={"env_vars": {"PYTHONPATH": path}})
         ray.init(**init)
     try:
-        if gpus_per_job is None:  # a whole GPU per job where there are GPUs, else the CPU
-            gpus_per_job = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+        has_gpus = ray.cluster_resources().get("GPU", 0) > 0
         task = ray.remote(_ray_job)
         refs: dict[str, Any] = {}
         for job in jobs:
             deps = [refs[d] for d in job.depends_on if d in refs]
             refs[job.id] = task.options(
                 name=f"stepstone phase {job.phase} {job.id}",
-                num_gpus=gpus_per_job,
+                # unset: the job graph's share (1/K: K small cells packed on a GPU), none without GPUs
+                num_gpus=gpus_per_job if gpus_per_job is not None else (1.0 / job.cells_per_gpu if has_gpus else 0.0),
                 num_cpus=cpus_per_job,
                 max_retries=retries,
                 retry_exceptions=False,

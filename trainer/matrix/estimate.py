@@ -4,15 +4,20 @@
 uses the same tables for its matrix estimate. Sizes come from ``feature_store/data``
 (``intermediate_task_sizes.csv``, ``xtreme_target_task_stats.csv``); tokens per example are
 assumptions (mean XLM-R SentencePiece tokens per sequence, specials included, and sequences per
-example: a multiple-choice example feeds one sequence per choice). The default rate is a projection
-for XLM-R Large on one H200 at 40 % MFU, not a measurement: pass a measured one where you have it.
+example: a multiple-choice example feeds one sequence per choice). A job is priced at the rate the
+trainer's own loop was measured at on an H200 (``feature_store.throughput``: the nearest measured
+model shape, at the task's sequence length, plus the graph capture a phase pays once); a rate
+given by hand replaces it.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from functools import cache
 from pathlib import Path
+
+from feature_store import throughput
 
 DATA = Path(__file__).resolve().parents[2] / "feature_store" / "data"
 
@@ -83,7 +88,30 @@ def tokens(task: str, n_examples: int, epochs: float) -> float | None:
     return epochs * n_examples * per_seq * seqs
 
 
-def gpu_hours(token_count: float | None, tokens_per_s: float = PROJECTED_TOKENS_PER_S) -> float | None:
+def gpu_hours(
+    token_count: float | None, tokens_per_s: float | None = None, *, tasks: tuple[str, ...] = (),
+    params: int | None = None, packed: int = 1,
+) -> float | None:
+    """GPU-hours of a phase that trains ``token_count`` tokens of ``tasks``: at ``tokens_per_s`` (a
+    rate of padded tokens, as a projection gives it) where given, else at the measured rate of the
+    model shape nearest ``params`` for those tasks' sequence length, ``packed`` phases to a GPU."""
     if token_count is None:
         return None
-    return round(token_count / (tokens_per_s * PADDING_EFFICIENCY) / 3600, 3)
+    if tokens_per_s:
+        return round(token_count / (tokens_per_s * PADDING_EFFICIENCY) / 3600, 3)
+    length = max((TASKS[t][1] for t in tasks if t in TASKS), default=64)
+    rate = throughput.tokens_per_second(params, length, packed=packed > 1)
+    seconds = token_count / rate + throughput.capture_seconds(params)
+    return round(seconds / packed / 3600, 3)
+
+
+def model_params(model: Path) -> int | None:
+    """Non-embedding parameters of the encoder in ``model`` (its config.json; None if unreadable)."""
+    try:
+        cfg = json.loads((Path(model) / "config.json").read_text(encoding="utf-8"))
+        layers, hidden = int(cfg["num_hidden_layers"]), int(cfg["hidden_size"])
+        ffn = int(cfg.get("intermediate_size", 4 * hidden))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    # per layer: Q, K, V, O with biases, the two FFN matrices with biases, two LayerNorms
+    return layers * (4 * hidden * hidden + 4 * hidden + 2 * hidden * ffn + ffn + hidden + 4 * hidden)

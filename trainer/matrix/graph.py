@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from feature_store import throughput
 from feature_store.errors import InvalidRequest
 from feature_store.languages import resolve as resolve_language
 from trainer.config import CellConfig, MatrixConfig, TrainConfig
@@ -33,7 +34,8 @@ from trainer.matrix import estimate
 
 # Knobs that change nothing a job computes; left out of its id.
 BOOKKEEPING = frozenset(
-    {"logging_steps", "save_steps", "save_total_limit", "dataloader_num_workers", "keep_models", "eval_batch_size"}
+    {"logging_steps", "save_steps", "save_total_limit", "dataloader_num_workers", "keep_models", "eval_batch_size",
+     "cuda_graphs"}
 )
 # Knobs that only change evaluation; left out of phase 1's id.
 EVALUATION = frozenset({"max_eval_samples", "eval_split", "retrieval_layer"})
@@ -57,6 +59,7 @@ class Job:
     evaluates: dict[str, list[str]] = field(default_factory=dict)  # target task -> ISO 639-3 languages
     depends_on: list[str] = field(default_factory=list)  # ids of the jobs whose output this one reads
     estimated_gpu_hours: float | None = None  # training only; None for tasks the size tables lack
+    cells_per_gpu: int = 1  # jobs of this model packed on one GPU (the engine's share: 1/cells_per_gpu)
     model_path: str = ""  # where the model folder is on this machine (not part of the id)
     cell_sources: dict[str, str] = field(default_factory=dict)  # target -> source_task to give the cell
 
@@ -80,7 +83,10 @@ def _hash(spec: dict[str, Any]) -> str:
 
 
 def _knobs(train: TrainConfig, leave_out: frozenset[str]) -> dict[str, Any]:
-    return {f.name: getattr(train, f.name) for f in dataclasses.fields(train) if f.name not in leave_out}
+    knobs = {f.name: getattr(train, f.name) for f in dataclasses.fields(train) if f.name not in leave_out}
+    if knobs.get("embedding_update") == "auto":  # the default: job ids stay what they were before the knob
+        del knobs["embedding_update"]
+    return knobs
 
 
 def _model_name(model: Path) -> str:
@@ -144,7 +150,7 @@ def _cap_steps(token_count: float | None, tasks: list[str], train: TrainConfig) 
     return min(token_count, train.max_steps * batch * per_example)
 
 
-def build_graph(matrix: MatrixConfig, tokens_per_s: float = estimate.PROJECTED_TOKENS_PER_S) -> list[Job]:
+def build_graph(matrix: MatrixConfig, tokens_per_s: float | None = None) -> list[Job]:
     """Every job of the matrix, dependencies first: per (model, seed) the jobs without an encoder,
     then for each intermediate source its phase-1 job followed by the jobs that use its encoder."""
     languages = {canonical_id(t): [resolve_language(x) for x in matrix.languages_for(t)] for t in matrix.target_tasks}
@@ -207,9 +213,11 @@ def _add_source(
     source_language: str,
     size: int | None,
     languages: dict[str, list[str]],
-    tokens_per_s: float,
+    tokens_per_s: float | None,
 ) -> None:
-    name = _model_name(model)
+    train, name = matrix.train, _model_name(model)
+    params = estimate.model_params(model)
+    k = 1 if tokens_per_s else throughput.packing(params)  # cells per GPU, from the measured packing
     none = raw_source.lower() == "none"
     source = "none" if none else "+".join(canonical_id(s) for s in split_sources(raw_source))
     train = matrix.phase1_knobs_for(source)
@@ -237,8 +245,11 @@ def _add_source(
                 seed=seed,
                 target_task=None,
                 train_language=None,
-                estimated_gpu_hours=estimate.gpu_hours(_phase1_tokens(parts, size, train), tokens_per_s),
+                estimated_gpu_hours=estimate.gpu_hours(
+                    _phase1_tokens(parts, size, train), tokens_per_s, tasks=tuple(parts), params=params, packed=k
+                ),
                 model_path=str(model),
+                cells_per_gpu=k,
             ),
         )
     for target, target_languages in languages.items():
@@ -259,16 +270,21 @@ def _add_source(
             "seed": seed,
             "dataset": matrix.dataset,
         }
-        k = "k" + _hash(key)
+        draft = "k" + _hash(key)
         baseline = same_task and train_language == "eng"
-        if k not in drafts:
+        if draft not in drafts:
             tuning = matrix.train_for(target)
+            task = training_task(target)
             hours = (
-                0.0 if retrieval else estimate.gpu_hours(_phase2_tokens(training_task(target), tuning), tokens_per_s)
+                0.0
+                if retrieval
+                else estimate.gpu_hours(
+                    _phase2_tokens(task, tuning), tokens_per_s, tasks=(task,), params=params, packed=k
+                )
             )
-            keys[k] = key
-            drafts[k] = Job(
-                id=k,
+            keys[draft] = key
+            drafts[draft] = Job(
+                id=draft,
                 phase=3 if retrieval else 2,
                 model=name,
                 source_task="none" if baseline else source,
@@ -280,8 +296,9 @@ def _add_source(
                 depends_on=[encoder.id] if encoder else [],
                 estimated_gpu_hours=hours,
                 model_path=str(model),
+                cells_per_gpu=k,
             )
-        job = drafts[k]
+        job = drafts[draft]
         if target not in job.evaluates:
             job.evaluates[target] = target_languages
             job.cell_sources[target] = "none" if baseline else raw_source
