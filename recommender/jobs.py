@@ -1,17 +1,17 @@
 """Background jobs in a child process: a retrain, or an answer table, that does not hold the server's GIL.
 
-``retrain_in_child`` starts ``CHILD`` (``retrain_job`` here) in a fresh interpreter through
-``multiprocessing``'s spawn context (not a fork of a threaded server, not a shell-out to the CLI):
-it trains and registers one model version without switching ``current``, builds its answer table
-(``recommender.precompute``) and sends back
-``{"version": …}`` or ``{"error": …, "detail": …}`` over a pipe. ``Service.retrain(isolated=True)``
-starts it and switches to the new version itself.
+``retrain_in_child`` starts a function in a fresh interpreter through ``multiprocessing``'s spawn
+context (not a fork of a threaded server, not a shell-out to the CLI). ``Service.retrain(isolated=True)``
+gives it ``recommender.service.retrain_job``, which trains and registers one model version without
+switching ``current``, builds its answer table and sends back ``{"version": …}`` or
+``{"error": …, "detail": …}`` over a pipe; the Service then switches to the new version itself.
+``prepare_answers_in_child`` runs ``recommender.service.answers_job`` the same way. This module does
+not import the Service, so the two do not import each other.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -28,46 +28,19 @@ _RERAISE = (errors.NoModel, errors.ModelCorrupted, errors.InvalidRequest, errors
             errors.StoreUnavailable)
 
 
-def retrain_job(home: str, params: dict[str, Any], answer: Connection) -> None:
-    """The child: train and register one version under ``home`` without switching to it."""
-    os.environ["STEPSTONE_HOME"] = home
-    os.nice(10)  # a background job: the server that started it keeps the CPU for its requests
-    from recommender.service import Service
-
-    try:
-        service = Service()
-        version = service.retrain(activate=False, **params)["version"]
-        service.prepare_answers(version)  # the activation that follows finds its answers ready
-    except errors.StepstoneError as exc:
-        answer.send({"error": type(exc).__name__, "detail": str(exc)})
-        raise SystemExit(1) from None
-    answer.send({"version": version})
+# What a child runs: a module-level function (pickled by reference), given by the caller. The jobs
+# that build a Service live in ``recommender.service``, so that this module never imports it.
+RetrainTarget = Callable[[str, dict[str, Any], Connection], None]
+AnswersTarget = Callable[[str, int], None]
 
 
-def answers_job(home: str, niceness: int) -> None:
-    """The child: the live model (the default one, trained on first use) and its answer table."""
-    os.environ["STEPSTONE_HOME"] = home
-    if niceness:
-        os.nice(niceness)
-    from recommender.service import Service
-
-    service = Service()
-    service.live()
-    service.prepare_answers()
-
-
-# The functions the children run (module-level names, so that they can be pickled by reference).
-CHILD: Callable[[str, dict[str, Any], Connection], None] = retrain_job
-ANSWERS: Callable[[str, int], None] = answers_job
-
-
-def prepare_answers_in_child(home: Path, *, wait: bool, niceness: int = 0) -> BaseProcess:
+def prepare_answers_in_child(home: Path, target: AnswersTarget, *, wait: bool, niceness: int = 0) -> BaseProcess:
     """Build the answer table of the live version and the store's revision under ``home`` in a child.
 
     ``wait``: return when it is built (``stepstone serve``, before a worker starts, keeps no model in
     its own memory); else return at once (a server that saw the store move: requests are computed
     until the table is there). Raises RuntimeError when a waited-for child fails."""
-    child = multiprocessing.get_context("spawn").Process(target=ANSWERS, args=(str(home), niceness),
+    child = multiprocessing.get_context("spawn").Process(target=target, args=(str(home), niceness),
                                                          name="stepstone-answers", daemon=not wait)
     child.start()
     if wait:
@@ -77,11 +50,12 @@ def prepare_answers_in_child(home: Path, *, wait: bool, niceness: int = 0) -> Ba
     return child
 
 
-def retrain_in_child(home: Path, params: dict[str, Any]) -> str:
-    """Train and register a version in a child process with ``STEPSTONE_HOME=home``; its version."""
+def retrain_in_child(home: Path, params: dict[str, Any], target: RetrainTarget) -> str:
+    """Run ``target(home, params, pipe)`` in a child process: it trains and registers a version under
+    ``home`` and answers ``{"version": …}`` (returned here) or ``{"error", "detail"}`` (raised here)."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=CHILD, args=(str(home), dict(params), send), name="stepstone-retrain")
+    child = context.Process(target=target, args=(str(home), dict(params), send), name="stepstone-retrain")
     child.start()
     send.close()  # the child holds the only sending end: a child that dies makes recv() raise
     try:

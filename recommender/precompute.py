@@ -21,7 +21,7 @@ import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,7 +133,12 @@ class AnswerTables:
         started = self.__dict__.setdefault("_table_builds", {})
         if (version, revision) in started or any(p.is_alive() for p in started.values()):
             return
-        started[(version, revision)] = prepare_answers_in_child(self.store.path.parent, wait=False, niceness=10)
+        started[(version, revision)] = prepare_answers_in_child(self.store.path.parent, self.answers_job(),
+                                                                wait=False, niceness=10)
+
+    def answers_job(self) -> Callable[[str, int], None]:
+        """The function a child runs to build a table (``recommender.service.answers_job``)."""
+        raise NotImplementedError
 
     def prepare_answers(self, version: str | None = None,
                         queries: Sequence[tuple[str, str]] | None = None) -> Path | None:

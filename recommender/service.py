@@ -1,13 +1,13 @@
 """The Service: every use case once. The CLI and the REST API are thin calls into it.
 
-``Service`` owns the run store, the model registry and the live model. The live model is one
-attribute swapped in a single assignment, so a request sees the old model or the new one, and
-it follows the registry's ``current`` pointer: a version activated by another process (a CLI
-``retrain``, another server worker) is picked up within ``FOLLOW_SECONDS``.
+``Service`` owns the run store, the model registry and the live model, one attribute swapped in a
+single assignment (a request sees the old model or the new one) that follows the registry's
+``current`` pointer: a version activated by another process is picked up within ``FOLLOW_SECONDS``.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +24,14 @@ from feature_store.tasks import Task, registry
 from recommender.answers.advice import NOISE_THRESHOLD
 from recommender.answers.annotate import Annotator
 from recommender.answers.answer import PEERS, Ranking, rank_query
-from recommender.answers.candidates import Catalogue, build_catalogue, candidate_pool, check_kind
+from recommender.answers.candidates import (
+    Catalogue,
+    build_catalogue,
+    candidate_pool,
+    check_k,
+    check_kind,
+    check_model,
+)
 from recommender.answers.explain import Explainer, contribution_table, find_entry
 from recommender.answers.measured import MeasuredCells, measured_cells
 from recommender.answers.neighbours import TaskRuns
@@ -35,13 +42,14 @@ from recommender.model.training import train_model
 from recommender.planning.cost import run_costs
 from recommender.precompute import AnswerTables
 from recommender.runs import RunUseCases
+from recommender.versions import ModelVersions
 
 # How often the live model re-reads the ``current`` pointer (another process may have moved it).
 FOLLOW_SECONDS = 0.5
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
-class Service(AnswerTables, RunUseCases):
+class Service(AnswerTables, ModelVersions, RunUseCases):
     """One per process: the CLI makes one per command, the API one per worker."""
 
     def __init__(self, *, seed: bool = True, use_table: bool = True) -> None:
@@ -166,7 +174,7 @@ class Service(AnswerTables, RunUseCases):
             if isolated and self.registry.root.resolve() == (self.store.path.parent / "models").resolve():
                 from recommender.jobs import retrain_in_child
 
-                version = retrain_in_child(self.store.path.parent, params)
+                version = retrain_in_child(self.store.path.parent, params, retrain_job)
                 if activate:
                     self._swap(version)
             else:
@@ -180,28 +188,10 @@ class Service(AnswerTables, RunUseCases):
             self._swap(version)
         return self.model_summary(version)
 
-    def model_summary(self, version: str, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        meta = self.registry.meta(version) if meta is None else meta
-        keys = ("created_at", "runs", "queries", "rows", "fingerprint", "train_seconds")
-        return {"version": version, "current": version == self.registry.current(),
-                **{k: meta.get(k) for k in keys}, "calibration": meta.get("calibration"),
-                "evaluation": self.registry.evaluation(version)}
-
-    def models(self) -> list[dict[str, Any]]:
-        """Every registered version, oldest first; a version whose meta.json is unreadable is flagged."""
-        out = []
-        for version in self.registry.versions():
-            try:
-                out.append(self.model_summary(version))
-            except StepstoneError as exc:
-                out.append({"version": version, "current": version == self.registry.current(), "error": str(exc)})
-        return out
-
-    def current_model(self) -> dict[str, Any]:
-        live = self.live()
-        return self.model_summary(live.version, live.meta)
-
     # -- answers --------------------------------------------------------------------------------
+    def answers_job(self) -> Callable[[str, int], None]:
+        return answers_job
+
     def _rank(self, code: str, task: str, k: int, candidates: str, model: str | None = None, *,
               live: LoadedModel | None = None, revision: int | None = None) -> tuple[Answer, Ranking]:
         """The reference path: one answer computed from the model and the store (``recommend``
@@ -264,9 +254,9 @@ class Service(AnswerTables, RunUseCases):
 
     def _answer(self, language: str, task: str, k: int, candidates: str, model: str | None,
                 revision: int | None) -> tuple[bytes | None, Answer | None]:
-        _check_k(k)
+        check_k(k)
         check_kind(candidates)
-        model = _check_model(model)
+        model = check_model(model)
         body = self.table_body(language, task, k, candidates, revision) if model is None else None
         if body is not None:
             return body, None
@@ -276,7 +266,7 @@ class Service(AnswerTables, RunUseCases):
                        candidates: str = "all", progress: Progress | None = None,
                        ) -> list[tuple[Answer, Ranking]]:
         """``recommend`` for many target languages (default: every measured target of ``task``)."""
-        _check_k(k)
+        check_k(k)
         check_kind(candidates)
         target = registry().get(task)
         codes = list(dict.fromkeys(resolve_target(x) for x in languages)) if languages else \
@@ -382,17 +372,29 @@ class Service(AnswerTables, RunUseCases):
         return {**out, "model_version": live.version}
 
 
-def _check_model(model: str | None) -> str | None:
-    if model is None or not model.strip():
-        return None
-    if len(model) > 256 or any(ord(c) < 32 for c in model):
-        raise InvalidRequest(f"model must be a model name of at most 256 printable characters, got {model[:40]!r}")
-    return model.strip()
+def retrain_job(home: str, params: dict[str, Any], answer: Any) -> None:
+    """The child of ``Service.retrain(isolated=True)`` (``recommender.jobs``): train and register one
+    version under ``home`` without switching to it, build its answer table, answer over the pipe."""
+    os.environ["STEPSTONE_HOME"] = home
+    os.nice(10)  # a background job: the server that started it keeps the CPU for its requests
+    try:
+        service = Service()
+        version = service.retrain(activate=False, **params)["version"]
+        service.prepare_answers(version)  # the activation that follows finds its answers ready
+    except StepstoneError as exc:
+        answer.send({"error": type(exc).__name__, "detail": str(exc)})
+        raise SystemExit(1) from None
+    answer.send({"version": version})
 
 
-def _check_k(k: object) -> None:
-    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
-        raise InvalidRequest(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
+def answers_job(home: str, niceness: int) -> None:
+    """A child that builds the live model (the default one, on first use) and its answer table."""
+    os.environ["STEPSTONE_HOME"] = home
+    if niceness:
+        os.nice(niceness)
+    service = Service()
+    service.live()
+    service.prepare_answers()
 
 
 __all__ = ["Service", "MAX_K"]

@@ -80,7 +80,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     version, rev = current_version(home()), revision()
     if version is None or rev is None or not table_path(home() / "answers", version, rev).is_file():
         try:  # the default model and the answer table, in a child: this process holds no model for its life
-            prepare_answers_in_child(home(), wait=True)
+            from recommender.service import answers_job
+
+            prepare_answers_in_child(home(), answers_job, wait=True)
         except RuntimeError:  # the same here, so that the error is reported as the library words it
             svc = service()
             svc.live()

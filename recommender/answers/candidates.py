@@ -16,6 +16,7 @@ from typing import Any, Literal
 from feature_store.errors import InvalidRequest
 from feature_store.features import ENGLISH, MULTILINGUAL, Source
 from feature_store.tasks import Task, canonical_task
+from recommender.answers.table import MAX_K
 
 Candidates = Literal["all", "intermediate", "language"]
 CANDIDATE_KINDS: tuple[str, ...] = ("all", "intermediate", "language")
@@ -85,4 +86,18 @@ def candidate_pool(cat: Catalogue, target: Task, code: str, candidates: str = "a
     return pool, warnings
 
 
-__all__ = ["Candidates", "CANDIDATE_KINDS", "Catalogue", "build_catalogue", "candidate_pool", "check_kind"]
+def check_model(model: str | None) -> str | None:
+    if model is None or not model.strip():
+        return None
+    if len(model) > 256 or any(ord(c) < 32 for c in model):
+        raise InvalidRequest(f"model must be a model name of at most 256 printable characters, got {model[:40]!r}")
+    return model.strip()
+
+
+def check_k(k: object) -> None:
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+        raise InvalidRequest(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
+
+
+__all__ = ["Candidates", "CANDIDATE_KINDS", "Catalogue", "build_catalogue", "candidate_pool", "check_k", "check_kind",
+           "check_model"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from recommender import jobs
+from recommender import service as service_module
 from recommender.evaluation import metrics
 
 Q = {"language": "swa", "task": "xnli"}
@@ -143,7 +143,7 @@ def test_child_retrain_failure_keeps_the_current_model(make_client: Callable[...
                                                        monkeypatch: pytest.MonkeyPatch, child: Callable,
                                                        status: int, text: str | None) -> None:
     client = make_client(retrain_in_subprocess=True)
-    monkeypatch.setattr(jobs, "CHILD", child)
+    monkeypatch.setattr(service_module, "retrain_job", child)
     r = client.post("/v1/models")
     assert r.status_code == status
     if text:

@@ -24,7 +24,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.utils.data import Sampler, SequentialSampler
@@ -123,7 +123,7 @@ class CellTrainer(Trainer):
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
         if self.optimizer is None and self.train_cfg is not None:
-            target = self.model if model is None else model
+            target: Any = self.model if model is None else model
             self.optimizer = build_optimizer(
                 target,
                 self.get_decay_parameter_names(target),
@@ -134,7 +134,8 @@ class CellTrainer(Trainer):
             return self.optimizer
         return super().create_optimizer(model)
 
-    def compute_loss(self, model: Any, inputs: Any, return_outputs: bool = False, **kwargs: Any) -> Any:
+    def compute_loss(  # type: ignore[override]
+            self, model: Any, inputs: Any, return_outputs: bool = False, **kwargs: Any) -> Any:
         if self.graphs is not None and not return_outputs and model.training:
             loss = self.graphs.loss(model, inputs)
             if loss is not None:
@@ -156,7 +157,7 @@ class CellTrainer(Trainer):
         dataset = self.train_dataset if train_dataset is None else train_dataset
         if self.train_cfg is None or self.args.train_sampling_strategy != "group_by_length" or dataset is None:
             return super()._get_train_sampler(train_dataset)
-        lengths = [len(f["input_ids"]) for f in dataset]
+        lengths = [len(f["input_ids"]) for f in cast(Any, dataset)]
         return LengthBuckets(lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps)
 
     def _get_eval_sampler(self, eval_dataset: Any) -> torch.utils.data.Sampler | None:

@@ -78,7 +78,8 @@ class TableAdamW(torch.optim.AdamW):
         finally:
             self.param_groups = all_groups
         for group, p in tables:
-            self._lazy_step(group, p, p.grad)
+            if p.grad is not None:
+                self._lazy_step(group, p, p.grad)
         return None
 
     @torch.no_grad()
@@ -86,7 +87,7 @@ class TableAdamW(torch.optim.AdamW):
         """Scale every gradient so that their global L2 norm is at most ``max_norm`` (as
         ``torch.nn.utils.clip_grad_norm_``, sparse tables included); the norm before, on the device."""
         grads = [p.grad for g in self.param_groups if not g.get("table") for p in g["params"] if p.grad is not None]
-        sparse = [p.grad for _, p in self._tables()]
+        sparse = [p.grad for _, p in self._tables() if p.grad is not None]
         norms = [torch.linalg.vector_norm(g.values()) for g in sparse]
         if grads:
             norms += list(torch._foreach_norm(grads))
@@ -209,4 +210,4 @@ class BucketGraphs:
         torch.cuda.synchronize()
         self.captured_s += time.perf_counter() - start
         log.info("captured a CUDA graph for %s %s", keys, [tuple(t.shape) for t in tensors])
-        return graphed  # type: ignore[no-any-return]
+        return graphed  # type: ignore[return-value,no-any-return]
