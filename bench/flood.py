@@ -17,25 +17,14 @@ import argparse
 import asyncio
 import os
 import random
-import shutil
-import socket
 import string
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from local_api import start_api, stop_api
+
 NORMAL = [f"/v1/recommendations?language={lang}&task={task}".encode()
           for lang in ("swa", "hin", "tha", "deu", "urd", "vie", "ara", "bul") for task in ("xnli", "pawsx")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: bytes) -> int:
@@ -88,24 +77,8 @@ def main() -> None:
     ap.add_argument("--repeat", action="store_true", help="cycle 50 unknown names instead of new ones")
     ap.add_argument("--home", type=Path, default=None, help="a STEPSTONE_HOME to copy (default: a fresh one)")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="stepstone-flood-"))
-    if args.home:
-        shutil.copytree(args.home, tmp / "home")
-    port = free_port()
-    env = {**os.environ, "STEPSTONE_HOME": str(tmp / "home"), "STEPSTONE_PORT": str(port),
-           "STEPSTONE_LOG_REQUESTS": "false"}
-    server = subprocess.Popen([sys.executable, "-m", "api"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    tmp, port, server = start_api("stepstone-flood-", args.home)
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    sys.exit("server did not start")
-                time.sleep(0.5)
         asyncio.run(phase(port, 3.0, args.connections, 0, args.repeat))  # warm the answer cache
         alone = asyncio.run(phase(port, args.seconds, args.connections, 0, args.repeat))
         both = asyncio.run(phase(port, args.seconds, args.connections, args.flood, args.repeat))
@@ -117,9 +90,7 @@ def main() -> None:
         print(f"normal alone: {normal_alone:.1f} req/s; under the flood: {rate['normal']} req/s "
               f"({100 * rate['normal'] / normal_alone:.0f} %); flood: {rate['flood']} req/s; statuses {rate}")
     finally:
-        server.terminate()
-        server.wait(timeout=20)
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_api(server, tmp, timeout=20)
 
 
 if __name__ == "__main__":

@@ -15,24 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import resource
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from local_api import start_api, stop_api
 
 
 async def slow(port: int, mode: str, seconds: float, state: dict[str, int]) -> None:
@@ -101,28 +88,12 @@ def main() -> None:
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # this client needs one per connection
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, args.slow + 200)), hard))
-    tmp = Path(tempfile.mkdtemp(prefix="stepstone-slow-"))
-    if args.home:
-        shutil.copytree(args.home, tmp / "home")
-    port = free_port()
-    env = {**os.environ, "STEPSTONE_HOME": str(tmp / "home"), "STEPSTONE_PORT": str(port),
-           "STEPSTONE_LOG_REQUESTS": "false"}
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (args.nofile, args.nofile))
 
-    server = subprocess.Popen([sys.executable, "-m", "api"], env=env, cwd=ROOT, preexec_fn=limit,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tmp, port, server = start_api("stepstone-slow-", args.home, preexec_fn=limit)
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    sys.exit("server did not start")
-                time.sleep(0.5)
         probes, state = asyncio.run(run(port, args.slow, args.mode, args.seconds))
         print(f"server open-files limit {args.nofile}; {args.slow} slow connections ({args.mode}), "
               f"{args.seconds:.0f} s")
@@ -131,9 +102,7 @@ def main() -> None:
         print(f"answered {answered}/10; slow connections closed by the server: {state['closed_by_server']}, "
               f"refused at connect: {state['connect_errors']}")
     finally:
-        server.terminate()
-        server.wait(timeout=20)
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_api(server, tmp, timeout=20)
 
 
 if __name__ == "__main__":

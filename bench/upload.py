@@ -12,27 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import httpx
+from local_api import start_api, stop_api
 
-ROOT = Path(__file__).resolve().parents[1]
 LANGS = ["swa", "hin", "tha", "deu", "urd", "vie", "ara", "bul", "fra", "rus", "spa", "tur", "ell", "zho"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def csv_body(mb: float, dataset: str) -> bytes:
@@ -83,25 +70,10 @@ def main() -> None:
     ap.add_argument("--concurrent", type=int, default=6)
     ap.add_argument("--home", type=Path, default=None, help="a STEPSTONE_HOME to copy (default: a fresh one)")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="stepstone-upload-"))
-    if args.home:
-        shutil.copytree(args.home, tmp / "home")
-    port = free_port()
+    limits = {"STEPSTONE_MAX_BODY_BYTES": str(int(args.mb * 1.2e6))}
+    tmp, port, server = start_api("stepstone-upload-", args.home, limits)
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "STEPSTONE_HOME": str(tmp / "home"), "STEPSTONE_PORT": str(port),
-           "STEPSTONE_LOG_REQUESTS": "false", "STEPSTONE_MAX_BODY_BYTES": str(int(args.mb * 1.2e6))}
-    server = subprocess.Popen([sys.executable, "-m", "api"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    sys.exit("server did not start")
-                time.sleep(0.5)
         body = csv_body(args.mb, "upload-0")
         rows = body.count(b"\n") - 1
         print(f"CSV: {len(body) / 1e6:.1f} MB, {rows} rows")
@@ -116,9 +88,7 @@ def main() -> None:
         print(f"{args.concurrent} at once: statuses {statuses}; peak memory {before:.0f} -> "
               f"{peak_mb(server.pid):.0f} MB; slowest /healthz meanwhile {1000 * slowest:.0f} ms")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_api(server, tmp, timeout=30)
 
 
 if __name__ == "__main__":

@@ -103,11 +103,7 @@ class MeasuredCells:
         half = z * sd * math.sqrt(1.0 + 1.0 / n)
         rule = (f"where one more run is expected at {level:.0%}: mean ± {z:.2f} · σ · √(1 + 1/{n}), "
                 f"σ = {sd:.2f} points ({where})")
-        return self.cells_mean(cell) - half, self.cells_mean(cell) + half, sd, rule
-
-    @staticmethod
-    def cells_mean(cell: Cell) -> float:
-        return cell.mean
+        return cell.mean - half, cell.mean + half, sd, rule
 
 
 def _pooled(groups: Iterable[list[float]]) -> float | None:

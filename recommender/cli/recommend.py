@@ -47,6 +47,12 @@ _TITLES = {"intermediate": "Which intermediate task (train on it first, then on 
 
 def _print_decision(decision: dict[str, Any], level: float | None) -> None:
     """One decision as its own section: a table ranked within its kind, reasons, notes and advice."""
+    if not decision["recommendations"]:
+        console.print(f"{_TITLES[decision['kind']]}: no items", highlight=False)
+        for note in decision.get("notes") or []:
+            console.print(f"  note: {note}", highlight=False, markup=False)
+        console.print()
+        return
     table = Table(title=f"{_TITLES[decision['kind']]} · basis: {decision['basis'] or 'none'}", title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("intermediate task" if decision["kind"] == "intermediate" else "source language",
