@@ -212,15 +212,15 @@ class Service(AnswerTables, ModelVersions, RunUseCases):
                         candidates=candidates, model=model or None),  # type: ignore[arg-type]
             model_version=live.version, interval_level=ann.interval_level(), noise_threshold=NOISE_THRESHOLD,
             decisions=ranking.decisions, baseline=Baseline(**ann.baseline(target.id)),
-            warnings=self.answer_warnings(live, revision, target, code, candidates, ranking.warnings))
+            warnings=self.answer_warnings(live, revision, target, code, candidates))
         return answer, ranking
 
-    def answer_warnings(self, live: LoadedModel, revision: int, target: Task, code: str, candidates: str,
-                        more: Sequence[str] = ()) -> list[str]:
+    def answer_warnings(self, live: LoadedModel, revision: int, target: Task, code: str,
+                        candidates: str) -> list[str]:
         """An answer's warnings: coverage, then the candidates', then the published findings (intermediate)."""
         _, warnings = candidate_pool(self.catalogue(revision), target, code, candidates)
         findings = list(published_findings(target)) if candidates in ("all", "intermediate") else []
-        return self.annotator(live, revision).coverage(code, target.id) + warnings + list(more) + findings
+        return self.annotator(live, revision).coverage(code, target.id) + warnings + findings
 
     def intermediate_runs(self) -> dict[str, TaskRuns]:
         """Measured intermediate gains per target task (cached per store revision)."""

@@ -50,7 +50,6 @@ class Ranking:
     """A query's decisions, with every candidate's entry (ordered) for reports and ``explain``."""
 
     decisions: dict[Kind, Decision]
-    warnings: list[str]
     entries: dict[Kind, list[Entry]]
     Z: np.ndarray
     scores: np.ndarray
@@ -128,7 +127,6 @@ def rank_query(model: TransferRanker, ann: Annotator, builder: FeatureBuilder, t
     level = ann.interval_level() or DEFAULT_LEVEL
     cells = measured.for_query(target.id, code, model_filter) if measured is not None else {}
     canon = {t: canonical_task(t) for t, _, _ in cells}
-    warnings: list[str] = []
     entries: dict[Kind, list[Entry]] = {}
     bases: dict[Kind, Basis | None] = {}
     notes: dict[Kind, list[str]] = {}
@@ -178,7 +176,7 @@ def rank_query(model: TransferRanker, ann: Annotator, builder: FeatureBuilder, t
                 e.caveats = [*e.caveats, *more]
     decisions = {kind: _decision(kind, bases[kind], entries[kind], k, target, notes[kind], threshold)
                  for kind in KINDS}
-    return Ranking(decisions, warnings, entries, Z, scores, sources, pools)
+    return Ranking(decisions, entries, Z, scores, sources, pools)
 
 
 __all__ = ["PEERS", "Ranking", "SCALE", "rank_query"]
