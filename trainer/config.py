@@ -222,38 +222,33 @@ def load_matrix(path: Path) -> MatrixConfig:
     return _build(MatrixConfig, {**raw, "train": train}, str(path))
 
 
-def _target_train(raw: Any, targets: list[str], train: TrainConfig, path: Path) -> dict[str, dict[str, Any]]:
-    """[target_train.<task>] tables, checked: each names a target of the matrix and real knobs."""
+def _task_tables(raw: Any, section: str, what: str, known: list[str], train: TrainConfig, path: Path,
+                 example: str) -> dict[str, dict[str, Any]]:
+    """[<section>.<task>] tables, checked: each names one of ``known`` (registry ids) and real knobs."""
     if not isinstance(raw, dict):
-        raise InvalidRequest(f"{path}: target_train must be tables like [target_train.sib200]")
-    known = {canonical_id(t): t for t in targets}
+        raise InvalidRequest(f"{path}: {section} must be tables like [{section}.{example}]")
     out: dict[str, dict[str, Any]] = {}
     for task, knobs in raw.items():
-        where = f"{path} [target_train.{task}]"
+        where = f"{path} [{section}.{task}]"
         if canonical_id(task) not in known:
-            raise InvalidRequest(f"{where}: {task!r} is not one of the target tasks ({', '.join(targets)})")
+            raise InvalidRequest(f"{where}: {task!r} is not one of the {what} tasks ({', '.join(known)})")
         if not isinstance(knobs, dict):
             raise InvalidRequest(f"{where}: expected a table of train knobs, got {knobs!r}")
         TrainConfig.from_dict({**to_jsonable(train), **knobs}, where)  # names a bad knob or value
         out[canonical_id(task)] = dict(knobs)
     return out
+
+
+def _target_train(raw: Any, targets: list[str], train: TrainConfig, path: Path) -> dict[str, dict[str, Any]]:
+    """[target_train.<task>]: one target task's fine-tuning knobs."""
+    return _task_tables(raw, "target_train", "target", [canonical_id(t) for t in targets], train, path, "sib200")
 
 
 def _source_train(raw: Any, sources: list[str], train: TrainConfig, path: Path) -> dict[str, dict[str, Any]]:
-    """[source_train.<task>] tables, checked: each names an intermediate task of the matrix and real knobs."""
-    if not isinstance(raw, dict):
-        raise InvalidRequest(f"{path}: source_train must be tables like [source_train.cola]")
-    known = {canonical_id(part.strip()) for s in sources if s.strip().lower() != "none" for part in s.split("+")}
-    out: dict[str, dict[str, Any]] = {}
-    for task, knobs in raw.items():
-        where = f"{path} [source_train.{task}]"
-        if canonical_id(task) not in known:
-            raise InvalidRequest(f"{where}: {task!r} is not one of the intermediate tasks ({', '.join(sorted(known))})")
-        if not isinstance(knobs, dict):
-            raise InvalidRequest(f"{where}: expected a table of train knobs, got {knobs!r}")
-        TrainConfig.from_dict({**to_jsonable(train), **knobs}, where)  # names a bad knob or value
-        out[canonical_id(task)] = dict(knobs)
-    return out
+    """[source_train.<task>]: one intermediate task's phase-1 knobs (a multi-task source names its parts)."""
+    known = sorted({canonical_id(part.strip()) for s in sources if s.strip().lower() != "none"
+                    for part in s.split("+")})
+    return _task_tables(raw, "source_train", "intermediate", known, train, path, "cola")
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
