@@ -8,13 +8,13 @@ from pathlib import Path
 
 from feature_store.languages import resolve
 from feature_store.runs.run import COLUMNS
-from feature_store.runs.seed import SHIPPED_MATRICES, ensure_seeded, shipped_runs
+from feature_store.runs.seed import RETIRED_MATRICES, SHIPPED_MATRICES, ensure_seeded, shipped_runs
 from feature_store.runs.store import RunStore
 
 
 def test_shipped_matrices_have_the_run_schema() -> None:
     data = resources.files("feature_store").joinpath("data")
-    for name in SHIPPED_MATRICES:
+    for name in (*SHIPPED_MATRICES, *RETIRED_MATRICES):
         header = next(csv.reader(data.joinpath(name).read_text().splitlines()))
         assert set(COLUMNS) - {"seed"} <= set(header)
     assert data.joinpath("PROVENANCE.md").is_file()
@@ -28,21 +28,27 @@ def test_shipped_runs_load_with_iso639_3_codes() -> None:
     assert all(resolve(r.target_language) == r.target_language for r in runs)
 
 
-def test_the_shipped_me5_small_matrix_is_complete_evidence() -> None:
-    """stepstone's own runs: two or more targets, 25+ languages for one, 4+ intermediate tasks
-    besides the baseline, two or more seeds, and every run with its baseline of the same seed."""
-    runs = [r for r in shipped_runs() if r.dataset == "stepstone-me5-small"]
-    targets = {r.target_task for r in runs}
-    assert len(targets) >= 2 and {"udpos", "sib200"} <= targets
-    assert max(len({r.target_language for r in runs if r.target_task == t}) for t in targets) >= 25
-    intermediate = {r.source_task for r in runs if r.source_task != r.target_task}
-    assert len(intermediate) >= 4 and {r.seed for r in runs} >= {1, 2}
-    baselines = {(r.target_task, r.target_language, r.seed, r.config_hash): r.score
-                 for r in runs if r.source_task == r.target_task}
-    for r in runs:
-        baseline = baselines[(r.target_task, r.target_language, r.seed, r.config_hash)]
-        assert r.baseline_score is not None and abs(baseline - r.baseline_score) < 1e-3
-        assert r.model == "me5-small" and r.split == "test" and r.model_hash and r.config_hash
+def test_the_retired_cpu_matrix_is_not_seeded_and_a_newer_seed_takes_it_out(home: Path) -> None:
+    """The first CPU matrix (CoLA, CoNLL-2003 and RTE never learned) is no evidence an answer stands on:
+    a new store never holds it; a store seeded by the release that shipped it loses its runs, but for one
+    corrected by hand; the GPU matrix that replaced it is there."""
+    from dataclasses import replace
+
+    retired = shipped_runs(RETIRED_MATRICES)
+    assert {r.dataset for r in retired} == {"stepstone-me5-small", "stepstone-me5-small-sizes"}
+    assert not {r.key for r in retired} & {r.key for r in shipped_runs()}
+    store = RunStore()
+    ensure_seeded(store)
+    assert store.count(dataset="stepstone-me5-small") == 0 and store.count(dataset="stepstone-me5-small-gpu") > 1000
+
+    store.insert(retired)  # what an older release seeded
+    store.insert([replace(retired[0], score=retired[0].score + 1)], replace=True)  # corrected here: kept
+    store.set_meta("seed_version", "4")
+    result = ensure_seeded(store)
+    assert result is not None and any(f"{len(retired) - 1} runs of retired" in w for w in result.warnings)
+    assert store.count(dataset="stepstone-me5-small-sizes") == 0
+    kept = store.query(dataset="stepstone-me5-small")
+    assert [r.key for r in kept] == [retired[0].key] and kept[0].score == retired[0].score + 1
 
 
 def test_the_shipped_gpu_matrix_has_three_seeds_for_every_cell() -> None:

@@ -25,6 +25,7 @@ from feature_store.runs.table import (
     TAUGHT_SOURCES,
     derived_scales,
     difference,
+    drop_orphan_scales,
     merge_flags,
     unique_runs,
     where,
@@ -92,14 +93,16 @@ class RunStore:
         return self._write(lambda cur: self._insert(cur, unique, duplicates, source, replace)
                            )._replace_warnings(getattr(runs, "warnings", ()))
 
-    def load_defaults(self, runs: Sequence[Run], meta: Mapping[str, str]) -> ImportResult:
+    def load_defaults(self, runs: Sequence[Run], meta: Mapping[str, str],
+                      retired: Sequence[Run] = ()) -> ImportResult:
         """Insert the shipped runs and set ``meta`` in one transaction (``seed.ensure_seeded``).
 
         Unlike ``insert``, this also fills the in-memory stand-in of a store that could not be
         created (a read-only ``STEPSTONE_HOME``), so that reads answer from the shipped runs; and a
         shipped run replaces a stored one with the same key (a new seed version corrects it).
         A run deleted or corrected here (the ``edits`` table) is left as it is: the seed brings
-        back nothing a user removed or changed; ``warnings`` says how many it left.
+        back nothing a user removed or changed; ``warnings`` says how many it left. ``retired`` runs
+        (shipped by an earlier seed, no longer) are removed, but for those corrected here.
         """
         rows = list(range(1, len(runs) + 1))
         unique, duplicates = unique_runs(runs, rows, getattr(runs, "source", None))
@@ -108,14 +111,34 @@ class RunStore:
             edited = {k for (k,) in cur.execute("SELECT key FROM edits")}
             kept = [u for u in unique if u[2] not in edited]
             result = self._insert(cur, kept, duplicates, None, True, seeding=True)
+            gone = self._remove_retired(cur, {r.key for r in retired} - edited - {u[2] for u in unique})
             cur.executemany("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = "
                             "excluded.v", list(meta.items()))
             if len(kept) < len(unique):
                 result = result._replace_warnings([f"{len(unique) - len(kept)} shipped runs deleted or corrected "
                                                    "in this store were left as they are"])
+            if gone:
+                result = result._replace_warnings([*result.warnings, f"{gone} runs of retired shipped matrices "
+                                                   "were removed"])
             return result
 
         return self._write(body, force=self.in_memory)
+
+    @staticmethod
+    def _remove_retired(cur: sqlite3.Cursor, keys: set[str]) -> int:
+        """Delete these keys' runs (no ``edits`` record: a user may import them again) and the scales
+        of a (dataset, metric) left without runs; how many went."""
+        pairs: set[tuple[str, str]] = set()
+        gone = 0
+        for key in sorted(keys):
+            row = cur.execute("SELECT dataset, metric FROM runs WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                pairs.add(tuple(row))
+                gone += cur.execute("DELETE FROM runs WHERE key = ?", (key,)).rowcount
+        drop_orphan_scales(cur, pairs)
+        if gone:
+            cur.execute(BUMP)
+        return gone
 
     def _insert(self, cur: sqlite3.Cursor, unique: list[tuple[Run, int, str]], duplicates: int,
                 source: str | None, replace: bool, *, seeding: bool = False) -> ImportResult:
@@ -186,10 +209,7 @@ class RunStore:
                 cur.execute(f"INSERT OR REPLACE INTO edits (key, kind) SELECT key, 'deleted' FROM runs{clause}",
                             params)
                 cur.execute(f"DELETE FROM runs{clause}", params)
-                for pair in pairs:
-                    if cur.execute("SELECT 1 FROM runs WHERE dataset = ? AND metric = ? LIMIT 1",
-                                   pair).fetchone() is None:
-                        cur.execute("DELETE FROM scales WHERE dataset = ? AND metric = ?", pair)
+                drop_orphan_scales(cur, pairs)
                 cur.execute(BUMP)
             return n
 

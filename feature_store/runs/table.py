@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from feature_store.errors import InvalidRequest, InvalidRun
@@ -125,3 +125,10 @@ def where(filters: Mapping[str, str | None]) -> tuple[str, list[str]]:
         clauses.append(f"{name} = ?")
         params.append(value)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def drop_orphan_scales(cur: sqlite3.Cursor, pairs: Iterable[tuple[str, str]]) -> None:
+    """Forget the declared scale of each (dataset, metric) that no run holds any more."""
+    for pair in pairs:
+        if cur.execute("SELECT 1 FROM runs WHERE dataset = ? AND metric = ? LIMIT 1", pair).fetchone() is None:
+            cur.execute("DELETE FROM scales WHERE dataset = ? AND metric = ?", pair)
