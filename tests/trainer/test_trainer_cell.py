@@ -131,7 +131,7 @@ def test_every_format_runs_its_phases(
     assert ("phase1" in artefact["phases"]) == (source != "none")
     assert ("phase2" in artefact["phases"]) == (target not in ("tatoeba", "bucc"))
     if target == "xquad":
-        assert set(artefact["metrics"]["swa"]) == {"f1", "exact_match"}
+        assert set(artefact["metrics"]["swa"]) == {"f1", "exact_match", "f1_se", "exact_match_se"}
 
 
 def test_resume_skips_a_stored_cell_and_restarts_from_a_checkpoint(

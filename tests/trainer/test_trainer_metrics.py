@@ -95,3 +95,42 @@ def test_retrieval_accuracy() -> None:
     src = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     tgt = np.array([[0.0, 2.0], [3.0, 0.1]])
     assert metrics.retrieval_accuracy(src, tgt, [(0, 1), (1, 0)]) == 100.0
+
+
+def test_a_scores_sampling_error_is_a_bootstrap_over_examples_that_rebuilds_the_metric_exactly() -> None:
+    """Summed per-sentence parts give seqeval's F1 and token accuracy exactly, so the bootstrap's
+    error is the spread of the real metric; it shrinks as 1/sqrt(n) and is fixed for fixed input."""
+    from trainer.data import sampling
+
+    rng = np.random.default_rng(3)
+    tags = ["NOUN", "VERB", "ADJ", "DET"]
+    gold = [[str(rng.choice(tags)) for _ in range(int(rng.integers(3, 12)))] for _ in range(400)]
+    pred = [[t if rng.random() < 0.8 else str(rng.choice(tags)) for t in s] for s in gold]
+    parts = sampling.tagging_parts(pred, gold)
+    total = parts.sum(axis=0)
+    scores = metrics.tagging(pred, gold)
+    assert 100 * 2 * total[0] / (total[1] + total[2]) == pytest.approx(scores["f1"], abs=1e-9)
+    assert 100 * total[3] / total[4] == pytest.approx(scores["accuracy"], abs=1e-9)
+    se = sampling.tagging_se(pred, gold)
+    assert se == sampling.tagging_se(pred, gold)  # deterministic
+    assert 0.5 < se["f1_se"] < 4 and 0.3 < se["accuracy_se"] < 3
+    quarter = sampling.tagging_se(pred[:100], gold[:100])
+    assert quarter["f1_se"] / se["f1_se"] == pytest.approx(2.0, rel=0.35)
+    assert np.isnan(sampling.tagging_se(pred[:1], gold[:1])["f1_se"])  # one sentence: no spread to measure
+
+
+def test_label_and_qa_errors_follow_their_metrics() -> None:
+    from trainer.data import sampling
+
+    right = [1] * 80 + [0] * 20
+    se = sampling.labels_se(right, [1] * 100, two_class=False)["accuracy_se"]
+    assert se == pytest.approx(100 * (0.8 * 0.2 / 100) ** 0.5, rel=0.15)  # the binomial error
+    labels = [0, 1] * 50
+    assert sampling.labels_se(labels, labels, two_class=True)["mcc_se"] == 0.0  # always perfect
+    noisy = sampling.labels_se([1 - x if i % 5 == 0 else x for i, x in enumerate(labels)], labels, two_class=True)
+    assert noisy["mcc_se"] > 3
+    parts = metrics.qa_parts({"a": "the cat", "b": "dog", "c": ""}, {"a": ["cat"], "b": ["red dog"], "c": ["x"]},
+                             metrics.squad_normalize)
+    assert parts.tolist() == [[1.0, 1.0], [pytest.approx(2 / 3), 0.0], [0.0, 0.0]]
+    assert metrics.qa_means(parts) == pytest.approx({"f1": 100 * (5 / 3) / 3, "exact_match": 100 / 3})
+    assert sampling.qa_se(parts)["exact_match_se"] > 10 and np.isnan(sampling.qa_se(parts[:1])["f1_se"])

@@ -266,3 +266,5 @@ def test_an_encoder_trained_elsewhere_that_learned_nothing_flags_the_cells_that_
         ("mnli", "xnli"),
         ("mnli", "xcopa"),
     }
+    # each cell's scores carry their sampling error over the test sentences (one language each here)
+    assert all(isinstance(r["eval_se"], float) and r["eval_se"] > 0 for r in rows if r["phase"] == 2)

@@ -19,7 +19,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 from trainer.cell.model import load_encoder
 from trainer.cell.tokens import Encoded, encode
 from trainer.config import TrainConfig
-from trainer.data import metrics, mining
+from trainer.data import metrics, mining, sampling
 from trainer.data.files import Split, iso1
 from trainer.data.retrieval import RetrievalSet
 
@@ -68,26 +68,28 @@ def score_predictions(
     task_id: str,
     language: str,
 ) -> dict[str, float]:
+    """The task's metrics, each with its sampling error over test examples (``<metric>_se``,
+    ``trainer.data.sampling``)."""
     if fmt == "qa":
         start, end = predictions
         answers = best_answers(split.examples, enc, start, end, cfg.max_answer_length)
         gold = {ex["id"]: ex["answers"]["text"] for ex in split.examples}
-        if task_id == "mlqa":
-            return metrics.mlqa(answers, gold, iso1(language))
-        return metrics.squad(answers, gold)
+        normalize = metrics.mlqa_normalizer(iso1(language)) if task_id == "mlqa" else metrics.squad_normalize
+        parts = metrics.qa_parts(answers, gold, normalize)
+        return {**metrics.qa_means(parts), **sampling.qa_se(parts)}
     if fmt == "tagging":
         assert labels is not None
         predicted = word_predictions(enc, predictions)
-        return metrics.tagging(
-            [[labels[t] if t >= 0 else "<none>" for t in sent] for sent in predicted],
-            [[labels[t] for t in ex["tags"]] for ex in split.examples],
-        )
+        tags = [[labels[t] if t >= 0 else "<none>" for t in sent] for sent in predicted]
+        gold_tags = [[labels[t] for t in ex["tags"]] for ex in split.examples]
+        return {**metrics.tagging(tags, gold_tags), **sampling.tagging_se(tags, gold_tags)}
     predicted = np.asarray(predictions).argmax(-1).tolist()
     labels_gold = [ex["label"] for ex in split.examples]
     scores = {"accuracy": metrics.accuracy(predicted, labels_gold)}
-    if np.asarray(predictions).shape[-1] == 2:  # two classes: GLUE scores CoLA by Matthews correlation
+    two_class = np.asarray(predictions).shape[-1] == 2
+    if two_class:  # two classes: GLUE scores CoLA by Matthews correlation
         scores["mcc"] = metrics.mcc(predicted, labels_gold)
-    return scores
+    return {**scores, **sampling.labels_se(predicted, labels_gold, two_class=two_class)}
 
 
 def word_predictions(enc: Encoded, logits: Any) -> list[list[int]]:

@@ -70,17 +70,30 @@ def _token_f1(pred: list[str], gold: list[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def qa_parts(
+    predictions: dict[str, str], answers: dict[str, list[str]], normalize: Callable[[str], str]
+) -> np.ndarray:
+    """Each question's (F1, exact match), 0-1, against its best gold answer."""
+    rows = []
+    for qid, golds in answers.items():
+        pred = normalize(predictions.get(qid, ""))
+        rows.append((max(_token_f1(pred.split(), normalize(g).split()) for g in golds),
+                     max(float(pred == normalize(g)) for g in golds)))
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+
+
+def qa_means(parts: np.ndarray) -> dict[str, float]:
+    """F1 and exact match, 0-100, from ``qa_parts`` (0 with no questions)."""
+    if not len(parts):
+        return {"f1": 0.0, "exact_match": 0.0}
+    f1, em = 100.0 * parts.mean(axis=0)
+    return {"f1": float(f1), "exact_match": float(em)}
+
+
 def _qa_scores(
     predictions: dict[str, str], answers: dict[str, list[str]], normalize: Callable[[str], str]
 ) -> dict[str, float]:
-    if not answers:
-        return {"f1": 0.0, "exact_match": 0.0}
-    f1 = em = 0.0
-    for qid, golds in answers.items():
-        pred = normalize(predictions.get(qid, ""))
-        f1 += max(_token_f1(pred.split(), normalize(g).split()) for g in golds)
-        em += max(float(pred == normalize(g)) for g in golds)
-    return {"f1": 100.0 * f1 / len(answers), "exact_match": 100.0 * em / len(answers)}
+    return qa_means(qa_parts(predictions, answers, normalize))
 
 
 def squad(predictions: dict[str, str], answers: dict[str, list[str]]) -> dict[str, float]:
@@ -133,9 +146,13 @@ def mlqa_normalize(text: str, lang: str) -> str:
     return " ".join(t for t in tokens if t.strip())
 
 
+def mlqa_normalizer(lang: str) -> Callable[[str], str]:
+    return lambda s: mlqa_normalize(s, lang)
+
+
 def mlqa(predictions: dict[str, str], answers: dict[str, list[str]], lang: str) -> dict[str, float]:
     """MLQA F1 and exact match with the language's normalisation."""
-    return _qa_scores(predictions, answers, lambda s: mlqa_normalize(s, lang))
+    return _qa_scores(predictions, answers, mlqa_normalizer(lang))
 
 
 # --- tagging (seqeval, as XTREME's run_tag.py) -------------------------------------------------

@@ -2,9 +2,9 @@
 
 Runs hold scores; this table holds the rest of a matrix's provenance: per intermediate training
 (phase 1) and per cell (phase 2 and its zero-shot evaluation), the English dev check against
-chance, the wall time, the training tokens and the device. It reads the artefacts the trainer
-wrote (``<model>/_phase1/.../done.json`` and ``<model>/<target>/.../result.json``) and imports no
-torch.
+chance, the wall time, the training tokens, the scores' median sampling error over test examples
+(``eval_se``) and the device. It reads the artefacts the trainer wrote
+(``<model>/_phase1/.../done.json`` and ``<model>/<target>/.../result.json``) and imports no torch.
 """
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import statistics
 from pathlib import Path
 from typing import Any
 
 COLUMNS = (
     "phase", "id", "source_task", "target_task", "intermediate_size", "seed", "examples", "steps",
     "train_s", "eval_s", "tokens", "tokens_per_s", "dev_task", "dev_metric", "dev_score", "dev_chance",
-    "near_chance", "languages", "device",
+    "near_chance", "languages", "eval_se", "device",
 )  # fmt: skip
 
 
@@ -86,6 +88,15 @@ def _cells(out: Path) -> list[dict[str, Any]]:
     ]
 
 
+def _median_se(result: dict[str, Any]) -> Any:
+    """The median over languages of the score's sampling error over test examples (blank for results
+    written before the trainer measured it)."""
+    key = f"{result.get('metric')}_se"
+    values = [m[key] for m in (result.get("metrics") or {}).values() if isinstance(m, dict)
+              and isinstance(m.get(key), int | float) and math.isfinite(m[key])]
+    return _round(statistics.median(values), 3) if values else ""
+
+
 def cell_rows(out: Path) -> list[dict[str, Any]]:
     """Every phase-1 training and every cell under ``out``, in path order."""
     out = Path(out)
@@ -111,7 +122,8 @@ def cell_rows(out: Path) -> list[dict[str, Any]]:
             "tokens": phase2.get("tokens"), "tokens_per_s": _round(phase2.get("tokens_per_s"), 1),
             "dev_task": dev.get("task", ""), "dev_metric": dev.get("metric", ""), "dev_score": _round(dev.get("score")),
             "dev_chance": _round(dev.get("chance")), "near_chance": dev.get("near_chance", ""),
-            "languages": len(result.get("scores") or {}), "device": (result.get("environment") or {}).get("device", ""),
+            "languages": len(result.get("scores") or {}), "eval_se": _median_se(result),
+            "device": (result.get("environment") or {}).get("device", ""),
         })  # fmt: skip
     return _phase1_rows(out, chances) + rows
 
