@@ -8,6 +8,7 @@ predictions back) and are mapped to examples by position: feature f belongs to e
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,48 @@ def evaluate_split(
     enc = encode(split.examples, fmt, tokenizer, cfg, train=False)
     features = enc.features if task_index is None else [{**f, "task": task_index} for f in enc.features]
     return score_predictions(split, enc, predict(trainer, features), fmt, labels, cfg, task_id, language)
+
+
+# Phase 3 predicts languages together, in passes of at most this many features: sorted by length
+# across languages, batches are full and few shapes repeat; the bound keeps a pass's logits (tagging:
+# features x tokens x tags, on the host) to a few hundred MB.
+EVAL_PASS_FEATURES = 20_000
+
+
+def _rows(predictions: Any, start: int, end: int) -> Any:
+    return tuple(p[start:end] for p in predictions) if isinstance(predictions, tuple) else predictions[start:end]
+
+
+def evaluate_splits(
+    trainer: Trainer,
+    splits: Mapping[str, Split],
+    fmt: str,
+    labels: tuple[str, ...] | None,
+    tokenizer: PreTrainedTokenizerBase,
+    cfg: TrainConfig,
+    *,
+    task_id: str = "",
+    pass_features: int = EVAL_PASS_FEATURES,
+) -> dict[str, dict[str, float]]:
+    """Each language's metrics, as ``evaluate_split`` gives them, from one prediction pass over
+    several languages at once (instead of one pass per language, each with its own part-filled
+    batches, padding and per-call overhead)."""
+    encoded = {lang: encode(split.examples, fmt, tokenizer, cfg, train=False) for lang, split in splits.items()}
+    groups: list[list[str]] = [[]]
+    for lang in encoded:
+        if groups[-1] and sum(len(encoded[g].features) for g in [*groups[-1], lang]) > pass_features:
+            groups.append([])
+        groups[-1].append(lang)
+    out: dict[str, dict[str, float]] = {}
+    for group in groups:
+        predictions = predict(trainer, [f for g in group for f in encoded[g].features])
+        start = 0
+        for g in group:
+            end = start + len(encoded[g].features)
+            part = _rows(predictions, start, end)
+            out[g] = score_predictions(splits[g], encoded[g], part, fmt, labels, cfg, task_id, g)
+            start = end
+    return out
 
 
 def score_predictions(

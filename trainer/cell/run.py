@@ -32,7 +32,7 @@ from feature_store.runs.run import Run
 from feature_store.runs.store import RunStore
 from trainer.cell import identity
 from trainer.cell.dev import DevSet, dev_check, dev_set, stored_dev_check
-from trainer.cell.evaluate import evaluate_retrieval, evaluate_split
+from trainer.cell.evaluate import evaluate_retrieval, evaluate_splits
 from trainer.cell.loop import use_gpu
 from trainer.cell.phases import phase1, phase2
 from trainer.cell.steps import Plan, intermediate_sets, is_done, load_training_set, make_plan, make_runs, source_size
@@ -133,12 +133,7 @@ def phase3(
         dev_sets = _retrieval_dev_sets(cfg, plan) if plan.target.metric == "f1" else {}
         return evaluate_retrieval(encoder_dir, tokenizer, eval_sets, dev_sets, plan.target.metric, cfg.train, device)
     assert trainer is not None
-    return {
-        lang: evaluate_split(
-            trainer, split, plan.target.format, labels, tokenizer, cfg.train, task_id=plan.target.id, language=lang
-        )
-        for lang, split in eval_sets.items()
-    }
+    return evaluate_splits(trainer, eval_sets, plan.target.format, labels, tokenizer, cfg.train, task_id=plan.target.id)
 
 
 def run_cell(cfg: CellConfig, store: RunStore | None = None) -> CellResult:
