@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup setup-dev lint bench ship-me5 ship-me5-gpu clean
+.PHONY: run test setup setup-dev lint bench ship-me5 ship-me5-gpu ship-me5-cpu-sizes clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -62,6 +62,14 @@ ship-me5-gpu: setup
 	$(BIN)/stepstone train export $(GPU_OUT)/me5-small-gpu-sizes-updates --out feature_store/data/me5_small_gpu_sizes_updates.csv
 	$(BIN)/stepstone train cells $(GPU_OUT)/me5-small-gpu --out feature_store/data/me5_small_gpu_cells.csv
 	$(BIN)/python bench/recipes.py --report $(GPU_OUT)/me5-small-gpu --device gpu
+
+# The SST-2 size sweeps on CPU (me5_small_cpu_sizes_{epochs,updates}.toml, run with `stepstone train
+# matrix --config ... --resume`): runs and per-phase records.
+ship-me5-cpu-sizes: setup
+	for k in epochs updates; do \
+	  $(BIN)/stepstone train export out/me5-small-cpu-sizes-$$k --out feature_store/data/me5_small_cpu_sizes_$$k.csv && \
+	  $(BIN)/stepstone train cells out/me5-small-cpu-sizes-$$k --out feature_store/data/me5_small_cpu_sizes_$${k}_cells.csv \
+	  || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info

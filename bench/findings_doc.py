@@ -13,6 +13,7 @@ from findings_questions import LEVEL, TARGET_LEVEL, f
 from findings_stats import binomial_se, partial_spearman, seed_sd, spearman
 
 SIB200_TEST = 204  # SIB-200's test set: the same 204 sentences in every language, all evaluated
+MATRIX_SENTENCES = 500  # test sentences per language the GPU matrix scores for UD-POS and MasakhaNER
 
 
 def section_run(
@@ -91,7 +92,9 @@ def section_sanity(
     gates: tuple[dict[str, float], dict[str, str]],
     data: Path | None,
     distance: Callable[..., dict[str, float]],
+    measured: list[tuple[list[dict[str, str]], int, str]],
 ) -> list[str]:
+    """``measured``: cells tables with their test sentences per language and a name, for ``measured_se``."""
     lines = [
         "## Sanity before use",
         "",
@@ -164,13 +167,16 @@ def section_sanity(
     lines += [
         "",
         "Evaluation sampling error next to seed noise. SIB-200 scores every language on the same 204 "
-        "sentences, so a language's accuracy p has a binomial standard error; the seed noise is the standard "
-        "deviation over seeds of the baseline's score in that language (median over languages). UD-POS and "
-        "MasakhaNER pool tokens of up to 500 sentences per language, whose per-sentence scores are not kept:",
+        "sentences, so a language's accuracy p has a binomial standard error. UD-POS and MasakhaNER score "
+        f"{MATRIX_SENTENCES} test sentences per language: their error is the trainer's bootstrap over sentences "
+        "(`<metric>_se` in each cell's result, `eval_se` in the cells tables: the median over languages), "
+        "from the cells that recorded it, put at the matrix's sentence count by √(n/500) where they scored "
+        "fewer. The seed noise is the standard deviation over seeds of the baseline's score in a language "
+        "(median over languages):",
         "",
-        "| target | languages | median evaluation SE of a score | median seed SD of a score | seed SD of the "
-        "mean over languages |",
-        "|---|---|---|---|---|",
+        "| target | languages | median evaluation SE of a score | its basis | median seed SD of a score | seed SD "
+        "of the mean over languages |",
+        "|---|---|---|---|---|---|",
     ]
     for t in sorted({r.target_task for r in runs}):
         table: dict[str, dict[int, float]] = defaultdict(dict)
@@ -180,9 +186,27 @@ def section_sanity(
         seeds = sorted(set.intersection(*(set(v) for v in table.values())))
         g = np.array([[table[lang][s] for lang in sorted(table)] for s in seeds])
         sd = float(np.median(g.std(axis=0, ddof=1))) if len(seeds) > 1 else math.nan
-        se = float(np.median([binomial_se(p, SIB200_TEST) for p in g.mean(axis=0)])) if t == "sib200" else math.nan
-        lines.append(f"| {t} | {g.shape[1]} | {f(se)} | {f(sd)} | {f(seed_sd(g))} |")
+        if t == "sib200":
+            se = float(np.median([binomial_se(p, SIB200_TEST) for p in g.mean(axis=0)]))
+            basis = f"binomial, {SIB200_TEST} sentences"
+        else:
+            se, basis = measured_se(t, measured)
+        lines.append(f"| {t} | {g.shape[1]} | {f(se)} | {basis} | {f(sd)} | {f(seed_sd(g))} |")
     return lines
+
+
+def measured_se(target: str, measured: list[tuple[list[dict[str, str]], int, str]]) -> tuple[float, str]:
+    """The median ``eval_se`` of the first cells table with any for ``target``, at the matrix's
+    sentence count, and what it rests on; NaN where no cell recorded one."""
+    for rows, sentences, label in measured:
+        values = [float(c["eval_se"]) for c in rows
+                  if c["phase"] == "2" and c["target_task"] == target and c.get("eval_se")]
+        if values:
+            se = float(np.median(values)) * math.sqrt(sentences / MATRIX_SENTENCES)
+            scaled = "" if sentences == MATRIX_SENTENCES else f", × √({sentences}/{MATRIX_SENTENCES})"
+            cells = f"{len(values)} cell{'s' if len(values) > 1 else ''}"
+            return se, f"bootstrap, {cells} of {label} at {sentences} sentences{scaled}"
+    return math.nan, "not recorded (cells evaluated before the trainer measured it)"
 
 
 def sentence_lengths(data: Path | None, task: str, languages: list[str]) -> dict[str, float]:

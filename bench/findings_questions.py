@@ -286,6 +286,7 @@ def section_c(
         "",
     ]
     answers, plot = [], {}
+    overall: dict[str, tuple[float, float, float]] = {}
     for name, tables in sorted(sweeps.items()):
         sizes = sorted(k[2] for k in tables if k[2])
         if len(sizes) < 2:
@@ -318,11 +319,14 @@ def section_c(
         d, lo, hi = boot_groups(steps, [1.0, -1.0])  # each language's own change, paired by seed
         near_step = curves["near English"][-1] - curves["near English"][0]
         far_step = curves["far from English"][-1] - curves["far from English"][0]
+        whole = boot_groups([tables[last].restrict(seeds, langs).g - tables[first].restrict(seeds, langs).g], [1.0])
+        overall[name] = whole
         lines += [
             "",
             f"From {sizes[0]:,} to {sizes[-1]:,} examples the gain changes by {f(near_step, 2, True)} near "
             f"and {f(far_step, 2, True)} far; far minus near: {f(d, 2, True)} ({f(lo, 2, True)} … "
-            f"{f(hi, 2, True)}).",
+            f"{f(hi, 2, True)}). Over all {len(langs)} languages: {f(whole[0], 2, True)} "
+            f"({f(whole[1], 2, True)} … {f(whole[2], 2, True)}).",
             "",
         ]
         said = (
@@ -336,6 +340,19 @@ def section_c(
             said += "; with one seed this cannot be told from seed noise, so the question stays open"
         answers.append(f"{name}: {said} ({f(d, 2, True)}, {f(lo, 2, True)} … {f(hi, 2, True)})")
         plot[name] = (sizes, curves)
+    fixed = {k.split(" fixed")[0]: v for k, v in overall.items()}
+    if {"updates", "epochs"} <= set(fixed):
+        (u, ulo, uhi), (e, elo, ehi) = fixed["updates"], fixed["epochs"]
+        lines += [
+            f"Size and updates told apart: with the updates held fixed, more data alone moves the mean gain by "
+            f"{f(u, 2, True)} ({f(ulo, 2, True)} … {f(uhi, 2, True)}); with the epochs held fixed, where the "
+            f"updates grow with the data, by {f(e, 2, True)} ({f(elo, 2, True)} … {f(ehi, 2, True)}).",
+            "",
+        ]
+        answers.append(
+            "size itself " + ("moves the gain" if ulo > 0 or uhi < 0 else "does not move the gain beyond seed noise")
+            + " when the updates are held fixed"
+        )
     return [*lines, "Answer: " + "; ".join(answers) + "."], plot
 
 
