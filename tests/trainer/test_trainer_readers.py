@@ -46,6 +46,7 @@ def _read(task: str, split: str, language: str) -> tuple[list[Path], object]:
         ("conll2003", "train", "eng", "train.txt", 14041),
         ("conll2003", "dev", "eng", "valid.txt", 3250),
         ("masakhaner", "train", "eng", "train.txt", 14041),  # MasakhaNER trains on CoNLL-2003
+        ("masakhaner", "dev", "eng", "valid.txt", 3250),  # ... and checks that training on its English dev
         ("masakhaner", "test", "yor", "test.txt", 1964),
         ("masakhaner", "test", "bam", "test.txt", 1274),
     ],
@@ -184,3 +185,20 @@ def test_glue_tsv_with_stray_quotes_is_read_unquoted(tmp_path: Path) -> None:
     mnli.write_text('sentence1\tsentence2\tgold_label\n"Hi," he said.\tHe spoke.\tentailment\nA b.\tC "d\tneutral\n')
     split = read_split(mnli, "pair")
     assert [e["text_a"] for e in split.examples] == ['"Hi," he said.', "A b."] and split.lines == [2, 3]
+
+
+def test_a_target_trained_on_another_tasks_english_data_checks_on_that_tasks_english_dev(tmp_path: Path) -> None:
+    """MasakhaNER fine-tunes on CoNLL-2003 English and has no English dev of its own: the phase-2 dev
+    check reads CoNLL-2003's, so a fine-tuning that collapsed (F1 0 everywhere) is caught; a language's
+    own dev split is never replaced by English data."""
+    conll = tmp_path / "ner" / "conll2003_en"
+    conll.mkdir(parents=True)
+    for name in ("train.txt", "valid.txt"):
+        (conll / name).write_text("EU B-ORG\nrejects O\n\n")
+    yor = tmp_path / "ner" / "masakhaner2" / "yor"
+    yor.mkdir(parents=True)
+    (yor / "test.txt").write_text("Ade B-PER\n\n")
+    assert find_files(tmp_path, "masakhaner", "dev", "eng") == [conll / "valid.txt"]
+    assert find_files(tmp_path, "masakhaner", "train", "eng") == [conll / "train.txt"]
+    assert find_files(tmp_path, "masakhaner", "dev", "yor") == []
+    assert find_files(tmp_path, "masakhaner", "test", "eng") == []

@@ -33,8 +33,13 @@ from feature_store.languages import resolve as resolve_language
 from trainer.data import readers
 from trainer.data.tasks import folder_names, known_task
 
-# A target without English training data of its own trains on this task's.
+# A target without English training data of its own trains on this task's, and checks that training
+# on the same task's English dev split (MasakhaNER has no English dev: CoNLL-2003's, as its training).
 TRAIN_FROM = {"xquad": "squad", "mlqa": "squad", "masakhaner": "conll2003"}
+
+
+def _borrows(task_id: str, split: str, codes: list[str]) -> bool:
+    return task_id in TRAIN_FROM and (split == "train" or (split == "dev" and codes[0] == "eng"))
 SPLIT_NAMES = {
     "train": ("train", "train_full", "in_domain_train"),
     "dev": ("dev", "valid", "validation", "val", "in_domain_dev", "dev_matched"),
@@ -127,7 +132,7 @@ def _candidates(data_dir: Path, task: str, split: str, language: str) -> list[Pa
             if task_id == "tydiqa":
                 sub = "train" if split == "train" else "dev"
                 out.append(base / f"tydiqa-goldp-v1.1-{sub}" / f"tydiqa.goldp.{c}.{sub}.json")
-    if task_id in TRAIN_FROM and split == "train":
+    if _borrows(task_id, split, codes):
         out += _candidates(data_dir, TRAIN_FROM[task_id], split, language)
     return out
 
@@ -159,7 +164,7 @@ def find_files(data_dir: Path, task: str, split: str, language: str) -> list[Pat
         return [first]
     found = _published(data_dir, task, split, language)
     spec = known_task(task)
-    if not found and split == "train" and spec is not None and spec.id in TRAIN_FROM:
+    if not found and spec is not None and _borrows(spec.id, split, language_codes(language)):
         found = _published(data_dir, TRAIN_FROM[spec.id], split, language)
     return found
 
