@@ -33,6 +33,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def with_surrogates(value: Any, k: int = 0) -> Any:
+    """Every string of a JSON value with a lone surrogate put in (alternately replacing and appended)."""
     if isinstance(value, str):
         return "\ud800" if k % 2 else value + "\udfff"
     if isinstance(value, list):
@@ -41,6 +42,15 @@ def with_surrogates(value: Any, k: int = 0) -> Any:
         return {with_surrogates(key, k) if k % 3 == 2 else key: with_surrogates(v, k + i)
                 for i, (key, v) in enumerate(value.items())}
     return value
+
+
+def surrogate_request(case: schemathesis.Case) -> tuple[str, bytes | None]:
+    """The case's URL with every string query value ending in a lone surrogate's UTF-8-style bytes,
+    and its JSON body (if any) with lone surrogates as escapes (``tests/api/test_fuzz.py`` uses it too)."""
+    query = "&".join(f"{quote(str(k))}={quote(str(v))}%ED%A0%80" for k, v in (case.query or {}).items())
+    url = case.formatted_path + (f"?{query}" if query else "")
+    body = case.body if isinstance(case.body, dict | list | str) and case.media_type == "application/json" else None
+    return url, None if body is None else json.dumps(with_surrogates(body)).encode("ascii")
 
 
 def fuzz_operation(op: Any, n: int, client: TestClient, failures: list[str]) -> collections.Counter[int]:
@@ -61,11 +71,7 @@ def fuzz_operation(op: Any, n: int, client: TestClient, failures: list[str]) -> 
     @given(case=op.as_strategy())
     @settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def surrogates(case: schemathesis.Case) -> None:
-        query = "&".join(f"{quote(str(k))}={quote(str(v))}%ED%A0%80" for k, v in (case.query or {}).items())
-        url = case.formatted_path + (f"?{query}" if query else "")
-        body = case.body if case.media_type == "application/json" and isinstance(case.body, dict | list | str) \
-            else None
-        content = None if body is None else json.dumps(with_surrogates(body)).encode("ascii")
+        url, content = surrogate_request(case)
         headers = {**AUTH, "content-type": "application/json"} if content is not None else AUTH
         tally[client.request(case.method, url, content=content, headers=headers).status_code] += 1
 

@@ -11,11 +11,9 @@ JSON) and into query values as the bytes they would be (``%ED%A0%80``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 import schemathesis
@@ -28,6 +26,21 @@ from schemathesis.checks import positive_data_acceptance
 from api.app import create_app
 from api.settings import Settings
 from recommender.service import Service
+
+
+def _bench_fuzz() -> Any:
+    """``bench/fuzz.py``: the surrogate pass is built once, there, for this test and the bench."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "fuzz.py"
+    spec = importlib.util.spec_from_file_location("bench_fuzz", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+surrogate_request = _bench_fuzz().surrogate_request
 
 EXAMPLES = 50
 # A schema-valid run or query can still name a language nobody knows (422 with suggestions):
@@ -64,27 +77,6 @@ def api_schema(fuzz_app: FastAPI) -> schemathesis.schemas.BaseSchema:
 def operations(schema: schemathesis.schemas.BaseSchema) -> list[schemathesis.schemas.APIOperation]:
     ops = [result.ok() for result in schema.get_all_operations()]
     return [op for op in ops if not (op.method.upper() == "POST" and op.path == "/v1/models")]
-
-
-def with_surrogates(value: Any, k: int = 0) -> Any:
-    """Every string of a JSON value with a lone surrogate put in (alternately replacing and appended)."""
-    if isinstance(value, str):
-        return "\ud800" if k % 2 else value + "\udfff"
-    if isinstance(value, list):
-        return [with_surrogates(v, k + i) for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        return {with_surrogates(key, k) if k % 3 == 2 else key: with_surrogates(v, k + i)
-                for i, (key, v) in enumerate(value.items())}
-    return value
-
-
-def surrogate_request(case: schemathesis.Case) -> tuple[str, bytes | None]:
-    """The case's URL with every string query value ending in a lone surrogate's UTF-8-style bytes,
-    and its JSON body (if any) with lone surrogates as escapes."""
-    query = "&".join(f"{quote(str(k))}={quote(str(v))}%ED%A0%80" for k, v in (case.query or {}).items())
-    url = case.formatted_path + (f"?{query}" if query else "")
-    body = case.body if isinstance(case.body, dict | list | str) and case.media_type == "application/json" else None
-    return url, None if body is None else json.dumps(with_surrogates(body)).encode("ascii")
 
 
 def test_no_server_errors(api_schema: schemathesis.schemas.BaseSchema) -> None:
